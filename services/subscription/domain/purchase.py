@@ -1,0 +1,112 @@
+"""Deciding a purchase (domain.md §1.2, §1.7, §3.1): pure, time and ids are arguments."""
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from shared.dates import TERM_MONTHS, period_end
+from shared.rejection import CommandRejectedError
+
+CANCELLATION_WINDOW = timedelta(hours=168)
+
+
+class UnknownCustomerError(CommandRejectedError):
+    code = "UNKNOWN_CUSTOMER"
+
+
+class UnknownOfferError(CommandRejectedError):
+    code = "UNKNOWN_OFFER"
+
+
+class BillingCycleNotOfferedError(CommandRejectedError):
+    code = "900270"
+
+
+class QuantityOutOfRangeError(CommandRejectedError):
+    code = "900275"
+
+
+class NoPriceError(CommandRejectedError):
+    code = "NO_PRICE"
+
+
+@dataclass(frozen=True)
+class Customer:
+    customer_id: str
+    partner_id: str
+    market: str
+    currency: str
+
+
+@dataclass(frozen=True)
+class Offer:
+    catalog_item_id: str
+    markets: frozenset[str]
+    plans: frozenset[tuple[str, str]]
+    min_quantity: int
+    max_quantity: int
+
+
+@dataclass(frozen=True)
+class Subscription:
+    subscription_id: str
+    partner_id: str
+    customer_id: str
+    catalog_item_id: str
+    term_duration: str
+    billing_cycle: str
+    quantity: int
+    auto_renew: bool
+    term_start: date
+    term_end: date
+    cancellation_allowed_until: datetime
+    unit_price: Decimal
+    currency: str
+    market: str
+
+
+def term_end(start: date, term_duration: str) -> date:
+    """The inclusive last day of a term starting on `start` (P1M: Jan 15 → Feb 14)."""
+    return period_end(start, TERM_MONTHS[term_duration])
+
+
+def purchase(
+    *,
+    now: datetime,
+    subscription_id: str,
+    customer: Customer | None,
+    offer: Offer | None,
+    unit_price: Decimal | None,
+    term_duration: str,
+    billing_cycle: str,
+    quantity: int,
+    auto_renew: bool,
+) -> Subscription:
+    if customer is None:
+        raise UnknownCustomerError("no such customer; register it with customer.register first")
+    if offer is None or customer.market not in offer.markets:
+        raise UnknownOfferError(f"the offer is not sold in market {customer.market}")
+    if (term_duration, billing_cycle) not in offer.plans:
+        raise BillingCycleNotOfferedError(f"the offer has no {term_duration} term billed {billing_cycle}")
+    if not offer.min_quantity <= quantity <= offer.max_quantity:
+        raise QuantityOutOfRangeError(
+            f"quantity {quantity} is outside {offer.min_quantity}..{offer.max_quantity} for this offer"
+        )
+    if unit_price is None:
+        raise NoPriceError(f"no {customer.currency} price for this offer in {customer.market} on {now.date()}")
+    start = now.date()
+    return Subscription(
+        subscription_id=subscription_id,
+        partner_id=customer.partner_id,
+        customer_id=customer.customer_id,
+        catalog_item_id=offer.catalog_item_id,
+        term_duration=term_duration,
+        billing_cycle=billing_cycle,
+        quantity=quantity,
+        auto_renew=auto_renew,
+        term_start=start,
+        term_end=term_end(start, term_duration),
+        cancellation_allowed_until=now + CANCELLATION_WINDOW,
+        unit_price=unit_price,
+        currency=customer.currency,
+        market=customer.market,
+    )

@@ -1,0 +1,112 @@
+"""The subscription service's own tables."""
+import json
+from dataclasses import asdict
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from shared.contracts.catalog import OfferPublished
+from shared.contracts.pricing import PricePublished
+from shared.contracts.subscription import RegisterCustomer, RegisterPartner
+from shared.http import row_json
+
+from services.subscription.domain.purchase import Customer, Offer, Subscription
+
+
+async def upsert_partner(conn: asyncpg.Connection, p: RegisterPartner) -> None:
+    await conn.execute(
+        """INSERT INTO partners (partner_id, name, billing_currency, country) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (partner_id) DO UPDATE SET name = EXCLUDED.name, billing_currency = EXCLUDED.billing_currency,
+           country = EXCLUDED.country""",
+        p.partner_id, p.name, p.billing_currency, p.country,
+    )
+
+
+async def partner_exists(conn: asyncpg.Connection, partner_id: str) -> bool:
+    return bool(await conn.fetchval("SELECT true FROM partners WHERE partner_id = $1", partner_id))
+
+
+async def upsert_customer(conn: asyncpg.Connection, c: RegisterCustomer) -> None:
+    await conn.execute(
+        """INSERT INTO customers (customer_id, partner_id, name, country, segment) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (customer_id) DO UPDATE SET name = EXCLUDED.name, country = EXCLUDED.country,
+           segment = EXCLUDED.segment""",
+        c.customer_id, c.partner_id, c.name, c.country, c.segment,
+    )
+
+
+async def customer(conn: asyncpg.Connection, customer_id: str) -> Customer | None:
+    row = await conn.fetchrow(
+        """SELECT c.customer_id, c.partner_id, c.country, p.billing_currency
+           FROM customers c JOIN partners p USING (partner_id) WHERE c.customer_id = $1""",
+        customer_id,
+    )
+    return Customer(row["customer_id"], row["partner_id"], row["country"], row["billing_currency"]) if row else None
+
+
+async def upsert_offer(conn: asyncpg.Connection, o: OfferPublished) -> None:
+    await conn.execute(
+        """INSERT INTO offers (catalog_item_id, markets, plans, min_quantity, max_quantity)
+           VALUES ($1, $2, $3::jsonb, $4, $5)
+           ON CONFLICT (catalog_item_id) DO UPDATE SET markets = EXCLUDED.markets, plans = EXCLUDED.plans,
+           min_quantity = EXCLUDED.min_quantity, max_quantity = EXCLUDED.max_quantity""",
+        o.catalog_item_id, o.markets, json.dumps([[p.term_duration, p.billing_cycle] for p in o.plans]),
+        o.min_quantity, o.max_quantity,
+    )
+
+
+async def offer(conn: asyncpg.Connection, catalog_item_id: str) -> Offer | None:
+    row = await conn.fetchrow("SELECT * FROM offers WHERE catalog_item_id = $1", catalog_item_id)
+    if row is None:
+        return None
+    plans = frozenset((t, c) for t, c in json.loads(row["plans"]))
+    return Offer(row["catalog_item_id"], frozenset(row["markets"]), plans, row["min_quantity"], row["max_quantity"])
+
+
+async def upsert_price(conn: asyncpg.Connection, p: PricePublished) -> None:
+    await conn.execute(
+        """INSERT INTO prices (catalog_item_id, market, currency, term_duration, billing_cycle, effective_start,
+                               effective_end, unit_price) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+           ON CONFLICT (catalog_item_id, market, currency, term_duration, billing_cycle, effective_start)
+           DO UPDATE SET effective_end = EXCLUDED.effective_end, unit_price = EXCLUDED.unit_price""",
+        p.catalog_item_id, p.market, p.currency, p.term_duration, p.billing_cycle, p.effective_start,
+        p.effective_end, p.unit_price,
+    )
+
+
+async def unit_price(
+    conn: asyncpg.Connection, catalog_item_id: str, market: str, currency: str, term: str, cycle: str, on: date
+) -> Decimal | None:
+    """The price row effective on `on`; of overlapping rows the one that closes first wins (§2.3)."""
+    return await conn.fetchval(
+        """SELECT unit_price FROM prices
+           WHERE catalog_item_id = $1 AND market = $2 AND currency = $3 AND term_duration = $4
+             AND billing_cycle = $5 AND effective_start <= $6 AND $6 <= effective_end
+           ORDER BY effective_end, effective_start DESC LIMIT 1""",
+        catalog_item_id, market, currency, term, cycle, on,
+    )
+
+
+async def insert_subscription(conn: asyncpg.Connection, s: Subscription, now: datetime) -> bool:
+    """Store a new subscription; False when the id is taken."""
+    fields = asdict(s)
+    columns = ", ".join([*fields, "status", "created_at"])
+    marks = ", ".join(f"${i}" for i in range(1, len(fields) + 3))
+    return bool(
+        await conn.fetchval(
+            f"INSERT INTO subscriptions ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING RETURNING true",
+            *fields.values(), "active", now,
+        )
+    )
+
+
+async def subscription(pool: asyncpg.Pool, subscription_id: str) -> dict[str, Any] | None:
+    row = await pool.fetchrow("SELECT * FROM subscriptions WHERE subscription_id = $1", subscription_id)
+    return row_json(row) if row else None
+
+
+async def subscriptions_of(pool: asyncpg.Pool, customer_id: str) -> list[dict[str, Any]]:
+    rows = await pool.fetch("SELECT * FROM subscriptions WHERE customer_id = $1 ORDER BY created_at", customer_id)
+    return [row_json(r) for r in rows]

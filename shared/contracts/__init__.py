@@ -1,0 +1,70 @@
+"""The message registry: every (type, version) of the contract, its topic and its data model."""
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from shared.contracts import billing, catalog, common, pricing, subscription
+from shared.contracts.topics import (
+    BILLING_EVENTS,
+    CATALOG_COMMANDS,
+    CATALOG_EVENTS,
+    PRICING_COMMANDS,
+    PRICING_EVENTS,
+    SUBSCRIPTION_COMMANDS,
+    SUBSCRIPTION_EVENTS,
+    Topic,
+)
+
+
+@dataclass(frozen=True)
+class MessageSpec:
+    type: str
+    version: int
+    topic: Topic
+    model: type[BaseModel]
+
+
+def _specs(topic: Topic, version: int, **types: type[BaseModel]) -> list[MessageSpec]:
+    return [MessageSpec(name.replace("__", "."), version, topic, model) for name, model in types.items()]
+
+
+_ALL = [
+    *_specs(CATALOG_COMMANDS, 1, catalog__publish_offer=catalog.PublishOffer),
+    *_specs(
+        CATALOG_EVENTS, 1, catalog__offer_published=catalog.OfferPublished, catalog__command_rejected=common.CommandRejected
+    ),
+    *_specs(PRICING_COMMANDS, 1, pricing__set_price=pricing.SetPrice),
+    *_specs(
+        PRICING_EVENTS, 1, pricing__price_published=pricing.PricePublished, pricing__command_rejected=common.CommandRejected
+    ),
+    *_specs(
+        SUBSCRIPTION_COMMANDS,
+        1,
+        partner__register=subscription.RegisterPartner,
+        customer__register=subscription.RegisterCustomer,
+        subscription__purchase=subscription.Purchase,
+    ),
+    *_specs(
+        SUBSCRIPTION_EVENTS,
+        1,
+        partner__registered=subscription.PartnerRegistered,
+        customer__registered=subscription.CustomerRegistered,
+        subscription__created=subscription.SubscriptionCreated,
+        subscription__command_rejected=common.CommandRejected,
+    ),
+    *_specs(BILLING_EVENTS, 1, billing__charge_created=billing.ChargeCreated),
+]
+
+REGISTRY: dict[tuple[str, int], MessageSpec] = {(s.type, s.version): s for s in _ALL}
+
+
+def spec_for(type_: str, version: int) -> MessageSpec | None:
+    return REGISTRY.get((type_, version))
+
+
+def latest(type_: str) -> MessageSpec:
+    """The newest version of a message type (what producers publish)."""
+    versions = [s for (t, _), s in REGISTRY.items() if t == type_]
+    if not versions:
+        raise KeyError(f"unknown message type {type_!r}")
+    return max(versions, key=lambda s: s.version)

@@ -1,0 +1,41 @@
+"""Field types reused by several producers' contracts."""
+import re
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+TermDuration = Literal["P1M", "P1Y", "P3Y"]
+BillingCycle = Literal["monthly", "annual", "triennial", "none"]
+
+_CATALOG_ITEM = re.compile(r"^[A-Z0-9]{12}:[A-Z0-9]{4}:[A-Z0-9]{12}$")
+
+
+def _catalog_item_id(value: str) -> str:
+    product, _, rest = value.partition(":")
+    sku, _, availability = rest.partition(":")
+    normalised = f"{product}:{sku.zfill(4)}:{availability}"
+    if not _CATALOG_ITEM.match(normalised):
+        raise ValueError("catalog_item_id must be PRODUCT(12):SKU(4):AVAILABILITY(12), upper-case alphanumerics")
+    return normalised
+
+
+CatalogItemId = Annotated[str, AfterValidator(_catalog_item_id)]
+Id = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:@-]+$")]
+Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+Money = Annotated[Decimal, Field(max_digits=18, decimal_places=6, ge=0, allow_inf_nan=False)]
+Quantity = Annotated[int, Field(ge=1, le=1_000_000, strict=True)]
+Text = Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class Data(BaseModel):
+    """Base of every message's data: unknown fields are ignored, known ones validated."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class CommandRejected(Data):
+    command_type: str
+    code: str
+    message: str

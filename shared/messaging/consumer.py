@@ -1,0 +1,169 @@
+"""One inbound message = one database transaction: inbox claim, handler, outbox; the offset is committed after.
+
+Transient failures (database or broker away) are retried with backoff, holding the partition, so nothing is
+skipped; a message that can never be processed is parked in `<topic>.dlq` in a transaction of its own, and the
+partition moves on.
+"""
+import asyncio
+import logging
+import os
+import signal
+import time
+from datetime import datetime
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+
+import asyncpg
+
+from shared import metrics
+from shared.clock import Clock
+from shared.contracts.common import CommandRejected
+from shared.contracts.envelope import Envelope
+from shared.contracts.topics import BY_NAME
+from shared.db.pool import TRANSIENT_DB_ERRORS
+from shared.messaging.decode import Decoded, PoisonError, Record, decode
+from shared.messaging.handlers import Context, Handlers
+from shared.messaging.outbox import enqueue, enqueue_envelope, envelope_for
+from shared.rejection import CommandRejectedError
+
+log = logging.getLogger(__name__)
+_COORDINATES = uuid.UUID("6b0c54a8-3f55-4f3e-9d0f-2d7c1a4f0e11")
+_MAX_HANDLER_ATTEMPTS = 3
+
+
+class Consumer:
+    def __init__(
+        self,
+        handlers: Handlers,
+        pool: asyncpg.Pool,
+        clock: Clock,
+        *,
+        max_bytes: int,
+        max_backoff_s: float = 5.0,
+        on_commit: Callable[[], None] = lambda: None,
+        kill_after_commit: str | None = None,
+    ) -> None:
+        self.handlers = handlers
+        self.service = handlers.service
+        self.pool = pool
+        self.clock = clock
+        self.max_bytes = max_bytes
+        self.max_backoff_s = max_backoff_s
+        self.on_commit = on_commit
+        self.kill_after_commit = kill_after_commit
+
+    async def handle_batch(self, records: Iterable[Record]) -> None:
+        for record in records:
+            await self.handle(record)
+
+    async def handle(self, record: Record) -> None:
+        now = self.clock.now()  # the stamp every rule is evaluated at, kept across retries
+        started = time.perf_counter()
+        try:
+            decoded = decode(record, self.max_bytes)
+        except PoisonError as poison:
+            await self._retrying(lambda: self._park(record, poison))
+            return
+        handler = self.handlers.get(decoded.spec.type)
+        if handler is None:
+            metrics.HANDLED.labels(self.service, decoded.spec.type, "skipped").inc()
+            return
+        await self._retrying(lambda: self._apply(decoded, now, record), record)
+        metrics.LATENCY.labels(self.service).observe(time.perf_counter() - started)
+
+    async def _retrying(self, work: Callable[[], Awaitable[None]], record: Record | None = None) -> None:
+        """Run `work` until it commits: forever on transient errors, a few times on others, then park it."""
+        attempt, errors = 0, 0
+        while True:
+            attempt += 1
+            try:
+                await work()
+                self.on_commit()
+                return
+            except TRANSIENT_DB_ERRORS as e:
+                metrics.FAILED.labels(self.service, "transient").inc()
+                log.warning("%s: transient failure (attempt %d), retrying: %r", self.service, attempt, e)
+            except Exception as e:
+                if record is None:
+                    raise
+                errors += 1
+                metrics.FAILED.labels(self.service, "error").inc()
+                log.exception("%s: handler failed (%d/%d)", self.service, errors, _MAX_HANDLER_ATTEMPTS)
+                if errors >= _MAX_HANDLER_ATTEMPTS:
+                    work = lambda: self._park(record, PoisonError(f"handler failed: {type(e).__name__}: {e}"))  # noqa: E731
+                    continue
+            await asyncio.sleep(min(self.max_backoff_s, 0.05 * 2 ** min(attempt, 10)))
+
+    async def _apply(self, m: Decoded, now: datetime, record: Record) -> None:
+        handler = self.handlers.get(m.spec.type)
+        assert handler is not None
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await self._claim(conn, m.envelope.id, m.envelope.type):
+                metrics.HANDLED.labels(self.service, m.spec.type, "duplicate").inc()
+                return
+            ctx = Context(conn, m.envelope, now, self.service)
+            outcome = "applied"
+            try:
+                async with conn.transaction():  # a savepoint: a rejection undoes the handler's writes
+                    await handler(ctx, m.data)
+            except CommandRejectedError as rejection:
+                outcome = "rejected"
+                await self._reject(conn, m.envelope, now, record, rejection.code, rejection.message)
+        metrics.HANDLED.labels(self.service, m.spec.type, outcome).inc()
+        self._fault_point(m.envelope.id)
+
+    async def _claim(self, conn: asyncpg.Connection, message_id: uuid.UUID, type_: str) -> bool:
+        return bool(
+            await conn.fetchval(
+                "INSERT INTO inbox (message_id, type) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true",
+                message_id,
+                type_,
+            )
+        )
+
+    async def _reject(
+        self, conn: asyncpg.Connection, cause: Envelope, now: datetime, record: Record, code: str, message: str
+    ) -> None:
+        """Publish the command's one outcome, a rejection, on its area's events topic under the command's key."""
+        data = CommandRejected(command_type=cause.type, code=code, message=message)
+        area = BY_NAME[record.topic].area
+        out = envelope_for(f"{area}.command_rejected", data, occurred_at=now, source=self.service, cause=cause)
+        key = record.key.decode("utf-8", "replace") if record.key else str(cause.id)
+        await enqueue_envelope(conn, out, key)
+
+    async def _park(self, record: Record, poison: PoisonError) -> None:
+        env = poison.envelope
+        message_id = env.id if env else uuid.uuid5(_COORDINATES, f"{record.topic}:{record.partition}:{record.offset}")
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await self._claim(conn, message_id, env.type if env else "?"):
+                return
+            headers = [
+                *[(k, v) for k, v in record.headers if not k.startswith("nce-dlq-")],
+                ("nce-dlq-reason", poison.reason[:1000].encode()),
+                ("nce-dlq-topic", record.topic.encode()),
+                ("nce-dlq-partition", str(record.partition).encode()),
+                ("nce-dlq-offset", str(record.offset).encode()),
+                ("nce-dlq-consumer", self.service.encode()),
+            ]
+            await enqueue(conn, f"{record.topic}.dlq", record.key, record.value[: self.max_bytes], headers)
+            await conn.execute(
+                'INSERT INTO dead_letters (topic, partition, "offset", reason, message_id, type) '
+                "VALUES ($1, $2, $3, $4, $5, $6)",
+                record.topic, record.partition, record.offset, poison.reason, env.id if env else None,
+                env.type if env else None,
+            )
+            topic = BY_NAME.get(record.topic)
+            if env is not None and topic is not None and topic.carries_commands:
+                code = "UNKNOWN_COMMAND" if poison.unknown_type else "INVALID_COMMAND"
+                await self._reject(conn, env, self.clock.now(), record, code, poison.reason)
+        log.warning("%s: parked %s[%d]@%d in the DLQ: %s", self.service, record.topic, record.partition,
+                    record.offset, poison.reason)
+        metrics.DEAD_LETTERED.labels(self.service, record.topic).inc()
+        metrics.HANDLED.labels(self.service, env.type if env else "?", "dead_lettered").inc()
+
+    def _fault_point(self, message_id: uuid.UUID) -> None:
+        """Test-only fault injection: die by SIGKILL after the commit, before the offset commit."""
+        if self.kill_after_commit and str(message_id) == self.kill_after_commit:
+            log.error("%s: fault injection: SIGKILL after committing %s", self.service, message_id)
+            os.kill(os.getpid(), signal.SIGKILL)
+

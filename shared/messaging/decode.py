@@ -1,0 +1,70 @@
+"""Turn a Kafka record into a validated (envelope, spec, data), or say why it can never be processed."""
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from shared.contracts import MessageSpec, spec_for
+from shared.contracts.envelope import Envelope
+
+
+@dataclass(frozen=True)
+class Record:
+    """The part of a consumed Kafka record the kernel needs."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+    @classmethod
+    def of(cls, r: Any) -> "Record":
+        return cls(r.topic, r.partition, r.offset, r.key, r.value or b"", tuple(r.headers or ()))
+
+
+class PoisonError(Exception):
+    """The message can never be processed; `envelope` is set when at least the envelope was readable."""
+
+    def __init__(self, reason: str, envelope: Envelope | None = None, unknown_type: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.envelope = envelope
+        self.unknown_type = unknown_type
+
+
+@dataclass(frozen=True)
+class Decoded:
+    envelope: Envelope
+    spec: MessageSpec
+    data: BaseModel
+
+
+def _errors(e: ValidationError) -> str:
+    parts = [f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in e.errors()[:5]]
+    return "; ".join(parts)
+
+
+def decode(record: Record, max_bytes: int) -> Decoded:
+    if len(record.value) > max_bytes:
+        raise PoisonError(f"oversized: {len(record.value)} bytes, the limit is {max_bytes}")
+    try:
+        raw = json.loads(record.value)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise PoisonError(f"not JSON: {e}") from None
+    try:
+        envelope = Envelope.model_validate(raw)
+    except ValidationError as e:
+        raise PoisonError(f"invalid envelope: {_errors(e)}") from None
+    spec = spec_for(envelope.type, envelope.version)
+    if spec is None or spec.topic.name != record.topic:
+        raise PoisonError(
+            f"unknown message type {envelope.type!r} version {envelope.version} on {record.topic}", envelope, True
+        )
+    try:
+        data = spec.model.model_validate(envelope.data)
+    except ValidationError as e:
+        raise PoisonError(f"invalid data for {envelope.type} v{envelope.version}: {_errors(e)}", envelope) from None
+    return Decoded(envelope, spec, data)

@@ -1,0 +1,58 @@
+"""How a service declares what it does with each inbound message type."""
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from pydantic import BaseModel
+
+from shared.contracts import latest
+from shared.contracts.envelope import Envelope
+from shared.messaging.outbox import enqueue_envelope, envelope_for
+
+
+@dataclass
+class Context:
+    """What a handler gets besides the message data: its transaction, the stamped time and a way to emit."""
+
+    conn: asyncpg.Connection
+    envelope: Envelope
+    now: datetime
+    service: str
+
+    async def emit(self, type_: str, data: BaseModel, key: str, id: UUID | None = None) -> Envelope:
+        """Write an event caused by the inbound message to the outbox (published after commit)."""
+        out = envelope_for(type_, data, occurred_at=self.now, source=self.service, cause=self.envelope, id=id)
+        await enqueue_envelope(self.conn, out, key)
+        return out
+
+
+Handler = Callable[[Context, Any], Awaitable[None]]
+
+
+class Handlers:
+    """A service's inbound wiring: the handler for each message type it consumes (one explicit place)."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self._by_type: dict[str, Handler] = {}
+
+    def on(self, type_: str) -> Callable[[Handler], Handler]:
+        spec = latest(type_)
+
+        def register(fn: Handler) -> Handler:
+            if spec.type in self._by_type:
+                raise ValueError(f"{self.service} already handles {type_}")
+            self._by_type[spec.type] = fn
+            return fn
+
+        return register
+
+    def get(self, type_: str) -> Handler | None:
+        return self._by_type.get(type_)
+
+    @property
+    def topics(self) -> list[str]:
+        return sorted({latest(t).topic.name for t in self._by_type})

@@ -1,0 +1,71 @@
+"""Kafka clients built from settings, the same way for every service, with the per-backend knobs in one place."""
+import logging
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+
+from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+def make_producer(settings: ServiceSettings) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id=f"nce-{settings.service}-relay",
+        acks="all",
+        enable_idempotence=settings.kafka_enable_idempotence,
+        linger_ms=settings.kafka_linger_ms,
+        max_batch_size=256 * 1024,
+        max_request_size=settings.max_message_bytes + 64 * 1024,
+    )
+
+
+def make_broker(settings: ServiceSettings) -> KafkaBroker:
+    return KafkaBroker(settings.kafka_bootstrap, client_id=f"nce-{settings.service}", logger=log)
+
+
+def subscribe(broker: KafkaBroker, settings: ServiceSettings, topics: list[str], handler) -> None:  # type: ignore[no-untyped-def]
+    """One batch subscriber over all the service's inbound topics (one group join, not one per topic).
+
+    Offsets are committed after the handler returns (the handler commits each message's transaction first);
+    on an error the batch is re-read from its first record and the inbox turns the replays into no-ops.
+    """
+    broker.subscriber(
+        *topics,
+        group_id=settings.group_id,
+        batch=True,
+        max_records=settings.consumer_max_records,
+        batch_timeout_ms=100,
+        auto_offset_reset="earliest",  # a new group must not skip what was published before it joined
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+        max_partition_fetch_bytes=settings.max_message_bytes * 2,
+        fetch_max_bytes=settings.max_message_bytes * 8,
+        decoder=_raw,
+    )(handler)
+
+
+async def _raw(msg, original=None):  # type: ignore[no-untyped-def]
+    """Leave bodies undecoded: the kernel decodes and validates (and parks what is poison)."""
+    return None
+
+
+async def ensure_topics(settings: ServiceSettings, names: Iterable[str]) -> None:
+    """Create the topics (and their dead-letter topics) that do not exist yet."""
+    wanted = {n for name in names for n in (name, f"{name}.dlq")}
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id=f"nce-{settings.service}-admin")
+    await admin.start()
+    try:
+        missing = wanted - set(await admin.list_topics())
+        if missing:
+            await admin.create_topics(
+                [NewTopic(n, settings.kafka_partitions, 1) for n in sorted(missing)], validate_only=False
+            )
+            log.info("created topics %s", ", ".join(sorted(missing)))
+    finally:
+        await admin.close()

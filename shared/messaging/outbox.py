@@ -1,0 +1,58 @@
+"""Writing outgoing messages into the outbox, inside the caller's transaction."""
+import json
+from collections.abc import Sequence
+from uuid import UUID, uuid4
+
+import asyncpg
+from pydantic import BaseModel
+
+from shared.contracts import latest
+from shared.contracts.envelope import Actor, Envelope, new_envelope
+
+
+async def enqueue(
+    conn: asyncpg.Connection,
+    topic: str,
+    key: bytes | None,
+    payload: bytes,
+    headers: Sequence[tuple[str, bytes]],
+) -> None:
+    await conn.execute(
+        "INSERT INTO outbox (topic, key, headers, payload) VALUES ($1, $2, $3::jsonb, $4)",
+        topic,
+        key,
+        json.dumps([[k, v.decode("utf-8", "replace")] for k, v in headers]),
+        payload,
+    )
+
+
+async def enqueue_envelope(conn: asyncpg.Connection, envelope: Envelope, key: str) -> None:
+    spec = latest(envelope.type)
+    await enqueue(conn, spec.topic.name, key.encode(), envelope.to_bytes(), envelope.headers())
+
+
+def envelope_for(
+    type_: str,
+    data: BaseModel,
+    *,
+    occurred_at,
+    source: str,
+    cause: Envelope | None = None,
+    id: UUID | None = None,
+    actor: Actor | None = None,
+) -> Envelope:
+    """An envelope for the newest version of `type_`, carrying the cause's correlation id."""
+    spec = latest(type_)
+    if not isinstance(data, spec.model):
+        raise TypeError(f"{type_} v{spec.version} carries {spec.model.__name__}, not {type(data).__name__}")
+    return new_envelope(
+        id=id or uuid4(),
+        type=type_,
+        version=spec.version,
+        data=data.model_dump(mode="json"),
+        occurred_at=occurred_at,
+        source=source,
+        correlation_id=cause.correlation_id if cause else None,
+        causation_id=str(cause.id) if cause else None,
+        actor=actor,
+    )

@@ -1,0 +1,98 @@
+"""The outbox relay: publishes committed outbox rows in id order, then marks them sent.
+
+Only one relay per service publishes at a time: it holds a session advisory lock for as long as it runs, so a
+second instance waits in standby and rows of one key are never published out of order by two relays. A crash
+between publish and mark re-publishes the rows; consumers drop the repeats by message id (inbox).
+"""
+import asyncio
+import json
+import logging
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from shared import metrics
+
+log = logging.getLogger(__name__)
+
+
+class Relay:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        producer: AIOKafkaProducer,
+        service: str,
+        *,
+        batch: int = 500,
+        idle_s: float = 0.2,
+        retention: str = "1 hour",
+        max_backoff_s: float = 5.0,
+    ) -> None:
+        self.pool = pool
+        self.producer = producer
+        self.service = service
+        self.batch = batch
+        self.idle_s = idle_s
+        self.retention = retention
+        self.max_backoff_s = max_backoff_s
+        self.wake = asyncio.Event()
+        self.active = False
+
+    async def run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                async with self.pool.acquire() as conn:
+                    if not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", f"relay:{self.service}"):
+                        self.active = False
+                        await asyncio.sleep(1)
+                        continue
+                    self.active = True
+                    failures = 0
+                    await self._drain_forever(conn)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # broker or database away: back off and take the lock again
+                self.active = False
+                failures += 1
+                log.warning("%s relay: %r; retrying", self.service, e)
+                await asyncio.sleep(min(self.max_backoff_s, 0.1 * 2**failures))
+
+    async def _drain_forever(self, conn: asyncpg.Connection) -> None:
+        passes = 0
+        while True:
+            sent = await self.publish_once(conn)
+            passes += 1
+            if passes % 300 == 0:
+                await conn.execute(f"DELETE FROM outbox WHERE sent_at < now() - interval '{self.retention}'")
+            if sent < self.batch:
+                self.wake.clear()
+                try:
+                    await asyncio.wait_for(self.wake.wait(), self.idle_s)
+                except TimeoutError:
+                    pass
+
+    async def publish_once(self, conn: asyncpg.Connection) -> int:
+        rows = await conn.fetch(
+            "SELECT id, topic, key, headers, payload FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1",
+            self.batch,
+        )
+        if not rows:
+            metrics.OUTBOX_BACKLOG.labels(self.service).set(0)
+            return 0
+        pending = [
+            await self.producer.send(
+                r["topic"],
+                value=r["payload"],
+                key=r["key"],
+                headers=[(k, v.encode()) for k, v in json.loads(r["headers"])],
+            )
+            for r in rows
+        ]
+        await asyncio.gather(*pending)
+        await conn.execute("UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
+        metrics.PUBLISHED.labels(self.service).inc(len(rows))
+        full = len(rows) == self.batch
+        backlog = await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") if full else 0
+        metrics.OUTBOX_BACKLOG.labels(self.service).set(backlog)
+        return len(rows)

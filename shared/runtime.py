@@ -1,0 +1,206 @@
+"""A service process: HTTP first (so /healthz answers at once), then database and broker, retried until they come.
+
+The composition root of each service (`services/<name>/app.py`) builds a `ServiceDef`; `serve` runs it.
+"""
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import uvicorn
+from aiokafka import AIOKafkaProducer
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from shared.clock import Clock, make_clock
+from shared.contracts.topics import TOPICS
+from shared.db.migrate import migrate
+from shared.db.pool import create_pool
+from shared.messaging.consumer import Consumer
+from shared.messaging.decode import Record
+from shared.messaging.handlers import Handlers
+from shared.messaging.kafka import ensure_topics, make_broker, make_producer, subscribe
+from shared.messaging.relay import Relay
+from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """The live parts of a running service, handed to its HTTP routes and background tasks."""
+
+    settings: ServiceSettings
+    clock: Clock
+    pool: asyncpg.Pool | None = None
+    producer: AIOKafkaProducer | None = None
+    broker: KafkaBroker | None = None
+    relay: Relay | None = None
+    consuming: bool = False
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    def db(self) -> asyncpg.Pool:
+        if self.pool is None:
+            raise RuntimeError("the database is not connected yet")
+        return self.pool
+
+
+@dataclass(frozen=True)
+class ServiceDef:
+    name: str
+    handlers: Handlers
+    migrations: Path
+    routes: Callable[[Runtime], list[BaseRoute]] = lambda rt: []
+    background: tuple[Callable[[Runtime], Awaitable[None]], ...] = ()
+
+
+async def _until_done(what: str, attempt: Callable[[], Awaitable[Any]], max_backoff: float) -> Any:
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            return await attempt()
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            log.warning("%s failed (attempt %d): %r; retrying", what, tries, e)
+            await asyncio.sleep(min(max_backoff, 0.2 * 2 ** min(tries, 8)))
+
+
+async def _connect(defn: ServiceDef, rt: Runtime) -> None:
+    s = rt.settings
+    backoff = s.retry_max_backoff_s
+
+    async def database() -> asyncpg.Pool:
+        pool = await create_pool(s.database_url.get_secret_value(), s.schema, s.db_pool_max)
+        try:
+            await migrate(pool, s.schema, defn.migrations)
+        except BaseException:
+            await pool.close()
+            raise
+        return pool
+
+    rt.pool = await _until_done("database connect and migrate", database, backoff)
+    await _until_done("topic creation", lambda: ensure_topics(s, [t.name for t in TOPICS]), backoff)
+
+    async def producer() -> AIOKafkaProducer:
+        p = make_producer(s)
+        try:
+            await p.start()
+        except BaseException:
+            await p.stop()
+            raise
+        return p
+
+    rt.producer = await _until_done("producer start", producer, backoff)
+    rt.relay = Relay(rt.pool, rt.producer, defn.name, max_backoff_s=backoff)
+    rt.tasks.append(asyncio.create_task(rt.relay.run(), name=f"{defn.name}-relay"))
+    for task in defn.background:
+        rt.tasks.append(asyncio.create_task(task(rt), name=f"{defn.name}-{task.__name__}"))
+    if defn.handlers.topics:
+        consumer = Consumer(
+            defn.handlers, rt.pool, rt.clock, max_bytes=s.max_message_bytes, max_backoff_s=backoff,
+            on_commit=rt.relay.wake.set, kill_after_commit=s.fault_kill_after_commit,
+        )
+
+        async def on_batch(message: KafkaMessage) -> None:
+            await consumer.handle_batch(Record.of(r) for r in message.raw_message)
+
+        async def broker() -> KafkaBroker:
+            b = make_broker(s)
+            subscribe(b, s, defn.handlers.topics, on_batch)
+            try:
+                await b.start()
+            except BaseException:
+                await b.stop()
+                raise
+            return b
+
+        rt.broker = await _until_done("consumer start", broker, backoff)
+    rt.consuming = True
+    log.info("%s is ready: schema %s, group %s, topics %s", defn.name, s.schema, s.group_id, defn.handlers.topics)
+
+
+async def readiness(rt: Runtime) -> dict[str, bool]:
+    async def db_ok() -> bool:
+        if rt.pool is None:
+            return False
+        await asyncio.wait_for(rt.pool.fetchval("SELECT 1"), 1)
+        return True
+
+    async def broker_ok() -> bool:
+        if rt.producer is None:
+            return False
+        await asyncio.wait_for(rt.producer.client.fetch_all_metadata(), 2)
+        return True
+
+    checks = {}
+    for name, check in (("database", db_ok), ("broker", broker_ok)):
+        try:
+            checks[name] = await check()
+        except Exception:
+            checks[name] = False
+    checks["consumer"] = rt.consuming
+    return checks
+
+
+def build_app(defn: ServiceDef, rt: Runtime) -> Starlette:
+    async def healthz(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "alive", "service": defn.name})
+
+    async def readyz(request: Request) -> JSONResponse:
+        checks = await readiness(rt)
+        ok = all(checks.values())
+        return JSONResponse({"ready": ok, "service": defn.name, "checks": checks}, status_code=200 if ok else 503)
+
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):  # type: ignore[no-untyped-def]
+        connect = asyncio.create_task(_connect(defn, rt), name=f"{defn.name}-connect")
+        try:
+            yield
+        finally:
+            await _shutdown(rt, connect)
+
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+        *defn.routes(rt),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+async def _shutdown(rt: Runtime, connect: asyncio.Task[None]) -> None:
+    connect.cancel()
+    if rt.broker is not None:
+        await rt.broker.stop()
+    for task in rt.tasks:
+        task.cancel()
+    await asyncio.gather(connect, *rt.tasks, return_exceptions=True)
+    if rt.producer is not None:
+        await rt.producer.stop()
+    if rt.pool is not None:
+        await rt.pool.close()
+
+
+def serve(defn: ServiceDef, settings: ServiceSettings) -> None:
+    """Run one service until SIGINT/SIGTERM, then stop it cleanly."""
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)
+    rt = Runtime(settings=settings, clock=make_clock(settings.clock, settings.clock_start))
+    config = uvicorn.Config(
+        build_app(defn, rt), host=settings.http_host, port=settings.http_port, log_level="warning", lifespan="on"
+    )
+    asyncio.run(uvicorn.Server(config).serve())

@@ -1,0 +1,62 @@
+"""Typed settings shared by every service: read once from `NCE_*` variables and validated at start."""
+from typing import Literal
+
+from pydantic import AwareDatetime, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICES = ("catalog", "pricing", "subscription", "billing", "scheduler")
+DEFAULT_PORTS = {"catalog": 8101, "pricing": 8102, "subscription": 8103, "billing": 8104, "scheduler": 8105}
+_PLACEHOLDER_SECRETS = {"changethis", "changeme", "secret", "password"}
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NCE_", extra="ignore")
+
+    service: str = ""
+    kafka_bootstrap: str
+    database_url: SecretStr
+    http_host: str = "127.0.0.1"
+    http_port: int = 0
+    # Apache Kafka wants the defaults; Tansu needs short group timeouts and no idempotent producer.
+    kafka_enable_idempotence: bool = True
+    kafka_session_timeout_ms: int = Field(10_000, ge=1_000)
+    kafka_heartbeat_interval_ms: int = Field(3_000, ge=100)
+    kafka_partitions: int = Field(4, ge=1)
+    kafka_linger_ms: int = Field(5, ge=0)
+    consumer_max_records: int = Field(200, ge=1)
+    max_message_bytes: int = Field(1_000_000, ge=1_024)
+    db_pool_max: int = Field(8, ge=2)
+    clock: Literal["system", "simulated"] = "system"
+    clock_start: AwareDatetime | None = None
+    retry_max_backoff_s: float = Field(5.0, gt=0)
+    log_level: str = "INFO"
+    # Test-only fault injection: SIGKILL this process right after committing the message with this id.
+    fault_kill_after_commit: str | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _no_placeholder_password(cls, url: SecretStr) -> SecretStr:
+        from urllib.parse import urlsplit
+
+        password = urlsplit(url.get_secret_value()).password
+        if password and password.lower() in _PLACEHOLDER_SECRETS:
+            raise ValueError("NCE_DATABASE_URL carries a placeholder password; set a real secret")
+        return url
+
+    @model_validator(mode="after")
+    def _complete(self) -> "ServiceSettings":
+        if self.service and self.service not in SERVICES:
+            raise ValueError(f"unknown service {self.service!r}; expected one of {', '.join(SERVICES)}")
+        if self.service and not self.http_port:
+            self.http_port = DEFAULT_PORTS[self.service]
+        if self.clock == "simulated" and self.clock_start is None:
+            raise ValueError("NCE_CLOCK=simulated needs NCE_CLOCK_START (an aware UTC instant)")
+        return self
+
+    @property
+    def schema(self) -> str:
+        return self.service
+
+    @property
+    def group_id(self) -> str:
+        return f"nce.{self.service}"
