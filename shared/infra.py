@@ -96,13 +96,15 @@ def wait_for_port(port: int, timeout: float = 15.0) -> None:
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
-def start_tansu(log_dir: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
-    port = port or free_port()
+def start_tansu(log_dir: Path, advertised_port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """Start Tansu on a free loopback port; `advertised_port` puts e.g. a fault-injecting proxy in front of it."""
+    port = free_port()
     url = f"tcp://127.0.0.1:{port}"
+    advertised = f"tcp://127.0.0.1:{advertised_port or port}"
     log_dir.mkdir(parents=True, exist_ok=True)
-    out = open(log_dir / "tansu.log", "ab")  # noqa: SIM115 (kept open for the broker's life)
+    out = open(log_dir / f"tansu-{port}.log", "ab")  # noqa: SIM115 (kept open for the broker's life)
     proc = subprocess.Popen(
-        [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url,
+        [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", advertised,
          "--storage-engine", "memory://tansu/"],
         stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
     )

@@ -68,10 +68,12 @@ class Consumer:
         if handler is None:
             metrics.HANDLED.labels(self.service, decoded.spec.type, "skipped").inc()
             return
-        await self._retrying(lambda: self._apply(decoded, now, record), record)
+        await self._retrying(lambda: self._apply(decoded, now, record), record, decoded.envelope)
         metrics.LATENCY.labels(self.service).observe(time.perf_counter() - started)
 
-    async def _retrying(self, work: Callable[[], Awaitable[None]], record: Record | None = None) -> None:
+    async def _retrying(
+        self, work: Callable[[], Awaitable[None]], record: Record | None = None, envelope: Envelope | None = None
+    ) -> None:
         """Run `work` until it commits: forever on transient errors, a few times on others, then park it."""
         attempt, errors = 0, 0
         while True:
@@ -90,7 +92,8 @@ class Consumer:
                 metrics.FAILED.labels(self.service, "error").inc()
                 log.exception("%s: handler failed (%d/%d)", self.service, errors, _MAX_HANDLER_ATTEMPTS)
                 if errors >= _MAX_HANDLER_ATTEMPTS:
-                    work = lambda: self._park(record, PoisonError(f"handler failed: {type(e).__name__}: {e}"))  # noqa: E731
+                    poison = PoisonError(f"handler failed: {type(e).__name__}: {e}", envelope, "INTERNAL_ERROR")
+                    work = lambda: self._park(record, poison)  # noqa: E731
                     continue
             await asyncio.sleep(min(self.max_backoff_s, 0.05 * 2 ** min(attempt, 10)))
 
@@ -154,8 +157,7 @@ class Consumer:
             )
             topic = BY_NAME.get(record.topic)
             if env is not None and topic is not None and topic.carries_commands:
-                code = "UNKNOWN_COMMAND" if poison.unknown_type else "INVALID_COMMAND"
-                await self._reject(conn, env, self.clock.now(), record, code, poison.reason)
+                await self._reject(conn, env, self.clock.now(), record, poison.code, poison.reason)
         log.warning("%s: parked %s[%d]@%d in the DLQ: %s", self.service, record.topic, record.partition,
                     record.offset, poison.reason)
         metrics.DEAD_LETTERED.labels(self.service, record.topic).inc()

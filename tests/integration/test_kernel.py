@@ -1,0 +1,140 @@
+"""The exactly-once kernel against a real PostgreSQL: inbox, savepoint on rejection, outbox, dead letters."""
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import pytest
+
+from services.subscription.app import SERVICE as SUBSCRIPTION
+from shared.clock import SimulatedClock
+from shared.contracts.subscription import RegisterPartner
+from shared.db.migrate import migrate
+from shared.db.pool import create_pool
+from shared.messaging.consumer import Consumer
+from shared.messaging.decode import Record
+from shared.messaging.handlers import Context, Handlers
+from tests.kafka import command
+
+pytestmark = pytest.mark.integration
+COMMANDS = "nce.subscription.commands"
+PARTNER = {"partner_id": "P1", "name": "Contoso", "billing_currency": "USD", "country": "US"}
+
+
+@pytest.fixture
+async def pool(stack) -> AsyncIterator[asyncpg.Pool]:  # type: ignore[no-untyped-def]
+    pool = await create_pool(stack.database_url, "subscription")
+    await migrate(pool, "subscription", SUBSCRIPTION.migrations)
+    yield pool
+    await pool.close()
+
+
+def consumer(pool: asyncpg.Pool, handlers: Handlers = SUBSCRIPTION.handlers) -> Consumer:
+    return Consumer(handlers, pool, SimulatedClock(datetime(2025, 1, 15, 10, tzinfo=UTC)), max_bytes=10_000,
+                    max_backoff_s=0.01)
+
+
+offsets = iter(range(10**6))
+
+
+def record(value: bytes, key: bytes | None = b"P1", topic: str = COMMANDS) -> Record:
+    return Record(topic, 0, next(offsets), key, value)
+
+
+async def outbox(pool: asyncpg.Pool) -> list[dict[str, Any]]:
+    rows = await pool.fetch("SELECT topic, key, headers, payload FROM outbox ORDER BY id")
+    return [{"topic": r["topic"], "key": r["key"], "headers": dict(json.loads(r["headers"])),
+             "body": r["payload"]} for r in rows]
+
+
+async def test_a_command_delivered_twice_changes_state_once_and_has_one_outcome(pool: asyncpg.Pool) -> None:
+    msg = command("partner.register", PARTNER)
+    await consumer(pool).handle_batch([record(msg), record(msg)])
+    assert await pool.fetchval("SELECT count(*) FROM partners") == 1
+    out = await outbox(pool)
+    assert [json.loads(o["body"])["type"] for o in out] == ["partner.registered"]
+    assert out[0]["headers"]["type"] == "partner.registered"
+    assert json.loads(out[0]["body"])["causation_id"] == json.loads(msg)["id"]
+
+
+async def test_a_rejected_command_leaves_no_state_and_one_rejection_under_the_command_key(pool: asyncpg.Pool) -> None:
+    msg = command("customer.register", {"partner_id": "NOPE", "customer_id": "C1", "name": "F", "country": "US"})
+    await consumer(pool).handle(record(msg, key=b"C1"))
+    assert await pool.fetchval("SELECT count(*) FROM customers") == 0
+    [out] = await outbox(pool)
+    body = json.loads(out["body"])
+    assert (out["topic"], out["key"], body["type"]) == ("nce.subscription.events", b"C1", "subscription.command_rejected")
+    assert body["data"]["code"] == "UNKNOWN_PARTNER" and body["causation_id"] == json.loads(msg)["id"]
+
+
+@pytest.mark.parametrize(
+    "value, reason",
+    [
+        (b"{not json", "not JSON"),
+        (json.dumps({"id": "x", "type": "partner.register"}).encode(), "invalid envelope"),
+        (command("subscription.teleport", {}), "unknown message type"),
+        (command("partner.register", {**PARTNER, "country": 42}), "invalid data"),
+        (command("partner.register", {**PARTNER, "name": "x" * 20_000}), "oversized"),
+    ],
+)
+async def test_poison_is_parked_in_the_dlq_with_its_reason_and_origin(pool: asyncpg.Pool, value: bytes,
+                                                                       reason: str) -> None:
+    poison = record(value)
+    await consumer(pool).handle(poison)
+    out = await outbox(pool)
+    dlq = [o for o in out if o["topic"] == f"{COMMANDS}.dlq"]
+    assert len(dlq) == 1 and dlq[0]["body"] == value[:10_000]
+    headers = dlq[0]["headers"]
+    assert headers["nce-dlq-reason"].startswith(reason)
+    assert (headers["nce-dlq-topic"], headers["nce-dlq-offset"]) == (COMMANDS, str(poison.offset))
+    parked = await pool.fetchrow('SELECT reason, "offset" FROM dead_letters')
+    assert parked["reason"].startswith(reason) and parked["offset"] == poison.offset
+
+
+async def test_a_readable_but_invalid_command_also_gets_a_rejection_outcome(pool: asyncpg.Pool) -> None:
+    msg = command("partner.register", {**PARTNER, "billing_currency": "dollars"})
+    await consumer(pool).handle(record(msg))
+    rejected = [json.loads(o["body"]) for o in await outbox(pool) if o["topic"] == "nce.subscription.events"]
+    assert len(rejected) == 1 and rejected[0]["data"]["code"] == "INVALID_COMMAND"
+    assert "billing_currency" in rejected[0]["data"]["message"]
+
+
+async def test_poison_redelivered_is_parked_once(pool: asyncpg.Pool) -> None:
+    poison = record(b"\xff\xfe garbage")
+    await consumer(pool).handle(poison)
+    await consumer(pool).handle(poison)
+    assert await pool.fetchval("SELECT count(*) FROM dead_letters") == 1
+
+
+async def test_a_transient_failure_is_retried_until_it_commits_once(pool: asyncpg.Pool) -> None:
+    handlers = Handlers("subscription")
+    calls = []
+
+    @handlers.on("partner.register")
+    async def flaky(ctx: Context, cmd: RegisterPartner) -> None:
+        calls.append(1)
+        await ctx.conn.execute("INSERT INTO partners VALUES ($1, $2, $3, $4)", cmd.partner_id, cmd.name,
+                               cmd.billing_currency, cmd.country)
+        if len(calls) < 3:
+            raise ConnectionResetError("database went away")
+
+    await consumer(pool, handlers).handle(record(command("partner.register", PARTNER)))
+    assert len(calls) == 3
+    assert await pool.fetchval("SELECT count(*) FROM partners") == 1
+
+
+async def test_a_handler_that_always_fails_is_parked_and_the_partition_moves_on(pool: asyncpg.Pool) -> None:
+    handlers = Handlers("subscription")
+
+    @handlers.on("partner.register")
+    async def broken(ctx: Context, cmd: RegisterPartner) -> None:
+        raise KeyError("bug")
+
+    c = consumer(pool, handlers)
+    await c.handle(record(command("partner.register", PARTNER)))
+    [parked] = await pool.fetch("SELECT reason FROM dead_letters")
+    assert parked["reason"].startswith("handler failed: KeyError")
+    rejected = [json.loads(o["body"]) for o in await outbox(pool) if o["topic"] == "nce.subscription.events"]
+    assert [r["data"]["code"] for r in rejected] == ["INTERNAL_ERROR"]
+    assert await pool.fetchval("SELECT count(*) FROM partners") == 0
