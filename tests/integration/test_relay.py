@@ -1,0 +1,53 @@
+"""The outbox relay over the real broker: order per key, headers, one active relay among two."""
+import asyncio
+import json
+
+import pytest
+
+from services.catalog.app import SERVICE as CATALOG
+from shared.db.migrate import migrate
+from shared.db.pool import create_pool
+from shared.messaging.kafka import ensure_topics, make_producer
+from shared.messaging.outbox import enqueue
+from shared.messaging.relay import Relay
+from shared.settings import ServiceSettings
+from tests.kafka import read
+
+pytestmark = pytest.mark.integration
+TOPIC = "nce.catalog.events"
+
+
+async def test_two_relays_publish_every_row_once_in_order_per_key(stack) -> None:
+    settings = ServiceSettings(service="catalog", **{k.removeprefix("NCE_").lower(): v for k, v in stack.env().items()})
+    pool = await create_pool(stack.database_url, "catalog")
+    await migrate(pool, "catalog", CATALOG.migrations)
+    await ensure_topics(settings, [TOPIC])
+    keys = [f"K{i}" for i in range(10)]
+    async with pool.acquire() as conn, conn.transaction():
+        for n in range(1000):
+            key = keys[n % len(keys)]
+            await enqueue(conn, TOPIC, key.encode(), json.dumps({"key": key, "n": n}).encode(),
+                          [("type", b"test.row"), ("id", str(n).encode())])
+    producers = [make_producer(settings) for _ in range(2)]
+    for p in producers:
+        await p.start()
+    relays = [Relay(pool, p, "catalog", batch=50) for p in producers]
+    tasks = [asyncio.create_task(r.run()) for r in relays]
+    try:
+        records = await read(stack.bootstrap, TOPIC, until=1000, settle=1.0)
+        assert sum(r.active for r in relays) == 1
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for p in producers:
+            await p.stop()
+    bodies = [json.loads(r.value) for r in records]
+    assert sorted(b["n"] for b in bodies) == list(range(1000))
+    for key in keys:
+        seen = [b["n"] for b in bodies if b["key"] == key]
+        assert seen == sorted(seen), f"rows of {key} were published out of order"
+    assert all(r.key.decode() == json.loads(r.value)["key"] for r in records)
+    assert all(dict(r.headers)["type"] == b"test.row" for r in records)
+    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
+    await pool.close()
