@@ -31,7 +31,8 @@ def merge_metrics(texts: list[str]) -> str:
     families: dict[str, tuple[str, str, list[str]]] = {}
     for text in texts:
         for fam in text_string_to_metric_families(text):
-            _, _, lines = families.setdefault(fam.name, (fam.type, fam.documentation, []))
+            name = f"{fam.name}_total" if fam.type == "counter" else fam.name  # the parser strips _total
+            _, _, lines = families.setdefault(name, (fam.type, fam.documentation, []))
             for s in fam.samples:
                 labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
                 lines.append(f"{s.name}{{{labels}}} {s.value}")

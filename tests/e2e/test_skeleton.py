@@ -1,0 +1,167 @@
+"""The walking skeleton across all five services, driven the way a user drives it: `nce up` and `nce send`."""
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from shared.infra import free_port
+from tests.kafka import read
+
+pytestmark = pytest.mark.e2e
+OFFER = "CFQ7TTC0LH18:0001:CFQ7TTC0K971"
+
+
+class Up:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.out = data_dir / "up.out"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.out, "wb") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "services.cli", "up", "--port", str(self.port), "--data-dir", str(data_dir)],
+                stdout=out, stderr=subprocess.STDOUT,
+            )
+
+    def output(self) -> str:
+        return self.out.read_text(errors="replace")
+
+    def wait_for(self, text: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.output():
+            assert self.proc.poll() is None, f"nce up exited {self.proc.returncode}:\n{self.output()}"
+            assert time.monotonic() < deadline, f"no {text!r} after {timeout}s:\n{self.output()}"
+            time.sleep(0.2)
+
+    def bootstrap(self) -> str:
+        return json.loads((self.data_dir / "up.json").read_text())["kafka_bootstrap"]
+
+    def send(self, type_: str, data: dict, **kw: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+        args = [sys.executable, "-m", "services.cli", "send", type_, "--data", json.dumps(data),
+                "--kafka", self.bootstrap(), "--timeout", "30"]
+        for k, v in kw.items():
+            args += [f"--{k}", v]
+        done = subprocess.run(args, capture_output=True, text=True, timeout=60)
+        assert done.returncode in (0, 1), done.stderr
+        return done.returncode, json.loads(done.stdout)
+
+    def get(self, path: str) -> dict:  # type: ignore[type-arg]
+        response = httpx.get(self.url + path, timeout=10)
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
+    system = Up(tmp_path_factory.mktemp("up"))
+    try:
+        system.wait_for("nce is up at")
+        yield system
+    finally:
+        if system.proc.poll() is None:
+            system.proc.send_signal(signal.SIGINT)
+            system.proc.wait(60)
+
+
+def test_a_purchase_flows_from_nce_send_to_a_charge_line(up: Up) -> None:
+    offer = {"catalog_item_id": "CFQ7TTC0LH18:1:CFQ7TTC0K971", "product_title": "Microsoft 365 Business Basic",
+             "sku_title": "Business Basic", "markets": ["US"], "min_quantity": 1, "max_quantity": 300,
+             "plans": [{"term_duration": "P1Y", "billing_cycle": "monthly"}]}
+    assert up.send("catalog.publish_offer", offer)[1]["type"] == "catalog.offer_published"
+    price = {"catalog_item_id": OFFER, "market": "US", "currency": "USD", "term_duration": "P1Y",
+             "billing_cycle": "monthly", "unit_price": "72.00", "effective_start": "2020-01-01",
+             "effective_end": "9999-12-31"}
+    assert up.send("pricing.set_price", price)[1]["type"] == "pricing.price_published"
+    assert up.send("partner.register", {"partner_id": "P1", "name": "Contoso", "billing_currency": "USD",
+                                        "country": "US"})[0] == 0
+    assert up.send("customer.register", {"partner_id": "P1", "customer_id": "C1", "name": "Fabrikam",
+                                         "country": "US"})[0] == 0
+
+    purchase = {"customer_id": "C1", "catalog_item_id": OFFER, "term_duration": "P1Y", "billing_cycle": "monthly",
+                "quantity": 5, "subscription_id": "S-e2e"}
+    code, created = up.send("subscription.purchase", purchase)
+    assert code == 0 and created["type"] == "subscription.created"
+    assert created["data"]["subscription_id"] == "S-e2e"
+
+    deadline = time.monotonic() + 30
+    while not (lines := up.get("/billing/lines?subscription_id=S-e2e")["lines"]):
+        assert time.monotonic() < deadline, "no charge line within 30 s"
+        time.sleep(0.2)
+    [line] = lines
+    assert (line["charge_type"], line["quantity"], line["amount"], line["currency"]) == ("new", 5, "30.00", "USD")
+    assert line["charge_start"] == created["data"]["term_start"]
+
+    [timer] = up.get("/scheduler/timers?key=S-e2e")["timers"]
+    assert timer["kind"] == "term_end" and timer["due_at"].startswith(created["data"]["term_end"][:4])
+    assert up.get("/subscriptions/S-e2e")["status"] == "active"
+
+
+def test_unknown_customer_or_offer_is_rejected_with_a_code_and_exit_1(up: Up) -> None:
+    code, outcome = up.send("subscription.purchase", {"customer_id": "NOBODY", "catalog_item_id": OFFER,
+                                                      "term_duration": "P1Y", "billing_cycle": "monthly", "quantity": 1})
+    assert code == 1 and outcome["data"]["code"] == "UNKNOWN_CUSTOMER"
+    code, outcome = up.send("subscription.purchase", {"customer_id": "C1", "catalog_item_id": "AAAAAAAAAAAA:1:AAAAAAAAAAAA",
+                                                      "term_duration": "P1Y", "billing_cycle": "monthly", "quantity": 1})
+    assert code == 1 and outcome["data"]["code"] == "UNKNOWN_OFFER"
+
+
+def test_resending_a_command_id_has_no_second_effect(up: Up) -> None:
+    data = {"partner_id": "P1", "customer_id": "C2", "name": "Northwind", "country": "US"}
+    command_id = "5f0c0a52-8a8e-4c1e-9d59-8a3b2f0f6c11"
+    first = up.send("customer.register", data, id=command_id)[1]
+    again = up.send("customer.register", {**data, "name": "Renamed"}, id=command_id)[1]
+    assert again["id"] == first["id"]  # the one outcome there is, found again
+    duplicate = 'nce_messages_handled_total{outcome="duplicate",service="subscription",type="customer.register"} 1.0'
+    deadline = time.monotonic() + 10
+    while duplicate not in httpx.get(up.url + "/metrics", timeout=5).text:
+        assert time.monotonic() < deadline, "the re-sent command was not seen as a duplicate"
+        time.sleep(0.2)
+    events = asyncio.run(read(up.bootstrap(), "nce.subscription.events", until=1, settle=1.0))
+    caused = [json.loads(r.value) for r in events if json.loads(r.value)["causation_id"] == command_id]
+    assert len(caused) == 1
+    assert up.get("/subscriptions?customer_id=C2")["subscriptions"] == []
+    assert first["data"]["name"] == "Northwind"
+
+
+def test_a_crashed_service_is_restarted_and_logged(up: Up) -> None:
+    [billing] = [p for p in psutil.Process(up.proc.pid).children() if "billing" in p.cmdline()]
+    billing.send_signal(signal.SIGKILL)
+    up.wait_for("billing exited with code -9; restarting", timeout=30)
+    deadline = time.monotonic() + 60
+    while httpx.get(up.url + "/readyz", timeout=5).status_code != 200:
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+
+
+def test_a_second_nce_up_says_one_is_running(up: Up) -> None:
+    second = subprocess.run([sys.executable, "-m", "services.cli", "up", "--port", str(free_port()), "--data-dir",
+                             str(up.data_dir)], capture_output=True, text=True, timeout=60)
+    assert second.returncode == 1 and "already running" in second.stdout
+
+
+def test_ctrl_c_stops_everything_with_no_stray_process(up: Up) -> None:
+    family = psutil.Process(up.proc.pid).children(recursive=True)
+    assert len(family) >= 6  # five services and the broker
+    up.proc.send_signal(signal.SIGINT)
+    assert up.proc.wait(60) == 0
+    time.sleep(1)
+    assert [p for p in family if _alive(p)] == []
+    assert not any(str(up.data_dir) in " ".join(p.cmdline()) for p in psutil.process_iter() if _alive(p))
+    assert "stopped." in up.output()
+
+
+def _alive(p: psutil.Process) -> bool:
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False

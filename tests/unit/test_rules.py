@@ -1,0 +1,91 @@
+"""The domain rules the skeleton already carries: term dates, purchase checks, charge money."""
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from services.billing.domain.charges import cycle_unit_price, first_cycle, prorated_charge, round_line
+from services.catalog.domain.plans import check_offer
+from services.scheduler.domain.timers import term_end_instant
+from services.subscription.domain import purchase as rules
+from shared.dates import add_months
+from shared.rejection import CommandRejectedError
+
+NOW = datetime(2025, 1, 31, 15, 30, tzinfo=UTC)
+CUSTOMER = rules.Customer("C1", "P1", "US", "USD")
+OFFER = rules.Offer("CFQ7TTC0LH18:0001:CFQ7TTC0K971", frozenset({"US"}), frozenset({("P1Y", "monthly")}), 1, 300)
+
+
+def test_month_arithmetic_clamps_to_the_end_of_shorter_months() -> None:
+    assert add_months(date(2025, 1, 31), 1) == date(2025, 2, 28)
+    assert add_months(date(2024, 1, 31), 1) == date(2024, 2, 29)
+    assert add_months(date(2025, 11, 15), 3) == date(2026, 2, 15)
+
+
+@pytest.mark.parametrize("start, term, end", [
+    (date(2025, 1, 15), "P1M", date(2025, 2, 14)),
+    (date(2025, 1, 15), "P1Y", date(2026, 1, 14)),
+    (date(2025, 1, 15), "P3Y", date(2028, 1, 14)),
+    (date(2025, 1, 31), "P1M", date(2025, 2, 27)),
+])
+def test_a_term_ends_the_day_before_the_same_date_a_term_later(start: date, term: str, end: date) -> None:
+    assert rules.term_end(start, term) == end
+
+
+def test_a_term_ended_event_stands_for_midnight_after_the_inclusive_end() -> None:
+    assert term_end_instant(date(2026, 1, 14)) == datetime(2026, 1, 15, tzinfo=UTC)
+
+
+def buy(**overrides):  # type: ignore[no-untyped-def]
+    args = dict(now=NOW, subscription_id="S1", customer=CUSTOMER, offer=OFFER, unit_price=Decimal("72"),
+                term_duration="P1Y", billing_cycle="monthly", quantity=5, auto_renew=True)
+    return rules.purchase(**{**args, **overrides})
+
+
+def test_a_purchase_starts_today_locks_the_price_and_opens_a_168_hour_window() -> None:
+    s = buy()
+    assert (s.term_start, s.term_end) == (date(2025, 1, 31), date(2026, 1, 30))
+    assert s.cancellation_allowed_until == datetime(2025, 2, 7, 15, 30, tzinfo=UTC)
+    assert (s.unit_price, s.currency, s.market) == (Decimal("72"), "USD", "US")
+
+
+@pytest.mark.parametrize("overrides, code", [
+    ({"customer": None}, "UNKNOWN_CUSTOMER"),
+    ({"offer": None}, "UNKNOWN_OFFER"),
+    ({"customer": rules.Customer("C1", "P1", "DE", "EUR")}, "UNKNOWN_OFFER"),
+    ({"billing_cycle": "annual"}, "900270"),
+    ({"quantity": 301}, "900275"),
+    ({"unit_price": None}, "NO_PRICE"),
+])
+def test_a_purchase_that_breaks_a_rule_is_rejected_with_its_code(overrides, code) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(CommandRejectedError) as caught:
+        buy(**overrides)
+    assert caught.value.code == code
+
+
+def test_an_offer_with_a_billing_cycle_longer_than_its_term_is_refused() -> None:
+    with pytest.raises(CommandRejectedError) as caught:
+        check_offer([("P1M", "annual")], 1, 10)
+    assert caught.value.code == "900270"
+
+
+def test_cycle_prices_are_shares_of_the_term_price() -> None:
+    assert cycle_unit_price(Decimal("72"), "P1Y", "monthly") == Decimal("6")
+    assert cycle_unit_price(Decimal("360"), "P3Y", "annual") == Decimal("120")
+    assert cycle_unit_price(Decimal("360"), "P3Y", "triennial") == Decimal("360")
+
+
+def test_a_new_full_cycle_charge_is_exact_and_rounded_down_per_seat() -> None:
+    price = cycle_unit_price(Decimal("100"), "P1Y", "monthly")  # 8.3333…
+    charge = prorated_charge("new", price, first_cycle(date(2025, 1, 31), "monthly"), date(2025, 1, 31), 3)
+    assert (charge.charge_start, charge.charge_end) == (date(2025, 1, 31), date(2025, 2, 27))
+    assert charge.amount == Decimal("24.99")  # ROUNDDOWN(8.3333…, 2) × 3, not ROUND(25.00)
+
+
+def test_a_mid_cycle_event_bills_only_the_days_left_including_the_event_day() -> None:
+    charge = prorated_charge("addQuantity", Decimal("31"), (date(2025, 1, 1), date(2025, 1, 31)), date(2025, 1, 22), 2)
+    assert charge.effective_unit_price == Decimal("10") and charge.amount == Decimal("20.00")
+
+
+def test_rounding_is_down_to_the_cent() -> None:
+    assert round_line(Decimal("1.999")) == Decimal("1.99")
