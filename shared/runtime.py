@@ -24,6 +24,7 @@ from starlette.routing import BaseRoute, Route
 from shared.clock import Clock, make_clock
 from shared.contracts.topics import TOPICS
 from shared.db.migrate import migrate
+from shared.db.pool import connect as connect_db
 from shared.db.pool import create_pool
 from shared.messaging.consumer import Consumer
 from shared.messaging.decode import Record
@@ -76,7 +77,7 @@ async def _until_done(what: str, attempt: Callable[[], Awaitable[Any]], max_back
             await asyncio.sleep(min(max_backoff, 0.2 * 2 ** min(tries, 8)))
 
 
-async def _connect(defn: ServiceDef, rt: Runtime) -> None:
+async def connect(defn: ServiceDef, rt: Runtime) -> None:
     s = rt.settings
     backoff = s.retry_max_backoff_s
 
@@ -102,7 +103,8 @@ async def _connect(defn: ServiceDef, rt: Runtime) -> None:
         return p
 
     rt.producer = await _until_done("producer start", producer, backoff)
-    rt.relay = Relay(rt.pool, rt.producer, defn.name, max_backoff_s=backoff)
+    url = s.database_url.get_secret_value()
+    rt.relay = Relay(lambda: connect_db(url, s.schema), rt.producer, defn.name, max_backoff_s=backoff)
     rt.tasks.append(asyncio.create_task(rt.relay.run(), name=f"{defn.name}-relay"))
     for task in defn.background:
         rt.tasks.append(asyncio.create_task(task(rt), name=f"{defn.name}-{task.__name__}"))
@@ -167,11 +169,11 @@ def build_app(defn: ServiceDef, rt: Runtime) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):  # type: ignore[no-untyped-def]
-        connect = asyncio.create_task(_connect(defn, rt), name=f"{defn.name}-connect")
+        connecting = asyncio.create_task(connect(defn, rt), name=f"{defn.name}-connect")
         try:
             yield
         finally:
-            await _shutdown(rt, connect)
+            await shutdown(rt, connecting)
 
     routes: list[BaseRoute] = [
         Route("/healthz", healthz),
@@ -182,13 +184,13 @@ def build_app(defn: ServiceDef, rt: Runtime) -> Starlette:
     return Starlette(routes=routes, lifespan=lifespan)
 
 
-async def _shutdown(rt: Runtime, connect: asyncio.Task[None]) -> None:
-    connect.cancel()
+async def shutdown(rt: Runtime, connecting: asyncio.Task[None]) -> None:
+    connecting.cancel()
     if rt.broker is not None:
         await rt.broker.stop()
     for task in rt.tasks:
         task.cancel()
-    await asyncio.gather(connect, *rt.tasks, return_exceptions=True)
+    await asyncio.gather(connecting, *rt.tasks, return_exceptions=True)
     if rt.producer is not None:
         await rt.producer.stop()
     if rt.pool is not None:

@@ -19,6 +19,19 @@ TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+def _session(schema: str) -> dict[str, str]:
+    return {"search_path": schema, "application_name": f"nce-{schema}"}
+
+
+async def _no_reset(conn: asyncpg.Connection) -> None:
+    """Skip asyncpg's per-release reset query: pooled connections keep no session state (locks, LISTEN, SET)."""
+
+
+async def connect(url: str, schema: str) -> asyncpg.Connection:
+    """A connection outside the pool, for work that holds session state (the relay's advisory lock)."""
+    return await asyncpg.connect(url, timeout=5, command_timeout=30, server_settings=_session(schema))
+
+
 async def create_pool(url: str, schema: str, max_size: int = 8) -> asyncpg.Pool:
     """Open a pool whose connections see only `schema` (created if missing)."""
     conn = await asyncpg.connect(url, timeout=5)
@@ -27,12 +40,8 @@ async def create_pool(url: str, schema: str, max_size: int = 8) -> asyncpg.Pool:
     finally:
         await conn.close()
     pool = await asyncpg.create_pool(
-        url,
-        min_size=1,
-        max_size=max_size,
-        timeout=5,
-        command_timeout=30,
-        server_settings={"search_path": schema, "application_name": f"nce-{schema}"},
+        url, min_size=1, max_size=max_size, timeout=5, command_timeout=30, server_settings=_session(schema),
+        reset=_no_reset,
     )
     assert pool is not None
     return pool

@@ -53,6 +53,13 @@ class Consumer:
         self.kill_after_commit = kill_after_commit
 
     async def handle_batch(self, records: Iterable[Record]) -> None:
+        """Handle a fetched batch: partitions concurrently, each partition's records strictly in order."""
+        by_partition: dict[tuple[str, int], list[Record]] = {}
+        for record in records:
+            by_partition.setdefault((record.topic, record.partition), []).append(record)
+        await asyncio.gather(*(self._in_order(rs) for rs in by_partition.values()))
+
+    async def _in_order(self, records: list[Record]) -> None:
         for record in records:
             await self.handle(record)
 
@@ -100,20 +107,27 @@ class Consumer:
     async def _apply(self, m: Decoded, now: datetime, record: Record) -> None:
         handler = self.handlers.get(m.spec.type)
         assert handler is not None
-        async with self.pool.acquire() as conn, conn.transaction():
-            if not await self._claim(conn, m.envelope.id, m.envelope.type):
-                metrics.HANDLED.labels(self.service, m.spec.type, "duplicate").inc()
-                return
-            ctx = Context(conn, m.envelope, now, self.service)
-            outcome = "applied"
+        outcome = "applied"
+        async with self.pool.acquire() as conn:
             try:
-                async with conn.transaction():  # a savepoint: a rejection undoes the handler's writes
-                    await handler(ctx, m.data)
+                async with conn.transaction():
+                    if not await self._claim(conn, m.envelope.id, m.envelope.type):
+                        outcome = "duplicate"
+                    else:
+                        await handler(Context(conn, m.envelope, now, self.service), m.data)
             except CommandRejectedError as rejection:
-                outcome = "rejected"
-                await self._reject(conn, m.envelope, now, record, rejection.code, rejection.message)
+                if not m.spec.topic.carries_commands:
+                    raise  # an event is a fact; a handler refusing one is a bug, parked after retries
+                # The handler's transaction rolled back whole; the rejection is the message's one transaction.
+                async with conn.transaction():
+                    if await self._claim(conn, m.envelope.id, m.envelope.type):
+                        outcome = "rejected"
+                        await self._reject(conn, m.envelope, now, record, rejection.code, rejection.message)
+                    else:
+                        outcome = "duplicate"
         metrics.HANDLED.labels(self.service, m.spec.type, outcome).inc()
-        self._fault_point(m.envelope.id)
+        if outcome != "duplicate":
+            self._fault_point(m.envelope.id)
 
     async def _claim(self, conn: asyncpg.Connection, message_id: uuid.UUID, type_: str) -> bool:
         return bool(

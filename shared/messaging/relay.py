@@ -7,6 +7,7 @@ between publish and mark re-publishes the rows; consumers drop the repeats by me
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 class Relay:
     def __init__(
         self,
-        pool: asyncpg.Pool,
+        connect: Callable[[], Awaitable[asyncpg.Connection]],
         producer: AIOKafkaProducer,
         service: str,
         *,
@@ -28,7 +29,7 @@ class Relay:
         retention: str = "1 hour",
         max_backoff_s: float = 5.0,
     ) -> None:
-        self.pool = pool
+        self.connect = connect
         self.producer = producer
         self.service = service
         self.batch = batch
@@ -42,7 +43,8 @@ class Relay:
         failures = 0
         while True:
             try:
-                async with self.pool.acquire() as conn:
+                conn = await self.connect()  # its own session: closing it is what releases the lock
+                try:
                     if not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", f"relay:{self.service}"):
                         self.active = False
                         await asyncio.sleep(1)
@@ -50,6 +52,9 @@ class Relay:
                     self.active = True
                     failures = 0
                     await self._drain_forever(conn)
+                finally:
+                    self.active = False
+                    conn.terminate()
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # broker or database away: back off and take the lock again

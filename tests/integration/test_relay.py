@@ -6,7 +6,7 @@ import pytest
 
 from services.catalog.app import SERVICE as CATALOG
 from shared.db.migrate import migrate
-from shared.db.pool import create_pool
+from shared.db.pool import connect, create_pool
 from shared.messaging.kafka import ensure_topics, make_producer
 from shared.messaging.outbox import enqueue
 from shared.messaging.relay import Relay
@@ -31,7 +31,7 @@ async def test_two_relays_publish_every_row_once_in_order_per_key(stack) -> None
     producers = [make_producer(settings) for _ in range(2)]
     for p in producers:
         await p.start()
-    relays = [Relay(pool, p, "catalog", batch=50) for p in producers]
+    relays = [Relay(lambda: connect(stack.database_url, "catalog"), p, "catalog", batch=50) for p in producers]
     tasks = [asyncio.create_task(r.run()) for r in relays]
     try:
         records = await read(stack.bootstrap, TOPIC, until=1000, settle=1.0)
