@@ -51,8 +51,12 @@ class Runtime:
 
     def db(self) -> asyncpg.Pool:
         if self.pool is None:
-            raise RuntimeError("the database is not connected yet")
+            raise NotReadyError("the database is not connected yet")
         return self.pool
+
+
+class NotReadyError(RuntimeError):
+    """A read arrived before the service reached its database; answered 503."""
 
 
 @dataclass(frozen=True)
@@ -181,7 +185,10 @@ def build_app(defn: ServiceDef, rt: Runtime) -> Starlette:
         Route("/metrics", metrics),
         *defn.routes(rt),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    async def not_ready(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=503)
+
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={NotReadyError: not_ready})
 
 
 async def shutdown(rt: Runtime, connecting: asyncio.Task[None]) -> None:
