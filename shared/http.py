@@ -1,5 +1,5 @@
 """Small pieces every service's HTTP API uses."""
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -17,3 +17,18 @@ def row_json(row: asyncpg.Record) -> dict[str, Any]:
 
 def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
+
+
+def instant(text: str | None, default: datetime) -> datetime | JSONResponse:
+    """An `at=` query parameter as an aware UTC instant (a bare date means 00:00Z), or a 400 saying why."""
+    if not text:
+        return default
+    if len(text) == 10:  # a bare date stands for its 00:00Z
+        text += "T00:00:00Z"
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "+"))
+    except ValueError:
+        return error(400, f"at must be an ISO 8601 instant such as 2025-01-15T10:00:00Z, not {text!r}")
+    if value.tzinfo is None:
+        return error(400, "at must carry a UTC offset, e.g. 2025-01-15T10:00:00Z")
+    return value.astimezone(UTC)

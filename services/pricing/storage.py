@@ -1,30 +1,74 @@
-"""Pricing's own tables."""
-from datetime import datetime
+"""Pricing's reads and single-row writes (bulk imports live in importer.py and reference_data.py)."""
+import json
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
 
-from shared.contracts.pricing import Price
+from shared.contracts.pricing import PriceRow
+from shared.rules.prices import Promo, Row
 
-_COLUMNS = "catalog_item_id, market, currency, term_duration, billing_cycle, effective_start, effective_end, unit_price"
+from services.pricing.importer import COLUMNS, KEY, VALUES
 
 
-async def upsert_price(conn: asyncpg.Connection, p: Price, now: datetime) -> None:
+async def upsert_row(conn: asyncpg.Connection, row: PriceRow) -> None:
+    values = [getattr(row, c) for c in COLUMNS]
+    marks = ", ".join(f"${i}" for i in range(1, len(COLUMNS) + 1))
     await conn.execute(
-        f"""INSERT INTO prices ({_COLUMNS}, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-            ON CONFLICT (catalog_item_id, market, currency, term_duration, billing_cycle, effective_start)
-            DO UPDATE SET effective_end = EXCLUDED.effective_end, unit_price = EXCLUDED.unit_price,
-                          updated_at = EXCLUDED.updated_at""",
-        p.catalog_item_id, p.market, p.currency, p.term_duration, p.billing_cycle, p.effective_start,
-        p.effective_end, p.unit_price, now,
+        f"""INSERT INTO price_rows ({", ".join(COLUMNS)}) VALUES ({marks})
+            ON CONFLICT ({KEY}) DO UPDATE SET {", ".join(f"{c} = EXCLUDED.{c}" for c in VALUES)}""",
+        *values,
     )
 
 
-async def prices(pool: asyncpg.Pool, catalog_item_id: str, market: str | None) -> list[dict[str, Any]]:
+async def offer_rows(pool: asyncpg.Pool, product_id: str, sku_id: str) -> list[asyncpg.Record]:
+    return await pool.fetch(
+        f"SELECT {', '.join(COLUMNS)} FROM price_rows WHERE product_id = $1 AND sku_id = $2 ORDER BY {KEY}",
+        product_id, sku_id,
+    )
+
+
+def as_row(r: asyncpg.Record) -> Row:
+    return Row(r["currency"], r["tier_min"], r["tier_max"], r["effective_start"], r["effective_end"], r["unit_price"])
+
+
+async def promotions(pool: asyncpg.Pool, product_id: str, sku_id: str) -> list[Promo]:
     rows = await pool.fetch(
-        f"SELECT {_COLUMNS} FROM prices WHERE catalog_item_id = $1 AND ($2::text IS NULL OR market = $2)"
-        " ORDER BY market, currency, term_duration, billing_cycle, effective_start",
-        catalog_item_id, market,
+        "SELECT promotion FROM promotions WHERE promotion->>'product_id' = $1 AND promotion->>'sku_id' = $2",
+        product_id, sku_id,
     )
-    return [{**dict(r), "unit_price": str(r["unit_price"]), "effective_start": r["effective_start"].isoformat(),
-             "effective_end": r["effective_end"].isoformat()} for r in rows]
+    return [promo(json.loads(r["promotion"])) for r in rows]
+
+
+def promo(p: dict[str, Any]) -> Promo:
+    return Promo(
+        p["promotion_id"], p["product_id"], p["sku_id"], p["term_duration"], p["billing_cycle"],
+        frozenset(p["markets"]), Decimal(p["discount"]), date.fromisoformat(p["start_date"]),
+        date.fromisoformat(p["end_date"]), p["min_quantity"], p["max_quantity"], p["redemption_limit"],
+        p["auto_applicable"],
+    )
+
+
+async def redeemed(pool: asyncpg.Pool, customer_id: str | None) -> dict[str, int]:
+    if not customer_id:
+        return {}
+    rows = await pool.fetch(
+        "SELECT promotion_id, count(*) AS n FROM redemptions WHERE customer_id = $1 GROUP BY promotion_id", customer_id
+    )
+    return {r["promotion_id"]: r["n"] for r in rows}
+
+
+async def record_redemption(conn: asyncpg.Connection, subscription_id: str, promotion_id: str, customer_id: str,
+                            quantity: int) -> None:
+    await conn.execute(
+        "INSERT INTO redemptions VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        subscription_id, promotion_id, customer_id, quantity,
+    )
+
+
+async def fx_rates(pool: asyncpg.Pool, month: date, to_currency: str) -> dict[str, Decimal]:
+    rows = await pool.fetch(
+        "SELECT from_currency, rate FROM fx_rates WHERE month = $1 AND to_currency = $2", month, to_currency
+    )
+    return {r["from_currency"]: r["rate"] for r in rows}

@@ -3,7 +3,7 @@ from dataclasses import asdict
 from uuid import NAMESPACE_URL, uuid5
 
 from shared.contracts.catalog import OfferPublished
-from shared.contracts.pricing import PricePublished
+from shared.contracts.pricing import PricesPublished
 from shared.contracts.subscription import (
     CustomerRegistered,
     PartnerRegistered,
@@ -14,6 +14,7 @@ from shared.contracts.subscription import (
 )
 from shared.messaging.handlers import Context, Handlers
 from shared.rejection import CommandRejectedError
+from shared.rules.prices import select_row
 
 from services.subscription import storage
 from services.subscription.domain import purchase as rules
@@ -32,9 +33,9 @@ async def on_offer_published(ctx: Context, event: OfferPublished) -> None:
     await storage.upsert_offer(ctx.conn, event)
 
 
-@handlers.on("pricing.price_published")
-async def on_price_published(ctx: Context, event: PricePublished) -> None:
-    await storage.upsert_price(ctx.conn, event)
+@handlers.on("pricing.prices_published")
+async def on_prices_published(ctx: Context, event: PricesPublished) -> None:
+    await storage.upsert_prices(ctx.conn, event)
 
 
 @handlers.on("partner.register")
@@ -61,10 +62,10 @@ async def on_purchase(ctx: Context, cmd: Purchase) -> None:
     offer = await storage.offer(ctx.conn, cmd.catalog_item_id)
     price = None
     if customer is not None:
-        price = await storage.unit_price(
-            ctx.conn, cmd.catalog_item_id, customer.market, customer.currency, cmd.term_duration,
-            cmd.billing_cycle, ctx.now.date(),
-        )
+        rows = await storage.price_rows(ctx.conn, cmd.catalog_item_id, customer.market, customer.currency,
+                                        cmd.term_duration, cmd.billing_cycle)
+        row = select_row(rows, ctx.now.date(), cmd.quantity)
+        price = row.unit_price if row else None
     subscription = rules.purchase(
         now=ctx.now,
         subscription_id=cmd.subscription_id or str(uuid5(NAMESPACE_URL, f"nce:subscription:{ctx.envelope.id}")),

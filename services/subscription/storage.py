@@ -8,9 +8,10 @@ from typing import Any
 import asyncpg
 
 from shared.contracts.catalog import OfferPublished
-from shared.contracts.pricing import PricePublished
+from shared.contracts.pricing import PricesPublished
 from shared.contracts.subscription import RegisterCustomer, RegisterPartner
 from shared.http import row_json
+from shared.rules.prices import Row
 
 from services.subscription.domain.purchase import Customer, Offer, Subscription
 
@@ -65,28 +66,30 @@ async def offer(conn: asyncpg.Connection, catalog_item_id: str) -> Offer | None:
     return Offer(row["catalog_item_id"], frozenset(row["markets"]), plans, row["min_quantity"], row["max_quantity"])
 
 
-async def upsert_price(conn: asyncpg.Connection, p: PricePublished) -> None:
-    await conn.execute(
-        """INSERT INTO prices (catalog_item_id, market, currency, term_duration, billing_cycle, effective_start,
-                               effective_end, unit_price) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-           ON CONFLICT (catalog_item_id, market, currency, term_duration, billing_cycle, effective_start)
-           DO UPDATE SET effective_end = EXCLUDED.effective_end, unit_price = EXCLUDED.unit_price""",
-        p.catalog_item_id, p.market, p.currency, p.term_duration, p.billing_cycle, p.effective_start,
-        p.effective_end, p.unit_price,
+async def upsert_prices(conn: asyncpg.Connection, event: PricesPublished) -> None:
+    await conn.executemany(
+        """INSERT INTO price_rows (product_id, sku_id, market, currency, term_duration, billing_cycle, tier_min,
+                                   tier_max, effective_start, effective_end, unit_price)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+           ON CONFLICT (product_id, sku_id, market, currency, term_duration, billing_cycle, tier_min, effective_start)
+           DO UPDATE SET tier_max = EXCLUDED.tier_max, effective_end = EXCLUDED.effective_end,
+                         unit_price = EXCLUDED.unit_price""",
+        [(r.product_id, r.sku_id, r.market, r.currency, r.term_duration, r.billing_cycle, r.tier_min, r.tier_max,
+          r.effective_start, r.effective_end, r.unit_price) for r in event.rows],
     )
 
 
-async def unit_price(
-    conn: asyncpg.Connection, catalog_item_id: str, market: str, currency: str, term: str, cycle: str, on: date
-) -> Decimal | None:
-    """The price row effective on `on`; of overlapping rows the one that closes first wins (§2.3)."""
-    return await conn.fetchval(
-        """SELECT unit_price FROM prices
-           WHERE catalog_item_id = $1 AND market = $2 AND currency = $3 AND term_duration = $4
-             AND billing_cycle = $5 AND effective_start <= $6 AND $6 <= effective_end
-           ORDER BY effective_end, effective_start DESC LIMIT 1""",
-        catalog_item_id, market, currency, term, cycle, on,
+async def price_rows(
+    conn: asyncpg.Connection, catalog_item_id: str, market: str, currency: str, term: str, cycle: str
+) -> list[Row]:
+    product_id, sku_id, _ = catalog_item_id.split(":")
+    rows = await conn.fetch(
+        """SELECT currency, tier_min, tier_max, effective_start, effective_end, unit_price FROM price_rows
+           WHERE product_id = $1 AND sku_id = $2 AND market = $3 AND currency = $4 AND term_duration = $5
+             AND billing_cycle = $6""",
+        product_id, sku_id, market, currency, term, cycle,
     )
+    return [Row(*r) for r in rows]
 
 
 async def insert_subscription(conn: asyncpg.Connection, s: Subscription, now: datetime) -> bool:

@@ -29,13 +29,23 @@ def _specs(topic: Topic, version: int, **types: type[BaseModel]) -> list[Message
 
 
 _ALL = [
-    *_specs(CATALOG_COMMANDS, 1, catalog__publish_offer=catalog.PublishOffer),
+    *_specs(CATALOG_COMMANDS, 1, catalog__publish_offer=catalog.PublishOffer, catalog__set_eos=catalog.SetEos),
     *_specs(
-        CATALOG_EVENTS, 1, catalog__offer_published=catalog.OfferPublished, catalog__command_rejected=common.CommandRejected
+        CATALOG_EVENTS,
+        1,
+        catalog__offer_published=catalog.OfferPublished,
+        catalog__eos_changed=catalog.EosChanged,
+        catalog__command_rejected=common.CommandRejected,
     ),
     *_specs(PRICING_COMMANDS, 1, pricing__set_price=pricing.SetPrice),
     *_specs(
-        PRICING_EVENTS, 1, pricing__price_published=pricing.PricePublished, pricing__command_rejected=common.CommandRejected
+        PRICING_EVENTS,
+        1,
+        pricing__prices_published=pricing.PricesPublished,
+        pricing__eos_date_found=pricing.EosDateFound,
+        pricing__promotion_published=pricing.PromotionPublished,
+        pricing__fx_rates_published=pricing.FxRatesPublished,
+        pricing__command_rejected=common.CommandRejected,
     ),
     *_specs(
         SUBSCRIPTION_COMMANDS,

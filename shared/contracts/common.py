@@ -20,7 +20,24 @@ def _catalog_item_id(value: str) -> str:
     return normalised
 
 
+def _sku(value: str) -> str:
+    padded = value.zfill(4)
+    if not re.fullmatch(r"[A-Z0-9]{4}", padded):
+        raise ValueError("a SKU id is 1-4 upper-case letters or digits (left-padded to 4)")
+    return padded
+
+
+def _product_sku(value: str) -> str:
+    product, _, sku = value.partition(":")
+    if not re.fullmatch(r"[A-Z0-9]{12}", product):
+        raise ValueError("expected PRODUCT:SKU with a 12-character product id")
+    return f"{product}:{_sku(sku)}"
+
+
 CatalogItemId = Annotated[str, AfterValidator(_catalog_item_id)]
+ProductId = Annotated[str, Field(pattern=r"^[A-Z0-9]{12}$")]
+SkuId = Annotated[str, AfterValidator(_sku)]
+ProductSku = Annotated[str, AfterValidator(_product_sku)]
 Id = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:@-]+$")]
 Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]

@@ -1,23 +1,100 @@
 """Messages of the pricing area."""
 from datetime import date
+from decimal import Decimal
+from typing import Annotated
 
-from shared.contracts.common import BillingCycle, CatalogItemId, Country, Currency, Data, Money, TermDuration
+from pydantic import Field, model_validator
+
+from shared.contracts.catalog import EosState
+from shared.contracts.common import BillingCycle, Country, Currency, Data, Money, ProductId, SkuId, TermDuration, Text
+
+Rate = Annotated[Decimal, Field(gt=0, max_digits=20, decimal_places=10, allow_inf_nan=False)]
+Fraction = Annotated[Decimal, Field(gt=0, lt=1, max_digits=8, decimal_places=6)]
 
 
-class Price(Data):
-    catalog_item_id: CatalogItemId
+class PriceRow(Data):
+    """One row of a Partner Center price list (§2.2), prices for the whole term per license."""
+
+    product_id: ProductId
+    sku_id: SkuId
     market: Country
     currency: Currency
     term_duration: TermDuration
     billing_cycle: BillingCycle
-    unit_price: Money
+    tier_min: int = Field(1, ge=0)
+    tier_max: int = Field(999_999_999, ge=0)
     effective_start: date
     effective_end: date
+    unit_price: Money
+    erp_price: Money | None = None
+    tags: list[str] = Field(default_factory=list, max_length=20)
+    end_of_sale_date: date | None = None
+    segment: str = "Commercial"
+    product_title: str = ""
+    sku_title: str = ""
+
+    @model_validator(mode="after")
+    def _ranges(self) -> "PriceRow":
+        if self.effective_start > self.effective_end:
+            raise ValueError(f"EffectiveStartDate {self.effective_start} is after EffectiveEndDate {self.effective_end}")
+        if self.tier_min > self.tier_max:
+            raise ValueError(f"PricingTierRangeMin {self.tier_min} is above PricingTierRangeMax {self.tier_max}")
+        return self
 
 
-class SetPrice(Price):
-    """pricing.set_price v1: add or replace a price row."""
+class SetPrice(PriceRow):
+    """pricing.set_price v1: add or replace one price row (price lists come in by `nce pricelist import`)."""
 
 
-class PricePublished(Price):
-    """pricing.price_published v1."""
+class PricesPublished(Data):
+    """pricing.prices_published v1: new or changed price rows of one market (chunks of a price-list import)."""
+
+    market: Country
+    rows: list[PriceRow] = Field(min_length=1, max_length=1000)
+
+
+class EosDateFound(Data):
+    """pricing.eos_date_found v1: an EndofSaleDate seen in a price list, for the catalog to apply."""
+
+    product_id: ProductId
+    sku_id: SkuId
+    market: Country
+    term_duration: TermDuration | None = None
+    billing_cycle: BillingCycle | None = None
+    state: EosState = "EndOfSale"
+    effective_date: date
+
+
+class Promotion(Data):
+    promotion_id: Annotated[str, Field(pattern=r"^[A-Z0-9]{12}:[A-Z0-9]{4}:[A-Z0-9]{12}$")]
+    name: Text
+    product_id: ProductId
+    sku_id: SkuId
+    term_duration: TermDuration
+    billing_cycle: BillingCycle
+    markets: list[Country] = Field(min_length=1)
+    segment: str = "commercial"
+    discount: Fraction
+    start_date: date
+    end_date: date
+    min_quantity: int = Field(1, ge=1)
+    max_quantity: int = Field(999_999_999, ge=1)
+    redemption_limit: int = Field(1, ge=1)
+    auto_applicable: bool = True
+
+
+class PromotionPublished(Promotion):
+    """pricing.promotion_published v1."""
+
+
+class FxRate(Data):
+    month: Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+    from_currency: Currency
+    to_currency: Currency
+    rate: Rate
+
+
+class FxRatesPublished(Data):
+    """pricing.fx_rates_published v1: monthly rates, market currency → partner currency."""
+
+    rates: list[FxRate] = Field(min_length=1, max_length=5000)

@@ -1,6 +1,8 @@
 """Writing outgoing messages into the outbox, inside the caller's transaction."""
 import json
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -33,23 +35,26 @@ async def enqueue_envelope(conn: asyncpg.Connection, envelope: Envelope, key: st
 
 def envelope_for(
     type_: str,
-    data: BaseModel,
+    data: BaseModel | dict[str, Any],
     *,
-    occurred_at,
+    occurred_at: datetime,
     source: str,
     cause: Envelope | None = None,
     id: UUID | None = None,
     actor: Actor | None = None,
 ) -> Envelope:
-    """An envelope for the newest version of `type_`, carrying the cause's correlation id."""
+    """An envelope for the newest version of `type_`, carrying the cause's correlation id.
+
+    `data` is the type's model, or a dict the caller already shaped to it (bulk paths that build JSON in SQL).
+    """
     spec = latest(type_)
-    if not isinstance(data, spec.model):
+    if isinstance(data, BaseModel) and not isinstance(data, spec.model):
         raise TypeError(f"{type_} v{spec.version} carries {spec.model.__name__}, not {type(data).__name__}")
     return new_envelope(
         id=id or uuid4(),
         type=type_,
         version=spec.version,
-        data=data.model_dump(mode="json"),
+        data=data.model_dump(mode="json") if isinstance(data, BaseModel) else data,
         occurred_at=occurred_at,
         source=source,
         correlation_id=cause.correlation_id if cause else None,

@@ -29,7 +29,8 @@ class Up:
         data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.out, "wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "up", "--port", str(self.port), "--data-dir", str(data_dir)],
+                [sys.executable, "-m", "services.cli", "up", "--port", str(self.port), "--data-dir", str(data_dir),
+                 "--no-sample"],
                 stdout=out, stderr=subprocess.STDOUT,
             )
 
@@ -78,10 +79,10 @@ def test_a_purchase_flows_from_nce_send_to_a_charge_line(up: Up) -> None:
              "sku_title": "Business Basic", "markets": ["US"], "min_quantity": 1, "max_quantity": 300,
              "plans": [{"term_duration": "P1Y", "billing_cycle": "monthly"}]}
     assert up.send("catalog.publish_offer", offer)[1]["type"] == "catalog.offer_published"
-    price = {"catalog_item_id": OFFER, "market": "US", "currency": "USD", "term_duration": "P1Y",
+    price = {"product_id": "CFQ7TTC0LH18", "sku_id": "1", "market": "US", "currency": "USD", "term_duration": "P1Y",
              "billing_cycle": "monthly", "unit_price": "72.00", "effective_start": "2020-01-01",
              "effective_end": "9999-12-31"}
-    assert up.send("pricing.set_price", price)[1]["type"] == "pricing.price_published"
+    assert up.send("pricing.set_price", price)[1]["type"] == "pricing.prices_published"
     assert up.send("partner.register", {"partner_id": "P1", "name": "Contoso", "billing_currency": "USD",
                                         "country": "US"})[0] == 0
     assert up.send("customer.register", {"partner_id": "P1", "customer_id": "C1", "name": "Fabrikam",

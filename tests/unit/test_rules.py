@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from services.billing.domain.charges import cycle_unit_price, first_cycle, prorated_charge, round_line
-from services.catalog.domain.plans import check_offer
+from services.catalog.domain.offers import check_offer
 from services.scheduler.domain.timers import term_end_instant
 from services.subscription.domain import purchase as rules
 from shared.dates import add_months
@@ -65,7 +65,7 @@ def test_a_purchase_that_breaks_a_rule_is_rejected_with_its_code(overrides, code
 
 def test_an_offer_with_a_billing_cycle_longer_than_its_term_is_refused() -> None:
     with pytest.raises(CommandRejectedError) as caught:
-        check_offer([("P1M", "annual")], 1, 10)
+        check_offer([("P1M", "annual")], 1, 10, trial=False)
     assert caught.value.code == "900270"
 
 

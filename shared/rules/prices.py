@@ -1,0 +1,71 @@
+"""Which price row applies and what a promotion takes off (domain.md §2.3, §2.5, §9.5)."""
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+
+@dataclass(frozen=True)
+class Row:
+    currency: str
+    tier_min: int
+    tier_max: int
+    effective_start: date
+    effective_end: date
+    unit_price: Decimal
+
+
+def select_row(rows: Iterable[Row], on: date, quantity: int) -> Row | None:
+    """The row effective on `on` for `quantity`; of overlapping rows the one whose range closes first wins."""
+    candidates = [r for r in rows if r.effective_start <= on <= r.effective_end and r.tier_min <= quantity <= r.tier_max]
+    return min(candidates, key=lambda r: (r.effective_end, -r.effective_start.toordinal()), default=None)
+
+
+def renewal_row(rows: Iterable[Row], on: date, quantity: int) -> Row | None:
+    """For a renewal: the effective row, else the newest row that started on or before `on` (EOS offers, §9.5)."""
+    rows = list(rows)
+    found = select_row(rows, on, quantity)
+    if found is not None:
+        return found
+    earlier = [r for r in rows if r.effective_start <= on and r.tier_min <= quantity <= r.tier_max]
+    return max(earlier, key=lambda r: (r.effective_start, r.effective_end), default=None)
+
+
+@dataclass(frozen=True)
+class Promo:
+    promotion_id: str
+    product_id: str
+    sku_id: str
+    term_duration: str
+    billing_cycle: str
+    markets: frozenset[str]
+    discount: Decimal
+    start_date: date
+    end_date: date
+    min_quantity: int
+    max_quantity: int
+    redemption_limit: int
+    auto_applicable: bool
+
+
+def best_promotion(
+    promos: Iterable[Promo], *, product_id: str, sku_id: str, term: str, cycle: str, market: str, on: date,
+    quantity: int, redeemed: Mapping[str, int] | None = None, requested: str | None = None,
+) -> Promo | None:
+    """The deepest eligible discount, or None. A term or plan mismatch is not an error: the list price applies."""
+    redeemed = redeemed or {}
+    eligible = [
+        p for p in promos
+        if (p.product_id, p.sku_id, p.term_duration, p.billing_cycle) == (product_id, sku_id, term, cycle)
+        and market in p.markets
+        and p.start_date <= on <= p.end_date
+        and p.min_quantity <= quantity <= p.max_quantity
+        and redeemed.get(p.promotion_id, 0) < p.redemption_limit
+        and (p.auto_applicable or p.promotion_id == requested)
+    ]
+    return max(eligible, key=lambda p: (p.discount, p.promotion_id), default=None)
+
+
+def discounted(unit_price: Decimal, promo: Promo | None) -> Decimal:
+    """EffectiveUnitPrice = UnitPrice × (1 − discount)."""
+    return unit_price if promo is None else unit_price * (1 - promo.discount)
