@@ -49,18 +49,30 @@ class Stack:
                 **extra}
 
 
-@pytest.fixture
-async def stack(base_infra: infra.Infra, tmp_path: Path):  # type: ignore[no-untyped-def]
+@contextlib.asynccontextmanager
+async def own_stack(base: infra.Infra, log_dir: Path):  # type: ignore[no-untyped-def]
     name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(base_infra.database_url)
+    admin = await asyncpg.connect(base.database_url)
     await admin.execute(f'CREATE DATABASE "{name}"')
     await admin.close()
     with contextlib.ExitStack() as cleanup:
-        bootstrap = base_infra.kafka_bootstrap
-        if base_infra.kafka_kind == "embedded-tansu":
-            proc, bootstrap = infra.start_tansu(tmp_path / "logs")
+        bootstrap = base.kafka_bootstrap
+        if base.kafka_kind == "embedded-tansu":
+            proc, bootstrap = infra.start_tansu(log_dir)
             cleanup.callback(infra.stop_process, proc)
-        yield Stack(bootstrap, with_database(base_infra.database_url, name), base_infra.settings, tmp_path / "logs")
-    admin = await asyncpg.connect(base_infra.database_url)
+        yield Stack(bootstrap, with_database(base.database_url, name), base.settings, log_dir)
+    admin = await asyncpg.connect(base.database_url)
     await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     await admin.close()
+
+
+@pytest.fixture
+async def stack(base_infra: infra.Infra, tmp_path: Path):  # type: ignore[no-untyped-def]
+    async with own_stack(base_infra, tmp_path / "logs") as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+async def module_stack(base_infra: infra.Infra, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    async with own_stack(base_infra, tmp_path_factory.mktemp("logs")) as s:
+        yield s
