@@ -1,19 +1,22 @@
-"""Price-list import benchmark: our importer versus a raw PostgreSQL COPY of the same rows, in the same run.
+"""Price-list import benchmark: our importer versus a raw PostgreSQL COPY of the same rows, in one run.
 
-Run: `.venv/bin/python bench/pricelist_import.py [--rows N]` (default 200,000 rows). Uses NCE_DATABASE_URL when set,
-else the embedded PostgreSQL (see shared/infra.py; start() also brings up the broker, which is not used here).
+Run: `.venv/bin/python bench/pricelist_import.py [--rows N]` (default 200,000 rows). Uses NCE_DATABASE_URL
+when set, else the embedded PostgreSQL (see shared/infra.py; start() also brings up the broker, unused here).
 
 What it measures, on one synthetic, valid price list for market US (streamed to a file in a scratch dir):
-  a) raw COPY: `COPY bench.bench_raw FROM STDIN (FORMAT csv, HEADER true)` of the file into a plain typed table
-     with the same primary key as pricing.price_rows — what PostgreSQL alone does with these rows;
-  b) importer, first import: `import_pricelist` into a fresh `pricing` schema (every row new, so every row changes
-     and 'pricing.prices_published' events are written), and a re-import of the same file (nothing changes).
+  a) raw COPY: `COPY bench.bench_raw FROM STDIN (FORMAT csv, HEADER true)` of the file into a plain typed
+     table with the same primary key as pricing.price_rows: what PostgreSQL alone does with these rows;
+  b) importer, first import: `import_pricelist` into a fresh schema `bench_pricing` migrated with the
+     pricing service's migrations (every row is new, so every row changes and 'pricing.prices_published'
+     events are written), then a re-import of the same file (nothing changes, nothing is published).
+The schemas `bench` and `bench_pricing` are dropped at the end (a real `pricing` schema is never touched).
 Both report rows/s; the ratio is importer_first / raw_copy (target ≥ 0.5).
 
-Peak memory: each importer run happens in a fresh child process (multiprocessing, "spawn"); the child reports its
-peak RSS (getrusage ru_maxrss) minus its RSS just before the import started, for a file of N/4 rows and one of N
-rows, so the output shows whether the importer's memory grows with the file size. Only the Python process is
-measured; PostgreSQL's memory is not. Progress goes to stderr, one JSON document to stdout.
+Peak memory: each importer run happens in a fresh child process (multiprocessing, "spawn"); the child
+reports its peak RSS (getrusage ru_maxrss) minus its RSS just before the import started, for a file of N/4
+rows and one of N rows, so the output shows whether the importer's memory grows with the file size. Only
+the Python process is measured; PostgreSQL's memory is not. Progress goes to stderr, one JSON document to
+stdout.
 """
 import argparse
 import asyncio
@@ -42,21 +45,23 @@ from services.pricing.domain.pricelist import COLUMNS, OPTIONAL
 from services.pricing.importer import EVENT_ROWS, import_pricelist
 
 MARKET = "US"
+IMPORT_SCHEMA = "bench_pricing"  # the pricing migrations in a schema of its own: never touch real data
 COPY_BATCH = 5000  # import_pricelist's default `batch`
 PAIRS = (("P1M", "Monthly"), ("P1Y", "Monthly"), ("P1Y", "Annual"), ("P3Y", "Monthly"), ("P3Y", "Annual"),
          ("P3Y", "Triennial"))
 SKUS = 9
 ROWS_PER_PRODUCT = SKUS * len(PAIRS)
 MAX_PRODUCTS = 100_000  # ProductId is CFQ7TTC + 5 digits
-DESCRIPTION = ("Web and mobile versions of Word, Excel, PowerPoint and Outlook, plus Teams, business email and "
-               "1 TB of OneDrive storage")
+DESCRIPTION = ("Web and mobile versions of Word, Excel, PowerPoint and Outlook, plus Teams, business email "
+               "and 1 TB of OneDrive storage")
 HEADER = (*COLUMNS, *OPTIONAL)
 RAW_TABLE = """CREATE TABLE bench.bench_raw (
     product_title text, product_id text, sku_id text, sku_title text, publisher text, sku_description text,
     unit_of_measure text, term_duration text, billing_plan text, market text, currency text,
     unit_price numeric(24, 6), tier_min int, tier_max int, effective_start date, effective_end date,
     tags text, erp_price numeric(24, 6), end_of_sale_date date, segment text,
-    PRIMARY KEY (product_id, sku_id, market, currency, term_duration, billing_plan, tier_min, effective_start))"""
+    PRIMARY KEY (product_id, sku_id, market, currency, term_duration, billing_plan, tier_min,
+                 effective_start))"""
 
 
 def log(message: str) -> None:
@@ -68,19 +73,19 @@ def money(cents: int) -> str:
 
 
 def synthetic_row(i: int) -> tuple[str, ...]:
-    """Row i of the list: distinct on (product, SKU, market, currency, term, plan, tier, start) for every i."""
+    """Row i of the list; rows differ on (product, SKU, market, currency, term, plan, tier, start)."""
     product, rest = divmod(i, ROWS_PER_PRODUCT)
     sku, pair = divmod(rest, len(PAIRS))
     term, plan = PAIRS[pair]
     cents = 100 + (i * 7919) % 99_900
     title = f"Synthetic Product {product:05d}"
-    return (title, f"CFQ7TTC{product:05d}", str(sku + 1), f"{title} Plan {sku + 1}", "Microsoft Corporation",
-            DESCRIPTION, "1 License", term, plan, MARKET, "USD", money(cents), "1", "999999", "1/1/2025",
-            "12/31/9999", "License", money(cents * 6 // 5), "", "Commercial")
+    return (title, f"CFQ7TTC{product:05d}", str(sku + 1), f"{title} Plan {sku + 1}",
+            "Microsoft Corporation", DESCRIPTION, "1 License", term, plan, MARKET, "USD", money(cents), "1",
+            "999999", "1/1/2025", "12/31/9999", "License", money(cents * 6 // 5), "", "Commercial")
 
 
 def write_pricelist(path: Path, rows: int) -> int:
-    """Stream `rows` synthetic rows to `path` (never the whole file in memory); return the file size in bytes."""
+    """Stream `rows` synthetic rows to `path` (never the whole file in memory); return its size in bytes."""
     if rows > MAX_PRODUCTS * ROWS_PER_PRODUCT:
         raise ValueError(f"at most {MAX_PRODUCTS * ROWS_PER_PRODUCT} distinct rows")
     with open(path, "w", newline="", encoding="utf-8") as f:
@@ -107,9 +112,19 @@ async def raw_copy(url: str, path: Path) -> tuple[int, float]:
         await conn.execute("DROP SCHEMA IF EXISTS bench CASCADE; CREATE SCHEMA bench")
         await conn.execute(RAW_TABLE)
         started = time.perf_counter()
-        status = await conn.copy_to_table("bench_raw", schema_name="bench", source=path, format="csv", header=True)
+        status = await conn.copy_to_table("bench_raw", schema_name="bench", source=path, format="csv",
+                                          header=True)
         elapsed = time.perf_counter() - started
         return int(status.split()[-1]), elapsed
+    finally:
+        await conn.close()
+
+
+async def drop_bench_schemas(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("DROP SCHEMA IF EXISTS bench CASCADE")
+        await conn.execute(f"DROP SCHEMA IF EXISTS {IMPORT_SCHEMA} CASCADE")
     finally:
         await conn.close()
 
@@ -131,12 +146,12 @@ async def _import_once(url: str, path: Path, fresh: bool) -> dict[str, Any]:
     if fresh:
         conn = await asyncpg.connect(url)
         try:
-            await conn.execute("DROP SCHEMA IF EXISTS pricing CASCADE")
+            await conn.execute(f"DROP SCHEMA IF EXISTS {IMPORT_SCHEMA} CASCADE")
         finally:
             await conn.close()
-    pool = await create_pool(url, "pricing")
+    pool = await create_pool(url, IMPORT_SCHEMA)
     try:
-        await migrate(pool, "pricing", SERVICE.migrations)
+        await migrate(pool, IMPORT_SCHEMA, SERVICE.migrations)
         events_before = await pool.fetchval("SELECT count(*) FROM outbox")
         hwm_reset = reset_peak_rss()
         before = rss_kib()
@@ -147,9 +162,10 @@ async def _import_once(url: str, path: Path, fresh: bool) -> dict[str, Any]:
         events = await pool.fetchval("SELECT count(*) FROM outbox") - events_before
     finally:
         await pool.close()
-    return {"rows": report.rows, "changed": report.changed, "invalid": report.invalid, "eos_found": report.eos_found,
-            "stored": report.stored, "events_written": events, "seconds": elapsed, "rss_before_kib": before,
-            "peak_rss_kib": peak, "peak_rss_growth_kib": peak - before, "hwm_reset": hwm_reset}
+    return {"rows": report.rows, "changed": report.changed, "invalid": report.invalid,
+            "eos_found": report.eos_found, "stored": report.stored, "events_written": events,
+            "seconds": elapsed, "rss_before_kib": before, "peak_rss_kib": peak,
+            "peak_rss_growth_kib": peak - before, "hwm_reset": hwm_reset}
 
 
 def import_in_child(url: str, path: str, fresh: bool) -> dict[str, Any]:
@@ -174,10 +190,12 @@ def importer_runs(url: str, path: Path, rows: int) -> dict[str, dict[str, Any]]:
     """First import into a fresh schema, then a re-import of the same file, each in its own child."""
     first = run_child(url, path, fresh=True)
     check(first, rows, rows)
-    log(f"  {rows} rows, first import: {first['seconds']:.2f}s, peak RSS growth {first['peak_rss_growth_kib']} KiB")
+    log(f"  {rows} rows, first import: {first['seconds']:.2f}s, "
+        f"peak RSS growth {first['peak_rss_growth_kib']} KiB")
     again = run_child(url, path, fresh=False)
     check(again, rows, 0)
-    log(f"  {rows} rows, re-import: {again['seconds']:.2f}s, peak RSS growth {again['peak_rss_growth_kib']} KiB")
+    log(f"  {rows} rows, re-import: {again['seconds']:.2f}s, "
+        f"peak RSS growth {again['peak_rss_growth_kib']} KiB")
     return {"first": first, "reimport": again}
 
 
@@ -193,15 +211,17 @@ def summary(rows: int, size: int, db: dict[str, str], kind: str, raw: tuple[int,
     return {
         "conditions": {
             "rows": rows, "bytes_per_row": round(size / rows, 1), "file_mb": round(size / 1e6, 1),
-            "machine": f"{os.cpu_count()} cores, {platform.platform()}, {platform.processor() or platform.machine()}, "
-                       f"Python {platform.python_version()}",
+            "machine": f"{os.cpu_count()} cores, {platform.platform()}, "
+                       f"{platform.processor() or platform.machine()}, Python {platform.python_version()}",
             "database": kind, **{f"pg_{k}": v for k, v in db.items()}, "client_and_database": "same machine",
             "copy_batch_rows": COPY_BATCH, "event_chunk_rows": EVENT_ROWS,
             "events_written_first_import": big["first"]["events_written"],
-            "memory_measured": "Python process only (peak RSS growth of a fresh child); PostgreSQL not measured",
-            "peak_rss_hwm_reset": all(r["hwm_reset"] for size_runs in runs.values() for r in size_runs.values()),
+            "memory_measured": "Python process only (peak RSS growth of a fresh child); "
+                               "PostgreSQL not measured",
+            "peak_rss_hwm_reset": all(r["hwm_reset"] for by_kind in runs.values() for r in by_kind.values()),
         },
-        "seconds": {"raw_copy": round(raw[1], 2), "importer_first": round(big["first"]["seconds"], 2),
+        "seconds": {"raw_copy": round(raw[1], 2),
+                    "importer_first": round(big["first"]["seconds"], 2),
                     "importer_reimport": round(big["reimport"]["seconds"], 2)},
         "rows_per_s": {
             "raw_copy": round(raw_rate),
@@ -238,12 +258,16 @@ def main(rows: int) -> None:
         result = summary(rows, file_bytes[rows], db, stack.database_kind, raw, runs)
     finally:
         if stack is not None:
-            stack.close()
+            try:
+                asyncio.run(drop_bench_schemas(stack.database_url))
+            finally:
+                stack.close()
         infra.remove_tree(data_dir)
     print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=200_000, help="rows in the generated price list")
     main(parser.parse_args().rows)

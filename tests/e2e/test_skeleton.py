@@ -17,7 +17,7 @@ from shared.infra import free_port
 from tests.kafka import read
 
 pytestmark = pytest.mark.e2e
-OFFER = "CFQ7TTC0LH18:0001:CFQ7TTC0K971"
+OFFER = "NCETESTPROD1:0001:NCETESTAVAIL"  # not in the sample, so the sample's prices don't apply
 
 
 class Up:
@@ -29,8 +29,7 @@ class Up:
         data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.out, "wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "up", "--port", str(self.port), "--data-dir", str(data_dir),
-                 "--no-sample"],
+                [sys.executable, "-m", "services.cli", "up", "--port", str(self.port), "--data-dir", str(data_dir)],
                 stdout=out, stderr=subprocess.STDOUT,
             )
 
@@ -74,12 +73,22 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
             system.proc.wait(60)
 
 
+def test_nce_up_loads_the_sample_on_first_start(up: Up) -> None:
+    assert "offers.yaml: 17 offers, 2 EOS rules; 19 applied, 0 rejected" in up.output()
+    assert (up.data_dir / "sample-loaded").exists()
+    items = up.get("/catalog/items?market=DE&at=2026-11-21T00:00:00Z")["items"]
+    assert len(items) == 16 and all(not i["flags"]["legacy"] for i in items)  # the legacy entry is US-only
+    quote = up.get("/pricing/quote?catalog_item_id=CFQ7TTC0LH18:0001:CFQ7TTC0K971&term_duration=P1Y"
+                   "&billing_cycle=annual&market=US&currency=USD&quantity=1&at=2026-01-10T00:00:00Z")
+    assert quote["promotion"]["discount"] == "0.15"
+
+
 def test_a_purchase_flows_from_nce_send_to_a_charge_line(up: Up) -> None:
-    offer = {"catalog_item_id": "CFQ7TTC0LH18:1:CFQ7TTC0K971", "product_title": "Microsoft 365 Business Basic",
+    offer = {"catalog_item_id": "NCETESTPROD1:1:NCETESTAVAIL", "product_title": "Skeleton Test Suite",
              "sku_title": "Business Basic", "markets": ["US"], "min_quantity": 1, "max_quantity": 300,
              "plans": [{"term_duration": "P1Y", "billing_cycle": "monthly"}]}
     assert up.send("catalog.publish_offer", offer)[1]["type"] == "catalog.offer_published"
-    price = {"product_id": "CFQ7TTC0LH18", "sku_id": "1", "market": "US", "currency": "USD", "term_duration": "P1Y",
+    price = {"product_id": "NCETESTPROD1", "sku_id": "1", "market": "US", "currency": "USD", "term_duration": "P1Y",
              "billing_cycle": "monthly", "unit_price": "72.00", "effective_start": "2020-01-01",
              "effective_end": "9999-12-31"}
     assert up.send("pricing.set_price", price)[1]["type"] == "pricing.prices_published"

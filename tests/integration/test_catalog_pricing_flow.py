@@ -146,3 +146,26 @@ def test_reloading_the_offer_matrix_changes_no_revision_and_a_bad_offer_is_rejec
               '{"catalog_item_id": "CFQ7TTC0ZZZZ:1:CFQ7TTC0ZZZZ", "product_title": "X", "sku_title": "X",'
               ' "markets": ["US"], "plans": [{"term_duration": "P1M", "billing_cycle": "annual"}]}')
     assert bad.returncode == 1 and '"code": "900270"' in bad.stdout
+
+
+async def test_a_redeemed_promotion_is_not_offered_again_to_that_customer(system, module_stack) -> None:  # type: ignore[no-untyped-def]
+    from shared.contracts.envelope import new_envelope
+    from tests.kafka import publish
+    import uuid
+    from datetime import UTC, datetime
+
+    created = {"subscription_id": "S-promo", "partner_id": "P1", "customer_id": "C-promo", "catalog_item_id": BASIC,
+               "term_duration": "P1Y", "billing_cycle": "annual", "quantity": 5, "auto_renew": True,
+               "term_start": "2026-01-10", "term_end": "2027-01-09",
+               "cancellation_allowed_until": "2026-01-17T00:00:00Z", "unit_price": "72", "currency": "USD",
+               "market": "US", "promotion_id": "39NFJQT1PJQB:0001:39NFJQT1Q5KN"}
+    event = new_envelope(id=uuid.uuid4(), type="subscription.created", data=created, occurred_at=datetime.now(UTC),
+                         source="subscription")
+    await publish(module_stack.bootstrap, "nce.subscription.events", [(b"C-promo", event.to_bytes())])
+
+    def falls_back_to_the_next_promotion() -> None:
+        q = quote(system, catalog_item_id=BASIC, at="2026-02-01T00:00:00Z", customer_id="C-promo")
+        assert q["promotion"]["promotion_id"] == "39NFJQT1Q0C7:0001:39NFJQT1Q0C8"
+    eventually(falls_back_to_the_next_promotion)
+    other = quote(system, catalog_item_id=BASIC, at="2026-02-01T00:00:00Z", customer_id="C-other")
+    assert other["promotion"]["promotion_id"] == "39NFJQT1PJQB:0001:39NFJQT1Q5KN"
