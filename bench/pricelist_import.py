@@ -9,8 +9,8 @@ What it measures, on one synthetic, valid price list for market US (streamed to 
   b) importer, first import: `import_pricelist` into a fresh schema `bench_pricing` migrated with the
      pricing service's migrations (every row is new, so every row changes and 'pricing.prices_published'
      events are written), then a re-import of the same file (nothing changes, nothing is published).
-The schemas `bench` and `bench_pricing` are dropped at the end (a real `pricing` schema is never touched).
 Both report rows/s; the ratio is importer_first / raw_copy (target ≥ 0.5).
+The schemas `bench` and `bench_pricing` are dropped at the end (a real `pricing` schema is never touched).
 
 Peak memory: each importer run happens in a fresh child process (multiprocessing, "spawn"); the child
 reports its peak RSS (getrusage ru_maxrss) minus its RSS just before the import started, for a file of N/4
