@@ -4,6 +4,7 @@ import json
 import os
 import sys
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -156,6 +157,57 @@ def fx_import(file: FileArg, database: DatabaseOpt = None) -> None:
     from services.imports import import_reference
 
     raise typer.Exit(import_reference("fx", file, _require_database(database)))
+
+
+clock_app = typer.Typer(help="the simulated clock (nce up --clock simulated)")
+app.add_typer(clock_app, name="clock")
+UrlOpt = Annotated[str | None, typer.Option(help="the system's URL (default: the running nce up)")]
+
+
+def _clock(url: str | None, to: str | None) -> None:
+    import httpx
+
+    base = url or _from_up("url")
+    if not base:
+        typer.echo("usage error: no system: pass --url or start `nce up --clock simulated`", err=True)
+        raise typer.Exit(2)
+    try:
+        response = (httpx.post(base + "/clock", json={"to": to}, timeout=3600) if to
+                    else httpx.get(base + "/clock", timeout=10))
+    except httpx.HTTPError as e:
+        typer.echo(f"the system does not answer at {base}: {e}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(json.dumps(response.json(), indent=2))
+    raise typer.Exit(0 if response.status_code == 200 else 1)
+
+
+@clock_app.command("show")
+def clock_show(url: UrlOpt = None) -> None:
+    """Print the simulated time."""
+    _clock(url, None)
+
+
+@clock_app.command("set")
+def clock_set(to: Annotated[str, typer.Argument(help="an instant, e.g. 2025-03-01T00:00:00Z")], url: UrlOpt = None) -> None:
+    """Move the simulated clock forward to an instant, firing what falls due; return when settled."""
+    _clock(url, to)
+
+
+@clock_app.command("advance")
+def clock_advance(by: Annotated[str, typer.Argument(help="e.g. 30d, 12h, 2w, 13mo, 1y")], url: UrlOpt = None) -> None:
+    """Move the simulated clock forward by a duration."""
+    import httpx
+
+    from shared.dates import after
+
+    base = url or _from_up("url")
+    try:
+        current = datetime.fromisoformat(httpx.get(f"{base}/clock", timeout=10).json()["now"])
+        target = after(current, by)
+    except (ValueError, KeyError, TypeError, httpx.HTTPError) as e:
+        typer.echo(f"usage error: {e}", err=True)
+        raise typer.Exit(2) from None
+    _clock(url, target.isoformat())
 
 
 def main() -> None:

@@ -43,7 +43,7 @@ def merge_metrics(texts: list[str]) -> str:
 
 
 def build_gateway(urls: dict[str, str]) -> Starlette:
-    client = httpx.AsyncClient(timeout=httpx.Timeout(120.0, connect=2.0))
+    client = httpx.AsyncClient(timeout=httpx.Timeout(900.0, connect=2.0))  # POST /clock may take long
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "alive"})

@@ -1,5 +1,6 @@
 """Calendar arithmetic shared by the domains (pure, stdlib only)."""
 import calendar
+import re
 from datetime import UTC, date, datetime, time, timedelta
 
 TERM_MONTHS = {"P1M": 1, "P1Y": 12, "P3Y": 36}
@@ -20,3 +21,19 @@ def period_end(start: date, months: int) -> date:
 
 def start_of_day(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
+
+
+_UNITS = {"s": timedelta(seconds=1), "m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1),
+          "w": timedelta(weeks=1)}
+
+
+def after(instant: datetime, duration: str) -> datetime:
+    """`instant` moved by a duration such as 30d, 12h, 2w, 13mo (calendar months) or 1y."""
+    match = re.fullmatch(r"(\d+)(mo|y|[smhdw])", duration.strip())
+    if not match:
+        raise ValueError(f"{duration!r} is not a duration such as 30d, 12h, 2w, 13mo or 1y")
+    count, unit = int(match[1]), match[2]
+    if unit in ("mo", "y"):
+        months = count * (12 if unit == "y" else 1)
+        return datetime.combine(add_months(instant.date(), months), instant.timetz())
+    return instant + count * _UNITS[unit]

@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from shared.clock import Clock, make_clock
+from shared.clock import Clock, SystemClock, join_simulation
 from shared.contracts.topics import TOPICS
 from shared.db.migrate import migrate
 from shared.db.pool import connect as connect_db
@@ -57,6 +58,13 @@ class Runtime:
 
 class NotReadyError(RuntimeError):
     """A read arrived before the service reached its database; answered 503."""
+
+
+class _ClockNotYetRead:
+    """The simulated clock lives in the database; until it is connected there is no time to tell."""
+
+    async def now(self) -> datetime:
+        raise NotReadyError("the simulated clock is read from the database, which is not connected yet")
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,9 @@ async def connect(defn: ServiceDef, rt: Runtime) -> None:
         return pool
 
     rt.pool = await _until_done("database connect and migrate", database, backoff)
+    if s.clock == "simulated":
+        assert s.clock_start is not None
+        rt.clock = await join_simulation(rt.pool, s.clock_start, defn.name, s.group_id, s.schema, defn.handlers.topics)
     await _until_done("topic creation", lambda: ensure_topics(s, [t.name for t in TOPICS]), backoff)
 
     async def producer() -> AIOKafkaProducer:
@@ -208,7 +219,7 @@ def serve(defn: ServiceDef, settings: ServiceSettings) -> None:
     """Run one service until SIGINT/SIGTERM, then stop it cleanly."""
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
-    rt = Runtime(settings=settings, clock=make_clock(settings.clock, settings.clock_start))
+    rt = Runtime(settings=settings, clock=SystemClock() if settings.clock == "system" else _ClockNotYetRead())
     config = uvicorn.Config(
         build_app(defn, rt), host=settings.http_host, port=settings.http_port, log_level="warning", lifespan="on"
     )

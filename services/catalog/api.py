@@ -37,7 +37,7 @@ def routes(rt: Runtime) -> list[BaseRoute]:
         market = request.query_params.get("market", "")
         if not re.fullmatch(r"[A-Z]{2}", market.upper()):
             return error(400, "market is required: an ISO-2 country code such as US")
-        at = instant(request.query_params.get("at"), rt.clock.now())
+        at = instant(request.query_params.get("at"), await rt.clock.now())
         if isinstance(at, JSONResponse):
             return at
         market = market.upper()
@@ -54,7 +54,7 @@ def routes(rt: Runtime) -> list[BaseRoute]:
         found = await storage.offer(rt.db(), request.path_params["catalog_item_id"])
         if found is None:
             return error(404, f"unknown catalog_item_id {request.path_params['catalog_item_id']}")
-        at = instant(request.query_params.get("at"), rt.clock.now())
+        at = instant(request.query_params.get("at"), await rt.clock.now())
         if isinstance(at, JSONResponse):
             return at
         product_id, sku_id, _ = found["catalog_item_id"].split(":")

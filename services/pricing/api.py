@@ -47,7 +47,7 @@ def routes(rt: Runtime) -> list[BaseRoute]:
         q = _query(request.query_params)
         if isinstance(q, str):
             return error(400, q)
-        at = instant(request.query_params.get("at"), rt.clock.now())
+        at = instant(request.query_params.get("at"), await rt.clock.now())
         if isinstance(at, JSONResponse):
             return at
         product_id, sku_id, _ = q["item"].split(":")

@@ -1,22 +1,46 @@
 """What the scheduler learns to time from other services' events."""
-from shared.contracts.subscription import SubscriptionCreated
+from shared.contracts.catalog import EosChanged
+from shared.contracts.scheduler import EosDateReached, TermEnded
+from shared.contracts.subscription import SubscriptionCreated, SubscriptionExpired, SubscriptionRenewed
+from shared.dates import start_of_day
 from shared.messaging.handlers import Context, Handlers
 
 from services.scheduler import storage
-from services.scheduler.domain.timers import term_end_instant
+from services.scheduler.domain.timers import eos_key, term_end_instant
 
 handlers = Handlers("scheduler")
 
 
+async def _time_term_end(ctx: Context, event: SubscriptionCreated) -> None:
+    instant = term_end_instant(event.term_end)
+    ended = TermEnded(subscription_id=event.subscription_id, customer_id=event.customer_id,
+                      term_end=event.term_end, instant=instant)
+    await storage.set_timer(ctx.conn, "term_end", event.subscription_id, instant, event.customer_id, ended,
+                            "scheduler.term_ended", ctx.now)
+
+
 @handlers.on("subscription.created")
 async def on_subscription_created(ctx: Context, event: SubscriptionCreated) -> None:
-    await storage.set_timer(
-        ctx.conn,
-        kind="term_end",
-        key=event.subscription_id,
-        due_at=term_end_instant(event.term_end),
-        partition_key=event.customer_id,
-        payload={"subscription_id": event.subscription_id, "customer_id": event.customer_id,
-                 "term_end": event.term_end.isoformat()},
-        now=ctx.now,
-    )
+    await _time_term_end(ctx, event)
+
+
+@handlers.on("subscription.renewed")
+async def on_subscription_renewed(ctx: Context, event: SubscriptionRenewed) -> None:
+    await _time_term_end(ctx, event)  # the renewal moved the term end
+
+
+@handlers.on("subscription.expired")
+async def on_subscription_expired(ctx: Context, event: SubscriptionExpired) -> None:
+    await storage.cancel_timer(ctx.conn, "term_end", event.subscription_id)
+
+
+@handlers.on("catalog.eos_changed")
+async def on_eos_changed(ctx: Context, event: EosChanged) -> None:
+    key = eos_key(event.product_id, event.sku_id, event.market, event.term_duration, event.billing_cycle)
+    if event.state == "Active":
+        await storage.cancel_timer(ctx.conn, "eos", key)
+        return
+    instant = start_of_day(event.effective_date)
+    reached = EosDateReached(**event.model_dump(exclude={"source"}), instant=instant)
+    await storage.set_timer(ctx.conn, "eos", key, instant, f"eos:{key}", reached, "scheduler.eos_date_reached",
+                            ctx.now)

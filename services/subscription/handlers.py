@@ -11,14 +11,18 @@ from shared.contracts.subscription import (
     RegisterCustomer,
     RegisterPartner,
     SubscriptionCreated,
+    SubscriptionExpired,
+    SubscriptionRenewed,
 )
+from shared.contracts.scheduler import TermEnded
 from shared.messaging.handlers import Context, Handlers
 from shared.rejection import CommandRejectedError
-from shared.rules.prices import select_row
+from shared.rules.prices import renewal_row, select_row
 
 from services.subscription import storage
 from services.subscription.domain import purchase as rules
 from services.subscription.domain.actors import check_acts_for
+from services.subscription.domain.renewal import renew
 
 handlers = Handlers("subscription")
 
@@ -80,3 +84,24 @@ async def on_purchase(ctx: Context, cmd: Purchase) -> None:
     if not await storage.insert_subscription(ctx.conn, subscription, ctx.now):
         raise CommandRejectedError(f"subscription {subscription.subscription_id} exists", "SUBSCRIPTION_EXISTS")
     await ctx.emit("subscription.created", SubscriptionCreated(**asdict(subscription)), key=cmd.customer_id)
+
+
+@handlers.on("scheduler.term_ended")
+async def on_term_ended(ctx: Context, event: TermEnded) -> None:
+    found = await storage.subscription_for_update(ctx.conn, event.subscription_id)
+    if found is None or found[1] != "active" or found[0].term_end != event.term_end:
+        return  # a stale timer: the term already moved on, or the subscription is no longer active
+    sub = found[0]
+    if not sub.auto_renew:
+        await storage.set_status(ctx.conn, sub.subscription_id, "expired")
+        await ctx.emit("subscription.expired", SubscriptionExpired(
+            subscription_id=sub.subscription_id, partner_id=sub.partner_id, customer_id=sub.customer_id,
+            term_end=sub.term_end), key=sub.customer_id)
+        return
+    rows = await storage.price_rows(ctx.conn, sub.catalog_item_id, sub.market, sub.currency, sub.term_duration,
+                                    sub.billing_cycle)
+    row = renewal_row(rows, event.instant.date(), sub.quantity)
+    renewed = renew(sub, event.instant, row.unit_price if row else sub.unit_price)
+    await storage.save_term(ctx.conn, renewed)
+    await ctx.emit("subscription.renewed", SubscriptionRenewed(**asdict(renewed), previous_term_end=sub.term_end),
+                   key=sub.customer_id)

@@ -1,6 +1,6 @@
 """The subscription service's own tables."""
 import json
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -103,6 +103,30 @@ async def insert_subscription(conn: asyncpg.Connection, s: Subscription, now: da
             *fields.values(), "active", now,
         )
     )
+
+
+_FIELDS = [f.name for f in fields(Subscription)]
+
+
+async def subscription_for_update(conn: asyncpg.Connection, subscription_id: str) -> tuple[Subscription, str] | None:
+    """The subscription and its status, locked for this transaction."""
+    row = await conn.fetchrow(
+        f"SELECT {', '.join(_FIELDS)}, status FROM subscriptions WHERE subscription_id = $1 FOR UPDATE",
+        subscription_id,
+    )
+    return (Subscription(**{f: row[f] for f in _FIELDS}), row["status"]) if row else None
+
+
+async def save_term(conn: asyncpg.Connection, s: Subscription) -> None:
+    await conn.execute(
+        """UPDATE subscriptions SET term_start = $2, term_end = $3, cancellation_allowed_until = $4, unit_price = $5
+           WHERE subscription_id = $1""",
+        s.subscription_id, s.term_start, s.term_end, s.cancellation_allowed_until, s.unit_price,
+    )
+
+
+async def set_status(conn: asyncpg.Connection, subscription_id: str, status: str) -> None:
+    await conn.execute("UPDATE subscriptions SET status = $2 WHERE subscription_id = $1", subscription_id, status)
 
 
 async def subscription(pool: asyncpg.Pool, subscription_id: str) -> dict[str, Any] | None:

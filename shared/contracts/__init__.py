@@ -3,7 +3,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from shared.contracts import billing, catalog, common, pricing, subscription
+from shared.contracts import billing, catalog, common, pricing, scheduler, subscription
 from shared.contracts.topics import (
     BILLING_EVENTS,
     CATALOG_COMMANDS,
@@ -11,6 +11,7 @@ from shared.contracts.topics import (
     PRICING_COMMANDS,
     PRICING_EVENTS,
     SUBSCRIPTION_COMMANDS,
+    SCHEDULER_EVENTS,
     SUBSCRIPTION_EVENTS,
     Topic,
 )
@@ -60,7 +61,13 @@ _ALL = [
         partner__registered=subscription.PartnerRegistered,
         customer__registered=subscription.CustomerRegistered,
         subscription__created=subscription.SubscriptionCreated,
+        subscription__renewed=subscription.SubscriptionRenewed,
+        subscription__expired=subscription.SubscriptionExpired,
         subscription__command_rejected=common.CommandRejected,
+    ),
+    *_specs(
+        SCHEDULER_EVENTS, 1, scheduler__term_ended=scheduler.TermEnded,
+        scheduler__eos_date_reached=scheduler.EosDateReached,
     ),
     *_specs(BILLING_EVENTS, 1, billing__charge_created=billing.ChargeCreated),
 ]

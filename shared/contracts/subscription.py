@@ -70,3 +70,19 @@ class SubscriptionCreated(Data):
     currency: Currency
     market: Country
     promotion_id: str | None = Field(None)
+
+
+class SubscriptionRenewed(SubscriptionCreated):
+    """subscription.renewed v1: the subscription's new term, price and cancellation window."""
+
+    previous_term_end: date
+
+
+class SubscriptionExpired(Data):
+    """subscription.expired v1: the term ended without renewal."""
+
+    subscription_id: Id
+    partner_id: Id
+    customer_id: Id
+    term_end: date
+    reason: Literal["auto_renew_off", "end_of_life"] = "auto_renew_off"

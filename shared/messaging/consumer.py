@@ -64,12 +64,14 @@ class Consumer:
             await self.handle(record)
 
     async def handle(self, record: Record) -> None:
-        now = self.clock.now()  # the stamp every rule is evaluated at, kept across retries
+        now = await self.clock.now()  # the stamp every rule is evaluated at, kept across retries
         started = time.perf_counter()
         try:
             decoded = decode(record, self.max_bytes)
         except PoisonError as poison:
             await self._retrying(lambda: self._park(record, poison))
+            return
+        if decoded is None:
             return
         handler = self.handlers.get(decoded.spec.type)
         if handler is None:
@@ -171,7 +173,7 @@ class Consumer:
             )
             topic = BY_NAME.get(record.topic)
             if env is not None and topic is not None and topic.carries_commands:
-                await self._reject(conn, env, self.clock.now(), record, poison.code, poison.reason)
+                await self._reject(conn, env, await self.clock.now(), record, poison.code, poison.reason)
         log.warning("%s: parked %s[%d]@%d in the DLQ: %s", self.service, record.topic, record.partition,
                     record.offset, poison.reason)
         metrics.DEAD_LETTERED.labels(self.service, record.topic).inc()

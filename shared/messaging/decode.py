@@ -47,7 +47,11 @@ def _errors(e: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def decode(record: Record, max_bytes: int) -> Decoded:
+MARKER = "kernel.marker"  # published to every partition by the simulated clock to see consumers catch up
+
+
+def decode(record: Record, max_bytes: int) -> Decoded | None:
+    """The message, validated; None for a kernel marker (nothing to do); PoisonError when it can never be handled."""
     if len(record.value) > max_bytes:
         raise PoisonError(f"oversized: {len(record.value)} bytes, the limit is {max_bytes}")
     try:
@@ -58,6 +62,8 @@ def decode(record: Record, max_bytes: int) -> Decoded:
         envelope = Envelope.model_validate(raw)
     except ValidationError as e:
         raise PoisonError(f"invalid envelope: {_errors(e)}") from None
+    if envelope.type == MARKER:
+        return None
     spec = spec_for(envelope.type, envelope.version)
     if spec is None or spec.topic.name != record.topic:
         raise PoisonError(

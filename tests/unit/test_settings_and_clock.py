@@ -33,9 +33,9 @@ def test_an_unknown_service_or_a_simulated_clock_without_start_is_refused() -> N
         ServiceSettings(service="billing", clock="simulated", **BASE)
 
 
-def test_the_simulated_clock_moves_forward_only() -> None:
+async def test_the_simulated_clock_moves_forward_only() -> None:
     clock = SimulatedClock(datetime(2025, 1, 1, tzinfo=UTC))
-    clock.set(datetime(2025, 2, 1, tzinfo=UTC))
-    assert clock.now() == datetime(2025, 2, 1, tzinfo=UTC)
+    await clock.set(datetime(2025, 2, 1, tzinfo=UTC))
+    assert await clock.now() == datetime(2025, 2, 1, tzinfo=UTC)
     with pytest.raises(ClockMovedBackwardsError):
-        clock.set(datetime(2025, 1, 15, tzinfo=UTC))
+        await clock.set(datetime(2025, 1, 15, tzinfo=UTC))

@@ -1,0 +1,111 @@
+"""Moving the simulated clock: step to each due instant, fire, and wait until the whole system has settled.
+
+Settled means: every service's outbox is empty, a marker published to every partition of every consumed topic has
+been committed past by every consumer group, and no service wrote an outbox row during that round (else what it
+wrote may still be in flight) — then no timer is due. Tansu's end offsets are wrong, hence markers, not lag.
+"""
+import asyncio
+import time
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from shared.clock import SharedSimulatedClock
+from shared.contracts.envelope import new_envelope
+from shared.messaging.decode import MARKER
+
+from services.scheduler import storage
+
+
+class NotSettledError(TimeoutError):
+    pass
+
+
+async def _outboxes(pool: asyncpg.Pool, schemas: list[str]) -> dict[str, tuple[int, int]]:
+    """Per schema: the newest outbox id and how many rows are unsent."""
+    marks = {}
+    for schema in schemas:
+        row = await pool.fetchrow(
+            f'SELECT coalesce(max(id), 0) AS top, count(*) FILTER (WHERE sent_at IS NULL) AS unsent FROM "{schema}".outbox'
+        )
+        marks[schema] = (row["top"], row["unsent"])
+    return marks
+
+
+async def _mark(producer: AIOKafkaProducer, topics: set[str]) -> dict[TopicPartition, int]:
+    marker = new_envelope(id=uuid.uuid4(), type=MARKER, data={}, occurred_at=datetime.now(UTC), source="scheduler")
+    sent = {}
+    for topic in sorted(topics):
+        for p in sorted(await producer.partitions_for(topic)):
+            meta = await producer.send_and_wait(topic, marker.to_bytes(), partition=p)
+            sent[TopicPartition(topic, p)] = meta.offset
+    return sent
+
+
+async def _groups_past(admin: AIOKafkaAdminClient, participants: list[asyncpg.Record],
+                       marks: dict[TopicPartition, int]) -> bool:
+    for p in participants:
+        wanted = [tp for tp in marks if tp.topic in p["topics"]]
+        if not wanted:
+            continue
+        committed = await admin.list_consumer_group_offsets(p["group_id"], partitions=wanted)
+        if any(committed.get(tp) is None or committed[tp].offset <= marks[tp] for tp in wanted):
+            return False
+    return True
+
+
+async def settle(pool: asyncpg.Pool, producer: AIOKafkaProducer, admin: AIOKafkaAdminClient,
+                 timeout: float = 120.0) -> int:
+    """Wait until nothing moves any more; returns the rounds it took."""
+    deadline, rounds = time.monotonic() + timeout, 0
+    while time.monotonic() < deadline:
+        participants = await pool.fetch("SELECT group_id, schema, topics FROM nce_sim.participants")
+        schemas = [p["schema"] for p in participants]
+        before = await _outboxes(pool, schemas)
+        if any(unsent for _, unsent in before.values()):
+            await asyncio.sleep(0.05)
+            continue
+        rounds += 1
+        marks = await _mark(producer, {t for p in participants for t in p["topics"]})
+        while not await _groups_past(admin, participants, marks):
+            if time.monotonic() > deadline:
+                raise NotSettledError("consumer groups did not catch up with the clock's markers")
+            await asyncio.sleep(0.05)
+        if await _outboxes(pool, schemas) == before:
+            return rounds
+    raise NotSettledError(f"the system did not settle within {timeout}s")
+
+
+class ClockControl:
+    def __init__(self, pool: asyncpg.Pool, clock: SharedSimulatedClock, producer: AIOKafkaProducer,
+                 bootstrap: str) -> None:
+        self.pool, self.clock, self.producer, self.bootstrap = pool, clock, producer, bootstrap
+        self._lock = asyncio.Lock()
+
+    async def advance(self, to: datetime) -> dict[str, object]:
+        """Move to `to` through every due instant on the way; return when it stands there, settled."""
+        async with self._lock:
+            current = await self.clock.now()
+            if to < current:
+                await self.clock.set(to)  # raises ClockMovedBackwardsError with the reason
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="nce-scheduler-clock")
+            await admin.start()
+            steps = fired = 0
+            try:
+                while True:
+                    while batch := await storage.fire_due(self.pool, current):
+                        fired += batch
+                    await settle(self.pool, self.producer, admin)
+                    if await storage.due_count(self.pool, current):
+                        continue  # what settled scheduled something already due
+                    if current >= to:
+                        break
+                    upcoming = await storage.next_due(self.pool, current)
+                    current = await self.clock.set(min(upcoming, to) if upcoming else to)
+                    steps += 1
+            finally:
+                await admin.close()
+            return {"now": current.isoformat(), "steps": steps, "fired": fired}

@@ -1,0 +1,23 @@
+"""The scheduler's timer loop: fire what is due by the clock, catching up at start in due order."""
+import asyncio
+import logging
+
+from shared.db.pool import TRANSIENT_DB_ERRORS
+from shared.runtime import NotReadyError, Runtime
+
+from services.scheduler import storage
+
+log = logging.getLogger(__name__)
+
+
+async def run_timers(rt: Runtime, idle_s: float = 0.5) -> None:
+    while True:
+        try:
+            now = await rt.clock.now()
+            while fired := await storage.fire_due(rt.db(), now):
+                log.info("fired %d timers due by %s", fired, now.isoformat())
+                if rt.relay is not None:
+                    rt.relay.wake.set()
+        except (NotReadyError, *TRANSIENT_DB_ERRORS) as e:
+            log.warning("timer loop: %r; retrying", e)
+        await asyncio.sleep(idle_s)
