@@ -1,13 +1,11 @@
 """The walking skeleton across all five services, driven the way a user drives it: `nce up` and `nce send`."""
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import psutil
@@ -15,50 +13,10 @@ import pytest
 
 from shared.infra import free_port
 from tests.kafka import read
+from tests.up import Up
 
 pytestmark = pytest.mark.e2e
 OFFER = "NCETESTPROD1:0001:NCETESTAVAIL"  # not in the sample, so the sample's prices don't apply
-
-
-class Up:
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.out = data_dir / "up.out"
-        data_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.out, "wb") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "up", "--port", str(self.port), "--data-dir", str(data_dir)],
-                stdout=out, stderr=subprocess.STDOUT,
-            )
-
-    def output(self) -> str:
-        return self.out.read_text(errors="replace")
-
-    def wait_for(self, text: str, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while text not in self.output():
-            assert self.proc.poll() is None, f"nce up exited {self.proc.returncode}:\n{self.output()}"
-            assert time.monotonic() < deadline, f"no {text!r} after {timeout}s:\n{self.output()}"
-            time.sleep(0.2)
-
-    def bootstrap(self) -> str:
-        return json.loads((self.data_dir / "up.json").read_text())["kafka_bootstrap"]
-
-    def send(self, type_: str, data: dict, **kw: str) -> tuple[int, dict]:  # type: ignore[type-arg]
-        args = [sys.executable, "-m", "services.cli", "send", type_, "--data", json.dumps(data),
-                "--kafka", self.bootstrap(), "--timeout", "30"]
-        for k, v in kw.items():
-            args += [f"--{k}", v]
-        done = subprocess.run(args, capture_output=True, text=True, timeout=60)
-        assert done.returncode in (0, 1), done.stderr
-        return done.returncode, json.loads(done.stdout)
-
-    def get(self, path: str) -> dict:  # type: ignore[type-arg]
-        response = httpx.get(self.url + path, timeout=10)
-        assert response.status_code == 200, response.text
-        return response.json()  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")
@@ -68,9 +26,7 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
         system.wait_for("nce is up at")
         yield system
     finally:
-        if system.proc.poll() is None:
-            system.proc.send_signal(signal.SIGINT)
-            system.proc.wait(60)
+        system.stop()
 
 
 def test_nce_up_loads_the_sample_on_first_start(up: Up) -> None:
@@ -151,6 +107,11 @@ def test_a_crashed_service_is_restarted_and_logged(up: Up) -> None:
     while httpx.get(up.url + "/readyz", timeout=5).status_code != 200:
         assert time.monotonic() < deadline
         time.sleep(0.3)
+
+
+def test_under_the_system_clock_time_can_be_neither_read_nor_moved(up: Up) -> None:
+    assert "production time" in up.get("/clock", 404)["error"]
+    assert "production time" in up.post("/clock", {"to": "2030-01-01T00:00:00Z"}, 409)["error"]
 
 
 def test_a_second_nce_up_says_one_is_running(up: Up) -> None:

@@ -1,0 +1,73 @@
+"""The simulated clock over the whole system: renewals and expiry by term end, EOS dates on time, no going back."""
+import asyncio
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from tests.kafka import read
+from tests.up import Up
+
+pytestmark = pytest.mark.e2e
+BASIC = "CFQ7TTC0LH18:0001:CFQ7TTC0K971"
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
+    system = Up(tmp_path_factory.mktemp("sim"), "--clock", "simulated", "--start", "2025-01-15T10:00:00Z")
+    try:
+        system.wait_for("nce is up at")
+        yield system
+    finally:
+        system.stop()
+
+
+def events(up: Up, topic: str) -> list[dict]:  # type: ignore[type-arg]
+    return [json.loads(r.value) for r in asyncio.run(read(up.bootstrap(), topic, until=1, settle=0.5))]
+
+
+def test_commands_are_stamped_with_the_simulated_time(up: Up) -> None:
+    assert up.get("/clock") == {"now": "2025-01-15T10:00:00+00:00", "mode": "simulated"}
+    up.send("partner.register", {"partner_id": "P1", "name": "Contoso", "billing_currency": "USD", "country": "US"})
+    up.send("customer.register", {"partner_id": "P1", "customer_id": "C1", "name": "Fabrikam", "country": "US"})
+    for sid, term, auto in (("S-MONTH", "P1M", True), ("S-YEAR", "P1Y", True), ("S-OFF", "P1Y", False)):
+        code, created = up.send("subscription.purchase", {
+            "customer_id": "C1", "catalog_item_id": BASIC, "term_duration": term, "billing_cycle": "monthly",
+            "quantity": 5, "auto_renew": auto, "subscription_id": sid})
+        assert code == 0 and created["data"]["term_start"] == "2025-01-15", created
+        assert created["data"]["cancellation_allowed_until"] == "2025-01-22T10:00:00Z"
+
+
+def test_thirteen_months_renew_each_term_exactly_once_in_order_and_expire_without_auto_renew(up: Up) -> None:
+    moved = up.post("/clock", {"to": "2026-02-15T10:00:00Z"})
+    assert moved["now"] == "2026-02-15T10:00:00+00:00"
+    subscription_events = events(up, "nce.subscription.events")
+    renewals = [e["data"] for e in subscription_events if e["type"] == "subscription.renewed"]
+    monthly = [r["term_start"] for r in renewals if r["subscription_id"] == "S-MONTH"]
+    assert monthly == [f"{y}-{m:02d}-15" for y, m in [(2025, m) for m in range(2, 13)] + [(2026, 1), (2026, 2)]]
+    assert [r["term_start"] for r in renewals if r["subscription_id"] == "S-YEAR"] == ["2026-01-15"]
+    assert [e["data"]["subscription_id"] for e in subscription_events if e["type"] == "subscription.expired"] == ["S-OFF"]
+    assert up.get("/subscriptions/S-OFF")["status"] == "expired"
+    yearly = up.get("/subscriptions/S-YEAR")
+    assert (yearly["term_start"], yearly["term_end"]) == ("2026-01-15", "2027-01-14")
+    assert yearly["cancellation_allowed_until"] == "2026-01-22T00:00:00+00:00"  # a fresh window from the renewal
+    ended = [e for e in events(up, "nce.scheduler.events") if e["type"] == "scheduler.term_ended"]
+    assert len(ended) == len({e["id"] for e in ended}) == 13 + 1 + 1
+
+
+def test_an_eos_date_is_reached_at_its_midnight_and_not_before(up: Up) -> None:
+    def reached() -> list[dict]:  # type: ignore[type-arg]
+        return [e["data"] for e in events(up, "nce.scheduler.events") if e["type"] == "scheduler.eos_date_reached"]
+
+    up.post("/clock", {"to": "2026-12-14T23:59:59Z"})
+    assert reached() == []
+    up.post("/clock", {"to": "2026-12-15T00:00:00Z"})
+    now_due = reached()
+    assert now_due and {(r["product_id"], r["state"], r["instant"]) for r in now_due} == {
+        ("CFQ7TTC0LF8R", "EndOfSaleWithConversions", "2026-12-15T00:00:00Z")}  # from the matrix and the price list
+
+
+def test_the_clock_refuses_to_go_back(up: Up) -> None:
+    refused = up.post("/clock", {"to": "2025-01-01T00:00:00Z"}, 409)
+    assert "cannot go back" in refused["error"]
+    assert up.get("/clock")["now"] == "2026-12-15T00:00:00+00:00"

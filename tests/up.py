@@ -1,0 +1,62 @@
+"""Driving a real `nce up` process from tests, the way a user drives it."""
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from shared.infra import free_port
+
+
+class Up:
+    def __init__(self, data_dir: Path, *extra: str) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.out = data_dir / "up.out"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.out, "wb") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "services.cli", "up", "--port", str(self.port), "--data-dir", str(data_dir), *extra],
+                stdout=out, stderr=subprocess.STDOUT,
+            )
+
+    def output(self) -> str:
+        return self.out.read_text(errors="replace")
+
+    def wait_for(self, text: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.output():
+            assert self.proc.poll() is None, f"nce up exited {self.proc.returncode}:\n{self.output()}"
+            assert time.monotonic() < deadline, f"no {text!r} after {timeout}s:\n{self.output()}"
+            time.sleep(0.2)
+
+    def bootstrap(self) -> str:
+        return json.loads((self.data_dir / "up.json").read_text())["kafka_bootstrap"]
+
+    def send(self, type_: str, data: dict, **kw: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+        args = [sys.executable, "-m", "services.cli", "send", type_, "--data", json.dumps(data),
+                "--kafka", self.bootstrap(), "--timeout", "30"]
+        for k, v in kw.items():
+            args += [f"--{k}", v]
+        done = subprocess.run(args, capture_output=True, text=True, timeout=60)
+        assert done.returncode in (0, 1), done.stderr
+        return done.returncode, json.loads(done.stdout)
+
+    def get(self, path: str, status: int = 200) -> dict:  # type: ignore[type-arg]
+        response = httpx.get(self.url + path, timeout=10)
+        assert response.status_code == status, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    def post(self, path: str, body: dict, status: int = 200) -> dict:  # type: ignore[type-arg]
+        response = httpx.post(self.url + path, json=body, timeout=600)
+        assert response.status_code == status, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            self.proc.wait(60)
