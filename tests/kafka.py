@@ -1,11 +1,10 @@
 """Test-side Kafka helpers: publish raw records and read topics from the beginning."""
-import asyncio
 import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
 from shared.contracts.envelope import OPERATOR, Actor, new_envelope
 
@@ -30,20 +29,12 @@ async def publish(bootstrap: str, topic: str, records: list[tuple[bytes | None, 
 async def read(bootstrap: str, topic: str, *, until: int, timeout: float = 30.0,
                settle: float = 0.0) -> list[ConsumerRecord]:
     """Every record of `topic` from the beginning, once at least `until` arrived (then `settle` s more)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                                auto_offset_reset="earliest", metadata_max_age_ms=500,
                                 fetch_max_bytes=16 * 1024 * 1024, max_partition_fetch_bytes=8 * 1024 * 1024)
     await consumer.start()
     try:
         deadline = time.monotonic() + timeout
-        partitions: set[int] = set()
-        while not partitions and time.monotonic() < deadline:
-            partitions = consumer.partitions_for_topic(topic) or set()
-            if not partitions:
-                await consumer.force_metadata_update() if hasattr(consumer, "force_metadata_update") else None
-                await asyncio.sleep(0.2)
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
         seen: list[ConsumerRecord] = []
         settle_until = None
         while time.monotonic() < deadline:
