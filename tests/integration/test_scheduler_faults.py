@@ -4,11 +4,14 @@ import json
 import signal
 import time
 from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 import pytest
 
 from services.scheduler.app import SERVICE as SCHEDULER
+from services.scheduler.storage import timer_row
+from shared.contracts.scheduler import TermEnded
 from services.system import System
 from shared.db.migrate import migrate
 from shared.db.pool import create_pool
@@ -16,27 +19,20 @@ from tests.kafka import read
 
 pytestmark = pytest.mark.integration
 CUSTOMERS = 200
-
-# Timers already due, spread over 200 customers, each with the event it will emit.
-_SEED = """
-INSERT INTO timers (kind, key, due_at, partition_key, event_type, event_version, data, updated_at)
-SELECT 'term_end', 'S' || i, '2025-01-01T00:00:00Z'::timestamptz + i * interval '1 second', 'C' || (i % $2),
-       'scheduler.term_ended', 1,
-       jsonb_build_object('subscription_id', 'S' || i, 'customer_id', 'C' || (i % $2), 'term_end', '2024-12-31',
-                          'instant', to_char(('2025-01-01T00:00:00Z'::timestamptz + i * interval '1 second')
-                                             AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')),
-       now()
-FROM generate_series(1, $1) AS i
-"""
-
+COLUMNS = ("kind", "key", "due_at", "partition_key", "event_id", "headers", "payload", "updated_at")
 
 async def seeded(stack, n: int) -> tuple[asyncpg.Pool, set[str]]:  # type: ignore[no-untyped-def]
+    """n timers already due, spread over 200 customers, each with the event it will emit."""
     pool = await create_pool(stack.database_url, "scheduler")
     await migrate(pool, "scheduler", SCHEDULER.migrations)
-    await pool.execute(_SEED, n, CUSTOMERS)
-    expected = {str(r["id"]) for r in await pool.fetch(
-        "SELECT md5(kind || ':' || key || ':' || extract(epoch FROM due_at)::bigint)::uuid AS id FROM timers")}
-    return pool, expected
+    start, now = datetime(2025, 1, 1, tzinfo=UTC), datetime.now(UTC)
+    rows = []
+    for i in range(n):
+        due, customer = start + timedelta(seconds=i), f"C{i % CUSTOMERS}"
+        event = TermEnded(subscription_id=f"S{i}", customer_id=customer, term_end=date(2024, 12, 31), instant=due)
+        rows.append(timer_row("term_end", f"S{i}", due, customer, "scheduler.term_ended", event, now))
+    await pool.copy_records_to_table("timers", records=rows, columns=COLUMNS)
+    return pool, {str(r[4]) for r in rows}
 
 
 async def emitted(stack, n: int) -> list[dict]:  # type: ignore[no-untyped-def, type-arg]
