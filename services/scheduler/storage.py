@@ -1,5 +1,7 @@
 """The scheduler's own tables: timers, and firing them into the outbox."""
 import json
+import random
+import zlib
 from datetime import datetime
 from typing import Any
 
@@ -16,18 +18,19 @@ def timer_row(kind: str, key: str, due_at: datetime, partition_key: str, event_t
     """A timer as stored: its event rendered now (envelope, deterministic id, headers), emitted as is when due."""
     envelope = envelope_for(event_type, event, occurred_at=due_at, source="scheduler", id=event_id(kind, key, due_at))
     headers = json.dumps([[k, v.decode()] for k, v in envelope.headers()])
-    return kind, key, due_at, partition_key.encode(), envelope.id, headers, envelope.to_bytes(), now
+    return (kind, key, due_at, partition_key.encode(), envelope.id, headers, envelope.to_bytes(), now,
+            bucket_of(partition_key))
 
 
 async def set_timer(conn: asyncpg.Connection, kind: str, key: str, due_at: datetime, partition_key: str,
                     event: BaseModel, event_type: str, now: datetime) -> None:
     """Create or move the one timer of (kind, key); when due it emits `event` as `event_type`."""
     await conn.execute(
-        """INSERT INTO timers (kind, key, due_at, partition_key, event_id, headers, payload, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8)
+        """INSERT INTO timers (kind, key, due_at, partition_key, event_id, headers, payload, updated_at, bucket)
+           VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9)
            ON CONFLICT (kind, key) DO UPDATE SET due_at = EXCLUDED.due_at, partition_key = EXCLUDED.partition_key,
            event_id = EXCLUDED.event_id, headers = EXCLUDED.headers, payload = EXCLUDED.payload,
-           updated_at = EXCLUDED.updated_at""",
+           updated_at = EXCLUDED.updated_at, bucket = EXCLUDED.bucket""",
         *timer_row(kind, key, due_at, partition_key, event_type, event, now),
     )
 
@@ -36,12 +39,15 @@ async def cancel_timer(conn: asyncpg.Connection, kind: str, key: str) -> None:
     await conn.execute("DELETE FROM timers WHERE kind = $1 AND key = $2", kind, key)
 
 
-# One statement claims a batch of due timers (SKIP LOCKED), deletes them and moves their rendered events to the
-# outbox in due order. The transaction-level advisory lock lets one instance fire at a time: outbox ids then follow
-# commit order, and the relay never publishes a customer's later event before an earlier one.
+# One statement claims a batch of one bucket's due timers (SKIP LOCKED), deletes them and moves their rendered events
+# to the outbox in due order. A customer's timers all live in one bucket, and a transaction-level advisory lock lets
+# one instance fire a bucket at a time: a customer's outbox rows then follow commit order, so the relay never
+# publishes its later event before an earlier one, while instances fire different buckets in parallel.
+BUCKETS = 16
 _FIRE = """
 WITH due AS (
-    SELECT kind, key FROM timers WHERE due_at <= $1 ORDER BY due_at, kind, key LIMIT $2 FOR UPDATE SKIP LOCKED
+    SELECT kind, key FROM timers WHERE bucket = ANY($3::smallint[]) AND due_at <= $1 ORDER BY due_at, kind, key
+    LIMIT $2 FOR UPDATE SKIP LOCKED
 ), fired AS (
     DELETE FROM timers t USING due WHERE t.kind = due.kind AND t.key = due.key
     RETURNING t.due_at, t.kind, t.key, t.partition_key, t.headers, t.payload
@@ -51,12 +57,28 @@ SELECT 'nce.scheduler.events', partition_key, headers, payload FROM fired ORDER 
 """
 
 
+def bucket_of(partition_key: str) -> int:
+    return zlib.crc32(partition_key.encode()) % BUCKETS
+
+
+# Take at most half the buckets per transaction: alone, an instance covers them all in two transactions; with a
+# second instance running, each gets its own half. The LIMIT stops the scan, so only the buckets kept are locked.
+_TAKE_BUCKETS = f"""
+SELECT coalesce(array_agg(b), '{{}}') FROM (
+    SELECT b FROM unnest($1::smallint[]) AS b WHERE pg_try_advisory_xact_lock(hashtext('scheduler:fire'), b)
+    LIMIT {BUCKETS // 2}) AS taken
+"""
+
+
 async def fire_due(pool: asyncpg.Pool, now: datetime, batch: int = 5000) -> int:
-    """Emit the events of up to `batch` timers due by `now`; how many fired."""
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('scheduler:fire'))")
-        status = await conn.execute(_FIRE, now, batch)
-    return int(status.split()[-1])
+    """Emit the events of timers due by `now` in the buckets free to take; how many fired (0: none free or due)."""
+    fired = 0
+    for _ in range(2):
+        async with pool.acquire() as conn, conn.transaction():
+            buckets = await conn.fetchval(_TAKE_BUCKETS, random.sample(range(BUCKETS), BUCKETS))
+            if buckets:
+                fired += int((await conn.execute(_FIRE, now, batch, buckets)).split()[-1])
+    return fired
 
 
 async def next_due(pool: asyncpg.Pool, after: datetime) -> datetime | None:

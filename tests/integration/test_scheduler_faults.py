@@ -19,7 +19,7 @@ from tests.kafka import read
 
 pytestmark = pytest.mark.integration
 CUSTOMERS = 200
-COLUMNS = ("kind", "key", "due_at", "partition_key", "event_id", "headers", "payload", "updated_at")
+COLUMNS = ("kind", "key", "due_at", "partition_key", "event_id", "headers", "payload", "updated_at", "bucket")
 
 async def seeded(stack, n: int) -> tuple[asyncpg.Pool, set[str]]:  # type: ignore[no-untyped-def]
     """n timers already due, spread over 200 customers, each with the event it will emit."""
