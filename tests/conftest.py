@@ -66,6 +66,18 @@ async def own_stack(base: infra.Infra, log_dir: Path):  # type: ignore[no-untype
     await admin.close()
 
 
+async def migrated_pool(stack: Stack, service: str) -> asyncpg.Pool:
+    """A pool on `service`'s own schema in the stack's database, migrated as the service would at start."""
+    import importlib
+
+    from shared.db.migrate import migrate
+    from shared.db.pool import create_pool
+
+    pool = await create_pool(stack.database_url, service)
+    await migrate(pool, service, importlib.import_module(f"services.{service}.app").SERVICE.migrations)
+    return pool
+
+
 @pytest.fixture
 async def stack(base_infra: infra.Infra, tmp_path: Path):  # type: ignore[no-untyped-def]
     async with own_stack(base_infra, tmp_path / "logs") as s:

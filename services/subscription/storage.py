@@ -1,8 +1,7 @@
 """The subscription service's own tables."""
 import json
 from dataclasses import asdict, fields
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 
 import asyncpg

@@ -10,6 +10,7 @@ import os
 import signal
 import time
 from datetime import datetime
+from functools import partial
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 
@@ -69,7 +70,7 @@ class Consumer:
         try:
             decoded = decode(record, self.max_bytes)
         except PoisonError as poison:
-            await self._retrying(lambda: self._park(record, poison))
+            await self._retrying(partial(self._park, record, poison))
             return
         if decoded is None:
             return
@@ -102,7 +103,7 @@ class Consumer:
                 log.exception("%s: handler failed (%d/%d)", self.service, errors, _MAX_HANDLER_ATTEMPTS)
                 if errors >= _MAX_HANDLER_ATTEMPTS:
                     poison = PoisonError(f"handler failed: {type(e).__name__}: {e}", envelope, "INTERNAL_ERROR")
-                    work = lambda: self._park(record, poison)  # noqa: E731
+                    work = partial(self._park, record, poison)
                     continue
             await asyncio.sleep(min(self.max_backoff_s, 0.05 * 2 ** min(attempt, 10)))
 

@@ -10,12 +10,11 @@ import pytest
 from services.subscription.app import SERVICE as SUBSCRIPTION
 from shared.clock import SimulatedClock
 from shared.contracts.subscription import RegisterPartner
-from shared.db.migrate import migrate
-from shared.db.pool import create_pool
 from shared.messaging.consumer import Consumer
 from shared.messaging.decode import Record
 from shared.messaging.handlers import Context, Handlers
 from tests.kafka import command
+from tests.conftest import migrated_pool
 
 pytestmark = pytest.mark.integration
 COMMANDS = "nce.subscription.commands"
@@ -24,8 +23,7 @@ PARTNER = {"partner_id": "P1", "name": "Contoso", "billing_currency": "USD", "co
 
 @pytest.fixture
 async def pool(stack) -> AsyncIterator[asyncpg.Pool]:  # type: ignore[no-untyped-def]
-    pool = await create_pool(stack.database_url, "subscription")
-    await migrate(pool, "subscription", SUBSCRIPTION.migrations)
+    pool = await migrated_pool(stack, "subscription")
     yield pool
     await pool.close()
 

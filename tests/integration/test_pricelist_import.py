@@ -8,10 +8,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from services.pricing.app import SERVICE as PRICING
 from services.pricing.importer import ImportRefusedError, import_pricelist
-from shared.db.migrate import migrate
-from shared.db.pool import create_pool
+from tests.conftest import migrated_pool
 
 pytestmark = pytest.mark.integration
 SAMPLE = Path(__file__).resolve().parents[2] / "services" / "sample"
@@ -20,8 +18,7 @@ NOW = datetime(2026, 11, 21, tzinfo=UTC)
 
 @pytest.fixture
 async def pool(stack) -> AsyncIterator[asyncpg.Pool]:  # type: ignore[no-untyped-def]
-    pool = await create_pool(stack.database_url, "pricing")
-    await migrate(pool, "pricing", PRICING.migrations)
+    pool = await migrated_pool(stack, "pricing")
     yield pool
     await pool.close()
 

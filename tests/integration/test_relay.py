@@ -4,14 +4,13 @@ import json
 
 import pytest
 
-from services.catalog.app import SERVICE as CATALOG
-from shared.db.migrate import migrate
-from shared.db.pool import connect, create_pool
+from shared.db.pool import connect
 from shared.messaging.kafka import ensure_topics, make_producer
 from shared.messaging.outbox import enqueue
 from shared.messaging.relay import Relay
 from shared.settings import ServiceSettings
 from tests.kafka import read
+from tests.conftest import migrated_pool
 
 pytestmark = pytest.mark.integration
 TOPIC = "nce.catalog.events"
@@ -19,8 +18,7 @@ TOPIC = "nce.catalog.events"
 
 async def test_two_relays_publish_every_row_once_in_order_per_key(stack) -> None:
     settings = ServiceSettings(service="catalog", **{k.removeprefix("NCE_").lower(): v for k, v in stack.env().items()})
-    pool = await create_pool(stack.database_url, "catalog")
-    await migrate(pool, "catalog", CATALOG.migrations)
+    pool = await migrated_pool(stack, "catalog")
     await ensure_topics(settings, [TOPIC])
     keys = [f"K{i}" for i in range(10)]
     async with pool.acquire() as conn, conn.transaction():

@@ -9,13 +9,11 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 import pytest
 
-from services.scheduler.app import SERVICE as SCHEDULER
 from services.scheduler.storage import timer_row
 from shared.contracts.scheduler import TermEnded
 from services.system import System
-from shared.db.migrate import migrate
-from shared.db.pool import create_pool
 from tests.kafka import read
+from tests.conftest import migrated_pool
 
 pytestmark = pytest.mark.integration
 CUSTOMERS = 200
@@ -23,8 +21,7 @@ COLUMNS = ("kind", "key", "due_at", "partition_key", "event_id", "headers", "pay
 
 async def seeded(stack, n: int) -> tuple[asyncpg.Pool, set[str]]:  # type: ignore[no-untyped-def]
     """n timers already due, spread over 200 customers, each with the event it will emit."""
-    pool = await create_pool(stack.database_url, "scheduler")
-    await migrate(pool, "scheduler", SCHEDULER.migrations)
+    pool = await migrated_pool(stack, "scheduler")
     start, now = datetime(2025, 1, 1, tzinfo=UTC), datetime.now(UTC)
     rows = []
     for i in range(n):

@@ -20,3 +20,10 @@ def test_domain_code_never_reads_the_wall_clock() -> None:
         if any(bad in path.read_text() for bad in ("datetime.now(", "utcnow(", "date.today(", "uuid4("))
     ]
     assert offenders == []
+
+
+def test_no_undefined_names_unused_imports_or_syntax_errors() -> None:
+    ruff = Path(sys.executable).parent / "ruff"
+    result = subprocess.run([str(ruff), "check", "--select", "F,E9", "services", "shared", "tests", "bench"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
