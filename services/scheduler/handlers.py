@@ -1,7 +1,12 @@
 """What the scheduler learns to time from other services' events."""
 from shared.contracts.catalog import EosChanged
 from shared.contracts.scheduler import EosDateReached, TermEnded
-from shared.contracts.subscription import SubscriptionCreated, SubscriptionExpired, SubscriptionRenewed
+from shared.contracts.subscription import (
+    SubscriptionCancelled,
+    SubscriptionCreated,
+    SubscriptionExpired,
+    SubscriptionRenewed,
+)
 from shared.dates import start_of_day
 from shared.messaging.handlers import Context, Handlers
 
@@ -31,6 +36,11 @@ async def on_subscription_renewed(ctx: Context, event: SubscriptionRenewed) -> N
 
 @handlers.on("subscription.expired")
 async def on_subscription_expired(ctx: Context, event: SubscriptionExpired) -> None:
+    await storage.cancel_timer(ctx.conn, "term_end", event.subscription_id)
+
+
+@handlers.on("subscription.cancelled")
+async def on_subscription_cancelled(ctx: Context, event: SubscriptionCancelled) -> None:
     await storage.cancel_timer(ctx.conn, "term_end", event.subscription_id)
 
 

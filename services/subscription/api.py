@@ -1,4 +1,6 @@
 """The subscription service's HTTP reads."""
+from datetime import datetime
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
@@ -14,6 +16,15 @@ def routes(rt: Runtime) -> list[BaseRoute]:
         found = await storage.subscription(rt.db(), request.path_params["subscription_id"])
         if found is None:
             return error(404, "unknown subscription")
+        now = await rt.clock.now()
+        seats = [b for b in found.pop("seat_batches")
+                 if datetime.fromisoformat(b["refundable_until"]) >= now]
+        found["refundable_quantity"] = {
+            "total": sum(b["quantity"] for b in seats),
+            "details": [{"quantity": b["quantity"], "allowed_until": b["refundable_until"]} for b in seats],
+        }
+        found.setdefault("scheduled_change", None)
+        found.setdefault("parent_subscription_id", None)
         return JSONResponse(found)
 
     async def of_customer(request: Request) -> JSONResponse:

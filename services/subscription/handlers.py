@@ -1,5 +1,7 @@
 """The subscription service's inbound messages: its commands, and the catalog and pricing events it copies."""
 from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import Any
 from uuid import NAMESPACE_URL, uuid5
 
 from shared.contracts.catalog import OfferPublished
@@ -10,17 +12,30 @@ from shared.contracts.subscription import (
     Purchase,
     RegisterCustomer,
     RegisterPartner,
+    AutoRenewChanged,
+    ChangeQuantity,
+    QuantityChanged,
+    SetAutoRenew,
+    SubscriptionCancelled,
+    SubscriptionCommand,
     SubscriptionCreated,
     SubscriptionExpired,
+    SubscriptionFacts,
+    SubscriptionReactivated,
     SubscriptionRenewed,
+    SubscriptionSuspended,
 )
 from shared.contracts.scheduler import TermEnded
+from shared.dates import start_of_day
 from shared.messaging.handlers import Context, Handlers
 from shared.rejection import CommandRejectedError
 from shared.rules.prices import renewal_row, select_row
 
 from services.subscription import storage
+from services.subscription.domain import changes
 from services.subscription.domain import purchase as rules
+from services.subscription.domain.changes import PooledSeatLimitError
+from services.subscription.domain.purchase import Subscription
 from services.subscription.domain.actors import check_acts_for
 from services.subscription.domain.renewal import renew
 
@@ -29,7 +44,7 @@ handlers = Handlers("subscription")
 
 def _authorize(ctx: Context, partner_id: str) -> None:
     actor = ctx.envelope.actor
-    check_acts_for(actor.partner_id if actor else None, actor.roles if actor else [], partner_id)
+    check_acts_for(actor.partner_id if actor else None, actor.roles if actor else [], partner_id, ctx.envelope.type)
 
 
 @handlers.on("catalog.offer_published")
@@ -81,8 +96,14 @@ async def on_purchase(ctx: Context, cmd: Purchase) -> None:
         quantity=cmd.quantity,
         auto_renew=cmd.auto_renew,
     )
+    room = await storage.pooled_room(ctx.conn, cmd.customer_id, cmd.catalog_item_id,
+                                     offer.pooled_max_per_customer if offer else None)
+    if room is not None and cmd.quantity > room:
+        raise PooledSeatLimitError(
+            f"The requested number of {cmd.quantity} seats exceeds the remaining limit of {room} seats")
     if not await storage.insert_subscription(ctx.conn, subscription, ctx.now):
         raise CommandRejectedError(f"subscription {subscription.subscription_id} exists", "SUBSCRIPTION_EXISTS")
+    await storage.save_batches(ctx.conn, subscription.subscription_id, changes.opened(cmd.quantity, ctx.now))
     await ctx.emit("subscription.created", SubscriptionCreated(**asdict(subscription)), key=cmd.customer_id)
 
 
@@ -103,5 +124,70 @@ async def on_term_ended(ctx: Context, event: TermEnded) -> None:
     row = renewal_row(rows, event.instant.date(), sub.quantity)
     renewed = renew(sub, event.instant, row.unit_price if row else sub.unit_price)
     await storage.save_term(ctx.conn, renewed)
+    await storage.save_batches(ctx.conn, sub.subscription_id, changes.opened(sub.quantity, event.instant))
     await ctx.emit("subscription.renewed", SubscriptionRenewed(**asdict(renewed), previous_term_end=sub.term_end),
                    key=sub.customer_id)
+
+
+async def _locked(ctx: Context, subscription_id: str) -> tuple[Subscription, str]:
+    """The subscription, locked for this transaction, once the actor is known to be allowed to act on it."""
+    found = await storage.subscription_for_update(ctx.conn, subscription_id)
+    if found is None:
+        raise CommandRejectedError(f"no subscription {subscription_id}", "UNKNOWN_SUBSCRIPTION")
+    _authorize(ctx, found[0].partner_id)
+    return found
+
+
+def _facts(sub: Subscription, now: datetime) -> dict[str, Any]:
+    keep = SubscriptionFacts.model_fields.keys() - {"at"}
+    return {**{k: v for k, v in asdict(sub).items() if k in keep}, "at": now}
+
+
+@handlers.on("subscription.change_quantity")
+async def on_change_quantity(ctx: Context, cmd: ChangeQuantity) -> None:
+    sub, status = await _locked(ctx, cmd.subscription_id)
+    offer = await storage.offer(ctx.conn, sub.catalog_item_id)
+    limit = offer.pooled_max_per_customer if offer else None
+    seats = changes.change_quantity(
+        status=status, trial=bool(offer and offer.trial), quantity=sub.quantity,
+        batches=await storage.batches(ctx.conn, sub.subscription_id), new_quantity=cmd.quantity, now=ctx.now,
+        min_quantity=offer.min_quantity if offer else 1, max_quantity=offer.max_quantity if offer else cmd.quantity,
+        pooled_room=await storage.pooled_room(ctx.conn, sub.customer_id, sub.catalog_item_id, limit),
+    )
+    await storage.save_batches(ctx.conn, sub.subscription_id, seats)
+    await ctx.emit("subscription.quantity_changed", QuantityChanged(
+        **_facts(sub, ctx.now), quantity_before=sub.quantity, quantity_after=cmd.quantity), key=sub.customer_id)
+
+
+@handlers.on("subscription.set_auto_renew")
+async def on_set_auto_renew(ctx: Context, cmd: SetAutoRenew) -> None:
+    sub, status = await _locked(ctx, cmd.subscription_id)
+    changes.set_auto_renew(status)
+    await storage.set_auto_renew(ctx.conn, sub.subscription_id, cmd.enabled)
+    await ctx.emit("subscription.auto_renew_changed", AutoRenewChanged(**_facts(sub, ctx.now), enabled=cmd.enabled),
+                   key=sub.customer_id)
+
+
+@handlers.on("subscription.cancel")
+async def on_cancel(ctx: Context, cmd: SubscriptionCommand) -> None:
+    sub, status = await _locked(ctx, cmd.subscription_id)
+    await storage.set_status(ctx.conn, sub.subscription_id, changes.cancel(status, sub.cancellation_allowed_until,
+                                                                           ctx.now))
+    await ctx.emit("subscription.cancelled", SubscriptionCancelled(**_facts(sub, ctx.now), quantity=sub.quantity),
+                   key=sub.customer_id)
+
+
+@handlers.on("subscription.suspend")
+async def on_suspend(ctx: Context, cmd: SubscriptionCommand) -> None:
+    sub, status = await _locked(ctx, cmd.subscription_id)
+    await storage.set_status(ctx.conn, sub.subscription_id, changes.suspend(status))
+    await storage.set_auto_renew(ctx.conn, sub.subscription_id, False)  # §3.2: suspending turns auto-renew off
+    await ctx.emit("subscription.suspended", SubscriptionSuspended(**_facts(sub, ctx.now)), key=sub.customer_id)
+
+
+@handlers.on("subscription.reactivate")
+async def on_reactivate(ctx: Context, cmd: SubscriptionCommand) -> None:
+    sub, status = await _locked(ctx, cmd.subscription_id)
+    new_status = changes.reactivate(status, start_of_day(sub.term_end + timedelta(days=1)), ctx.now)
+    await storage.set_status(ctx.conn, sub.subscription_id, new_status)
+    await ctx.emit("subscription.reactivated", SubscriptionReactivated(**_facts(sub, ctx.now)), key=sub.customer_id)

@@ -12,6 +12,7 @@ from shared.contracts.subscription import RegisterCustomer, RegisterPartner
 from shared.http import row_json
 from shared.rules.prices import Row
 
+from services.subscription.domain.changes import Batch
 from services.subscription.domain.purchase import Customer, Offer, Subscription
 
 
@@ -48,12 +49,14 @@ async def customer(conn: asyncpg.Connection, customer_id: str) -> Customer | Non
 
 async def upsert_offer(conn: asyncpg.Connection, o: OfferPublished) -> None:
     await conn.execute(
-        """INSERT INTO offers (catalog_item_id, markets, plans, min_quantity, max_quantity)
-           VALUES ($1, $2, $3::jsonb, $4, $5)
+        """INSERT INTO offers (catalog_item_id, markets, plans, min_quantity, max_quantity, trial,
+                               pooled_max_per_customer)
+           VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7)
            ON CONFLICT (catalog_item_id) DO UPDATE SET markets = EXCLUDED.markets, plans = EXCLUDED.plans,
-           min_quantity = EXCLUDED.min_quantity, max_quantity = EXCLUDED.max_quantity""",
+           min_quantity = EXCLUDED.min_quantity, max_quantity = EXCLUDED.max_quantity, trial = EXCLUDED.trial,
+           pooled_max_per_customer = EXCLUDED.pooled_max_per_customer""",
         o.catalog_item_id, o.markets, json.dumps([[p.term_duration, p.billing_cycle] for p in o.plans]),
-        o.min_quantity, o.max_quantity,
+        o.min_quantity, o.max_quantity, o.trial, o.pooled_max_per_customer,
     )
 
 
@@ -62,7 +65,45 @@ async def offer(conn: asyncpg.Connection, catalog_item_id: str) -> Offer | None:
     if row is None:
         return None
     plans = frozenset((t, c) for t, c in json.loads(row["plans"]))
-    return Offer(row["catalog_item_id"], frozenset(row["markets"]), plans, row["min_quantity"], row["max_quantity"])
+    return Offer(row["catalog_item_id"], frozenset(row["markets"]), plans, row["min_quantity"], row["max_quantity"],
+                 row["trial"], row["pooled_max_per_customer"])
+
+
+async def pooled_room(conn: asyncpg.Connection, customer_id: str, catalog_item_id: str,
+                      limit: int | None) -> int | None:
+    """Seats the customer may still add of this product:SKU under its pooled maximum (None: no pooled limit)."""
+    if limit is None:
+        return None
+    held = await conn.fetchval(
+        """SELECT coalesce(sum(quantity), 0) FROM subscriptions
+           WHERE customer_id = $1 AND split_part(catalog_item_id, ':', 1) = split_part($2, ':', 1)
+             AND split_part(catalog_item_id, ':', 2) = split_part($2, ':', 2)
+             AND status IN ('active', 'suspended')""",
+        customer_id, catalog_item_id,
+    )
+    return max(0, limit - int(held))
+
+
+async def batches(conn: asyncpg.Connection, subscription_id: str) -> list[Batch]:
+    rows = await conn.fetch(
+        "SELECT quantity, refundable_until FROM seat_batches WHERE subscription_id = $1 ORDER BY seq", subscription_id
+    )
+    return [Batch(r["quantity"], r["refundable_until"]) for r in rows]
+
+
+async def save_batches(conn: asyncpg.Connection, subscription_id: str, seats: list[Batch]) -> None:
+    """Replace the subscription's seat batches; the subscription's quantity is their sum."""
+    await conn.execute("DELETE FROM seat_batches WHERE subscription_id = $1", subscription_id)
+    await conn.executemany(
+        "INSERT INTO seat_batches VALUES ($1, $2, $3, $4)",
+        [(subscription_id, i, b.quantity, b.refundable_until) for i, b in enumerate(seats)],
+    )
+    await conn.execute("UPDATE subscriptions SET quantity = $2 WHERE subscription_id = $1", subscription_id,
+                       sum(b.quantity for b in seats))
+
+
+async def set_auto_renew(conn: asyncpg.Connection, subscription_id: str, enabled: bool) -> None:
+    await conn.execute("UPDATE subscriptions SET auto_renew = $2 WHERE subscription_id = $1", subscription_id, enabled)
 
 
 async def upsert_prices(conn: asyncpg.Connection, event: PricesPublished) -> None:
@@ -130,7 +171,12 @@ async def set_status(conn: asyncpg.Connection, subscription_id: str, status: str
 
 async def subscription(pool: asyncpg.Pool, subscription_id: str) -> dict[str, Any] | None:
     row = await pool.fetchrow("SELECT * FROM subscriptions WHERE subscription_id = $1", subscription_id)
-    return row_json(row) if row else None
+    if row is None:
+        return None
+    seats = await pool.fetch(
+        "SELECT quantity, refundable_until FROM seat_batches WHERE subscription_id = $1 ORDER BY seq", subscription_id
+    )
+    return {**row_json(row), "seat_batches": [row_json(b) for b in seats]}
 
 
 async def subscriptions_of(pool: asyncpg.Pool, customer_id: str) -> list[dict[str, Any]]:

@@ -54,6 +54,11 @@ _ALL = [
         partner__register=subscription.RegisterPartner,
         customer__register=subscription.RegisterCustomer,
         subscription__purchase=subscription.Purchase,
+        subscription__change_quantity=subscription.ChangeQuantity,
+        subscription__set_auto_renew=subscription.SetAutoRenew,
+        subscription__cancel=subscription.SubscriptionCommand,
+        subscription__suspend=subscription.SubscriptionCommand,
+        subscription__reactivate=subscription.SubscriptionCommand,
     ),
     *_specs(
         SUBSCRIPTION_EVENTS,
@@ -63,6 +68,11 @@ _ALL = [
         subscription__created=subscription.SubscriptionCreated,
         subscription__renewed=subscription.SubscriptionRenewed,
         subscription__expired=subscription.SubscriptionExpired,
+        subscription__quantity_changed=subscription.QuantityChanged,
+        subscription__auto_renew_changed=subscription.AutoRenewChanged,
+        subscription__cancelled=subscription.SubscriptionCancelled,
+        subscription__suspended=subscription.SubscriptionSuspended,
+        subscription__reactivated=subscription.SubscriptionReactivated,
         subscription__command_rejected=common.CommandRejected,
     ),
     *_specs(

@@ -86,3 +86,63 @@ class SubscriptionExpired(Data):
     customer_id: Id
     term_end: date
     reason: Literal["auto_renew_off", "end_of_life"] = "auto_renew_off"
+
+
+class ChangeQuantity(Data):
+    subscription_id: Id
+    quantity: Quantity
+
+
+class SetAutoRenew(Data):
+    subscription_id: Id
+    enabled: bool
+
+
+class SubscriptionCommand(Data):
+    """The data of `subscription.cancel`, `subscription.suspend` and `subscription.reactivate`."""
+
+    subscription_id: Id
+
+
+class SubscriptionFacts(Data):
+    """What every subscription event carries so billing and the scheduler need nothing else."""
+
+    subscription_id: Id
+    partner_id: Id
+    customer_id: Id
+    catalog_item_id: CatalogItemId
+    term_duration: TermDuration
+    billing_cycle: BillingCycle
+    term_start: date
+    term_end: date
+    unit_price: Money
+    currency: Currency
+    promotion_id: str | None = None
+    at: datetime
+
+
+class QuantityChanged(SubscriptionFacts):
+    """subscription.quantity_changed v1: seats added (charged to the end of the cycle) or refunded (in window)."""
+
+    quantity_before: int
+    quantity_after: int
+
+
+class AutoRenewChanged(SubscriptionFacts):
+    """subscription.auto_renew_changed v1."""
+
+    enabled: bool
+
+
+class SubscriptionCancelled(SubscriptionFacts):
+    """subscription.cancelled v1: cancelled inside its window; the unused days are refunded."""
+
+    quantity: int
+
+
+class SubscriptionSuspended(SubscriptionFacts):
+    """subscription.suspended v1: billing continues; auto-renew is off."""
+
+
+class SubscriptionReactivated(SubscriptionFacts):
+    """subscription.reactivated v1."""

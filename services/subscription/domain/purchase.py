@@ -44,6 +44,8 @@ class Offer:
     plans: frozenset[tuple[str, str]]
     min_quantity: int
     max_quantity: int
+    trial: bool = False
+    pooled_max_per_customer: int | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,116 @@
+"""Changes a partner makes during a term (domain.md §3.2–§3.5, §6): pure; `now` is the stamped instant.
+
+Seats are held in batches, each refundable until 168 hours after it was added (purchase, renewal or increase);
+a decrease may only give back refundable seats, newest first. Windows are inclusive to the second.
+"""
+from dataclasses import dataclass
+from datetime import datetime
+
+from shared.rejection import CommandRejectedError
+
+from services.subscription.domain.purchase import CANCELLATION_WINDOW, QuantityOutOfRangeError
+
+
+class SuspendedError(CommandRejectedError):
+    code = "800091"
+
+
+class NotActiveError(CommandRejectedError):
+    code = "SUBSCRIPTION_NOT_ACTIVE"
+
+
+class DecreaseOutsideWindowError(CommandRejectedError):
+    code = "800090"
+
+
+class CancellationWindowPassedError(CommandRejectedError):
+    code = "900117"
+
+
+class PooledSeatLimitError(CommandRejectedError):
+    code = "800088"
+
+
+class TrialLockedError(CommandRejectedError):
+    code = "TRIAL_NOT_CHANGEABLE"
+
+
+@dataclass(frozen=True)
+class Batch:
+    quantity: int
+    refundable_until: datetime
+
+
+def opened(quantity: int, now: datetime) -> list[Batch]:
+    """The seats of a purchase or renewal: all refundable for 168 hours."""
+    return [Batch(quantity, now + CANCELLATION_WINDOW)]
+
+
+def refundable(batches: list[Batch], now: datetime) -> list[Batch]:
+    return [b for b in batches if b.quantity > 0 and now <= b.refundable_until]
+
+
+def _require_active(status: str, what: str) -> None:
+    if status == "suspended":
+        raise SuspendedError(f"the subscription is suspended; reactivate it before you {what}")
+    if status != "active":
+        raise NotActiveError(f"the subscription is {status}; only an active subscription can {what}")
+
+
+def change_quantity(
+    *, status: str, trial: bool, quantity: int, batches: list[Batch], new_quantity: int, now: datetime,
+    min_quantity: int, max_quantity: int, pooled_room: int | None,
+) -> list[Batch]:
+    """The seat batches after changing `quantity` to `new_quantity`."""
+    _require_active(status, "change its quantity")
+    if trial:
+        raise TrialLockedError("a trial's quantity can't change; convert it first")
+    if not min_quantity <= new_quantity <= max_quantity:
+        raise QuantityOutOfRangeError(f"quantity {new_quantity} is outside {min_quantity}..{max_quantity} for this offer")
+    if new_quantity >= quantity:
+        added = new_quantity - quantity
+        if pooled_room is not None and added > pooled_room:
+            raise PooledSeatLimitError(
+                f"The requested number of {added} seats exceeds the remaining limit of {pooled_room} seats")
+        return [*batches, Batch(added, now + CANCELLATION_WINDOW)] if added else batches
+    removing = quantity - new_quantity
+    available = sum(b.quantity for b in refundable(batches, now))
+    if removing > available:
+        raise DecreaseOutsideWindowError(
+            f"Subscription quantity can't be decreased by {removing}: {available} seats were added in the last "
+            "168 hours; schedule the reduction for the next term instead")
+    result = list(batches)
+    for i in reversed(range(len(result))):  # give back the newest refundable seats first
+        b = result[i]
+        if removing and now <= b.refundable_until:
+            taken = min(b.quantity, removing)
+            result[i], removing = Batch(b.quantity - taken, b.refundable_until), removing - taken
+    return [b for b in result if b.quantity > 0]
+
+
+def cancel(status: str, cancellation_allowed_until: datetime, now: datetime) -> str:
+    """The status after a cancellation inside the window (§3.4): deleted at once, unused days refunded."""
+    if status not in ("active", "suspended"):
+        raise NotActiveError(f"the subscription is {status}; there is nothing to cancel")
+    if now > cancellation_allowed_until:
+        raise CancellationWindowPassedError(
+            f"You have passed your 7-day cancellation window (it closed at {cancellation_allowed_until.isoformat()})")
+    return "deleted"
+
+
+def set_auto_renew(status: str) -> None:
+    _require_active(status, "change auto-renew")
+
+
+def suspend(status: str) -> str:
+    if status != "active":
+        raise NotActiveError(f"the subscription is {status}; only an active subscription can be suspended")
+    return "suspended"
+
+
+def reactivate(status: str, term_end_instant: datetime, now: datetime) -> str:
+    if status != "suspended":
+        raise NotActiveError(f"the subscription is {status}; only a suspended subscription can be reactivated")
+    if now >= term_end_instant:
+        raise NotActiveError("the term has ended; a suspended subscription can't be reactivated after its term")
+    return "active"

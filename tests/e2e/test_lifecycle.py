@@ -1,0 +1,102 @@
+"""Mid-term rules through commands on the real system, at simulated instants exact to the second."""
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.up import Up
+
+pytestmark = pytest.mark.e2e
+BASIC = "CFQ7TTC0LH18:0001:CFQ7TTC0K971"  # pooled maximum 300 per customer
+T0 = "2025-03-01T12:00:00Z"
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
+    system = Up(tmp_path_factory.mktemp("life"), "--clock", "simulated", "--start", T0)
+    try:
+        system.wait_for("nce is up at")
+        for p in ("P1", "P2"):
+            system.send("partner.register", {"partner_id": p, "name": p, "billing_currency": "USD", "country": "US"})
+            system.send("customer.register", {"partner_id": p, "customer_id": f"C-{p}", "name": p, "country": "US"})
+        for sid, qty in (("S-Q", 10), ("S-C1", 1), ("S-C2", 1), ("S-R", 3)):
+            code, out = system.send("subscription.purchase", {
+                "customer_id": "C-P1", "catalog_item_id": BASIC, "term_duration": "P1Y", "billing_cycle": "annual",
+                "quantity": qty, "subscription_id": sid})
+            assert code == 0, out
+        yield system
+    finally:
+        system.stop()
+
+
+def at(up: Up, instant: str) -> None:
+    assert up.post("/clock", {"to": instant})["now"] == instant.replace("Z", "+00:00")
+
+
+def send(up: Up, type_: str, data: dict[str, Any], actor: str | None = None) -> tuple[str, dict[str, Any]]:
+    code, outcome = up.send(type_, data, **({"actor": actor} if actor else {}))
+    return (outcome["data"]["code"] if code else "OK"), outcome
+
+
+def quantity(up: Up, sid: str, n: int, actor: str | None = None) -> str:
+    return send(up, "subscription.change_quantity", {"subscription_id": sid, "quantity": n}, actor)[0]
+
+
+def test_seats_can_be_added_any_time_and_given_back_only_within_168_hours_of_adding_them(up: Up) -> None:
+    at(up, "2025-03-05T16:00:00Z")  # T0 + 100 h
+    assert quantity(up, "S-Q", 15) == "OK"
+    assert quantity(up, "S-Q", 12) == "OK"  # the newest seats go back first
+    assert up.get("/subscriptions/S-Q")["refundable_quantity"]["total"] == 12
+    at(up, "2025-03-08T12:00:00Z")  # T0 + 168 h exactly: the purchase's seats are still refundable
+    assert quantity(up, "S-Q", 9) == "OK"
+    assert send(up, "subscription.cancel", {"subscription_id": "S-C1"})[0] == "OK"  # and it can still be cancelled
+    at(up, "2025-03-08T12:00:01Z")  # one second later they are not
+    code, outcome = send(up, "subscription.change_quantity", {"subscription_id": "S-Q", "quantity": 8})
+    assert code == "800090" and "0 seats were added in the last 168 hours" in outcome["data"]["message"]
+    assert up.get("/subscriptions/S-Q")["quantity"] == 9
+
+
+def test_cancellation_is_allowed_until_the_168th_hour_to_the_second(up: Up) -> None:
+    # S-C1 was cancelled at T0 + 168 h exactly (previous test); the clock now stands one second later.
+    assert up.get("/subscriptions/S-C1")["status"] == "deleted"
+    assert up.get("/scheduler/timers?key=S-C1")["timers"] == []  # no term end to time any more
+    code, outcome = send(up, "subscription.cancel", {"subscription_id": "S-C2"})
+    assert code == "900117" and "cancellation window" in outcome["data"]["message"]
+    assert up.get("/subscriptions/S-C2")["status"] == "active"
+
+
+def test_suspension_blocks_changes_turns_auto_renew_off_and_reactivation_restores_it(up: Up) -> None:
+    assert send(up, "subscription.suspend", {"subscription_id": "S-R"})[0] == "OK"
+    suspended = up.get("/subscriptions/S-R")
+    assert (suspended["status"], suspended["auto_renew"]) == ("suspended", False)
+    assert quantity(up, "S-R", 4) == "800091"
+    assert send(up, "subscription.set_auto_renew", {"subscription_id": "S-R", "enabled": True})[0] == "800091"
+    assert send(up, "subscription.reactivate", {"subscription_id": "S-R"})[0] == "OK"
+    assert up.get("/subscriptions/S-R")["status"] == "active"
+    assert send(up, "subscription.reactivate", {"subscription_id": "S-R"})[0] == "SUBSCRIPTION_NOT_ACTIVE"
+
+
+def test_roles_and_partners_limit_who_may_do_what(up: Up) -> None:
+    helpdesk = '{"partner_id": "P1", "roles": ["HelpdeskAgent"]}'
+    assert quantity(up, "S-R", 4, helpdesk) == "FORBIDDEN"
+    assert send(up, "subscription.suspend", {"subscription_id": "S-R"}, helpdesk)[0] == "OK"
+    assert send(up, "subscription.reactivate", {"subscription_id": "S-R"}, helpdesk)[0] == "OK"
+    billing = '{"partner_id": "P1", "roles": ["BillingAdmin"]}'
+    assert send(up, "subscription.suspend", {"subscription_id": "S-R"}, billing)[0] == "FORBIDDEN"
+    other = '{"partner_id": "P2", "roles": ["AdminAgent"]}'
+    assert quantity(up, "S-R", 4, other) == "FORBIDDEN"
+    assert quantity(up, "S-R", 4, '{"partner_id": "P1", "roles": ["SalesAgent"]}') == "OK"
+
+
+def test_the_pooled_per_customer_maximum_counts_every_subscription_of_the_sku(up: Up) -> None:
+    # C-P1 holds 9 + 1 + 4 = 14 Business Basic seats of 300 (the cancelled subscription's seat no longer counts).
+    code, outcome = send(up, "subscription.purchase", {
+        "customer_id": "C-P1", "catalog_item_id": BASIC, "term_duration": "P1M", "billing_cycle": "monthly",
+        "quantity": 287})
+    assert code == "800088" and "remaining limit of 286 seats" in outcome["data"]["message"]
+    assert quantity(up, "S-Q", 9 + 287) == "800088"
+    assert quantity(up, "S-Q", 9 + 286) == "OK"
+
+
+def test_an_unknown_subscription_is_named_as_such(up: Up) -> None:
+    assert quantity(up, "S-NOPE", 2) == "UNKNOWN_SUBSCRIPTION"

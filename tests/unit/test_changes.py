@@ -1,0 +1,77 @@
+"""Mid-term change rules (domain.md §3.2–§3.4): seat batches, windows to the second, suspension, roles."""
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.subscription.domain import changes
+from services.subscription.domain.actors import check_acts_for
+from services.subscription.domain.changes import Batch
+from shared.rejection import CommandRejectedError
+
+T0 = datetime(2025, 3, 1, 12, tzinfo=UTC)
+H = timedelta(hours=1)
+
+
+def change(batches: list[Batch], new: int, now: datetime, **kw: object) -> list[Batch]:
+    args = dict(status="active", trial=False, quantity=sum(b.quantity for b in batches), batches=batches,
+                new_quantity=new, now=now, min_quantity=1, max_quantity=300, pooled_room=None)
+    return changes.change_quantity(**{**args, **kw})  # type: ignore[arg-type]
+
+
+def code(fn, *args, **kw) -> str:  # type: ignore[no-untyped-def]
+    with pytest.raises(CommandRejectedError) as e:
+        fn(*args, **kw)
+    return e.value.code
+
+
+def test_a_decrease_gives_back_the_newest_refundable_seats_first() -> None:
+    seats = change(changes.opened(10, T0), 15, T0 + 100 * H)
+    assert seats == [Batch(10, T0 + 168 * H), Batch(5, T0 + 268 * H)]
+    assert change(seats, 12, T0 + 100 * H) == [Batch(10, T0 + 168 * H), Batch(2, T0 + 268 * H)]
+
+
+def test_the_168_hour_window_is_inclusive_to_the_second() -> None:
+    seats = changes.opened(10, T0)
+    assert change(seats, 9, T0 + 168 * H) == [Batch(9, T0 + 168 * H)]
+    assert code(change, seats, 9, T0 + 168 * H + timedelta(seconds=1)) == "800090"
+    assert changes.cancel("active", T0 + 168 * H, T0 + 168 * H) == "deleted"
+    assert code(changes.cancel, "active", T0 + 168 * H, T0 + 168 * H + timedelta(seconds=1)) == "900117"
+
+
+@pytest.mark.parametrize("kw, expected", [
+    ({"status": "suspended"}, "800091"),
+    ({"status": "expired"}, "SUBSCRIPTION_NOT_ACTIVE"),
+    ({"trial": True}, "TRIAL_NOT_CHANGEABLE"),
+    ({"max_quantity": 11}, "900275"),
+    ({"pooled_room": 1}, "800088"),
+])
+def test_an_increase_is_refused_when_a_rule_says_so(kw: dict[str, object], expected: str) -> None:
+    assert code(change, changes.opened(10, T0), 12, T0, **kw) == expected
+
+
+def test_only_an_active_subscription_is_suspended_and_only_before_term_end_reactivated() -> None:
+    assert changes.suspend("active") == "suspended"
+    assert code(changes.suspend, "suspended") == "SUBSCRIPTION_NOT_ACTIVE"
+    end = T0 + 365 * 24 * H
+    assert changes.reactivate("suspended", end, end - timedelta(seconds=1)) == "active"
+    assert code(changes.reactivate, "suspended", end, end) == "SUBSCRIPTION_NOT_ACTIVE"
+
+
+@pytest.mark.parametrize("roles, command, allowed", [
+    (["AdminAgent"], "subscription.cancel", True),
+    (["SalesAgent"], "subscription.change_quantity", True),
+    (["HelpdeskAgent"], "subscription.suspend", True),
+    (["HelpdeskAgent"], "subscription.cancel", False),
+    (["BillingAdmin"], "subscription.reactivate", False),
+    ([], "subscription.suspend", False),
+])
+def test_partner_roles(roles: list[str], command: str, allowed: bool) -> None:
+    if allowed:
+        check_acts_for("P1", roles, "P1", command)
+    else:
+        assert code(check_acts_for, "P1", roles, "P1", command) == "FORBIDDEN"
+
+
+def test_a_partner_never_acts_for_another_partners_customers_but_an_operator_may() -> None:
+    assert code(check_acts_for, "P2", ["AdminAgent"], "P1", "subscription.cancel") == "FORBIDDEN"
+    check_acts_for(None, ["GlobalAdmin"], "P1", "subscription.cancel")
