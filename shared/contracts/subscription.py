@@ -2,8 +2,6 @@
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import Field
-
 from shared.contracts.common import (
     BillingCycle,
     CatalogItemId,
@@ -53,23 +51,30 @@ class Purchase(Data):
     subscription_id: Id | None = None
 
 
-class SubscriptionCreated(Data):
+class SubscriptionTerms(Data):
+    """What every subscription event carries so billing and the scheduler need nothing else."""
+
     subscription_id: Id
     partner_id: Id
     customer_id: Id
     catalog_item_id: CatalogItemId
     term_duration: TermDuration
     billing_cycle: BillingCycle
+    term_start: date
+    term_end: date
+    unit_price: Money
+    currency: Currency
+    promotion_id: str | None = None
+
+
+class SubscriptionCreated(SubscriptionTerms):
+    """subscription.created v1."""
+
     quantity: Quantity
     auto_renew: bool
     status: Literal["active"] = "active"
-    term_start: date
-    term_end: date
     cancellation_allowed_until: datetime
-    unit_price: Money
-    currency: Currency
     market: Country
-    promotion_id: str | None = Field(None)
 
 
 class SubscriptionRenewed(SubscriptionCreated):
@@ -104,20 +109,9 @@ class SubscriptionCommand(Data):
     subscription_id: Id
 
 
-class SubscriptionFacts(Data):
-    """What every subscription event carries so billing and the scheduler need nothing else."""
+class SubscriptionFacts(SubscriptionTerms):
+    """A mid-term change: the subscription's terms and the instant the change took effect."""
 
-    subscription_id: Id
-    partner_id: Id
-    customer_id: Id
-    catalog_item_id: CatalogItemId
-    term_duration: TermDuration
-    billing_cycle: BillingCycle
-    term_start: date
-    term_end: date
-    unit_price: Money
-    currency: Currency
-    promotion_id: str | None = None
     at: datetime
 
 
