@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import NAMESPACE_URL, uuid5
 
-from shared.contracts.catalog import OfferPublished
+from shared.contracts.catalog import EosChanged, OfferPublished
 from shared.contracts.pricing import PricesPublished
 from shared.contracts.subscription import (
     CustomerRegistered,
@@ -29,6 +29,7 @@ from shared.contracts.scheduler import TermEnded
 from shared.dates import start_of_day
 from shared.messaging.handlers import Context, Handlers
 from shared.rejection import CommandRejectedError
+from shared.rules.eos import eos_state
 from shared.rules.prices import renewal_row, select_row
 
 from services.subscription import storage
@@ -50,6 +51,11 @@ def _authorize(ctx: Context, partner_id: str) -> None:
 @handlers.on("catalog.offer_published")
 async def on_offer_published(ctx: Context, event: OfferPublished) -> None:
     await storage.upsert_offer(ctx.conn, event)
+
+
+@handlers.on("catalog.eos_changed")
+async def on_eos_changed(ctx: Context, event: EosChanged) -> None:
+    await storage.upsert_eos_rule(ctx.conn, event)
 
 
 @handlers.on("pricing.prices_published")
@@ -95,6 +101,8 @@ async def on_purchase(ctx: Context, cmd: Purchase) -> None:
         billing_cycle=cmd.billing_cycle,
         quantity=cmd.quantity,
         auto_renew=cmd.auto_renew,
+        eos=eos_state(await storage.eos_rules(ctx.conn, cmd.catalog_item_id), *cmd.catalog_item_id.split(":")[:2],
+                      customer.market, cmd.term_duration, cmd.billing_cycle, ctx.now) if customer else None,
     )
     room = await storage.pooled_room(ctx.conn, cmd.customer_id, cmd.catalog_item_id,
                                      offer.pooled_max_per_customer if offer else None)
@@ -113,11 +121,14 @@ async def on_term_ended(ctx: Context, event: TermEnded) -> None:
     if found is None or found[1] != "active" or found[0].term_end != event.term_end:
         return  # a stale timer: the term already moved on, or the subscription is no longer active
     sub = found[0]
-    if not sub.auto_renew:
+    eos = eos_state(await storage.eos_rules(ctx.conn, sub.catalog_item_id), *sub.catalog_item_id.split(":")[:2],
+                    sub.market, sub.term_duration, sub.billing_cycle, event.instant)
+    end_of_life = eos is not None and eos.state == "EndOfLife"  # §9.10: no renewal into EOL, even with auto-renew
+    if not sub.auto_renew or end_of_life:
         await storage.set_status(ctx.conn, sub.subscription_id, "expired")
         await ctx.emit("subscription.expired", SubscriptionExpired(
             subscription_id=sub.subscription_id, partner_id=sub.partner_id, customer_id=sub.customer_id,
-            term_end=sub.term_end), key=sub.customer_id)
+            term_end=sub.term_end, reason="end_of_life" if end_of_life else "auto_renew_off"), key=sub.customer_id)
         return
     rows = await storage.price_rows(ctx.conn, sub.catalog_item_id, sub.market, sub.currency, sub.term_duration,
                                     sub.billing_cycle)

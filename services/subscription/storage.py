@@ -6,10 +6,11 @@ from typing import Any
 
 import asyncpg
 
-from shared.contracts.catalog import OfferPublished
+from shared.contracts.catalog import EosChanged, OfferPublished
 from shared.contracts.pricing import PricesPublished
 from shared.contracts.subscription import RegisterCustomer, RegisterPartner
 from shared.http import row_json
+from shared.rules.eos import EosRule
 from shared.rules.prices import Row
 
 from services.subscription.domain.changes import Batch
@@ -50,14 +51,30 @@ async def customer(conn: asyncpg.Connection, customer_id: str) -> Customer | Non
 async def upsert_offer(conn: asyncpg.Connection, o: OfferPublished) -> None:
     await conn.execute(
         """INSERT INTO offers (catalog_item_id, markets, plans, min_quantity, max_quantity, trial,
-                               pooled_max_per_customer)
-           VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7)
+                               pooled_max_per_customer, legacy)
+           VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8)
            ON CONFLICT (catalog_item_id) DO UPDATE SET markets = EXCLUDED.markets, plans = EXCLUDED.plans,
            min_quantity = EXCLUDED.min_quantity, max_quantity = EXCLUDED.max_quantity, trial = EXCLUDED.trial,
-           pooled_max_per_customer = EXCLUDED.pooled_max_per_customer""",
+           pooled_max_per_customer = EXCLUDED.pooled_max_per_customer, legacy = EXCLUDED.legacy""",
         o.catalog_item_id, o.markets, json.dumps([[p.term_duration, p.billing_cycle] for p in o.plans]),
-        o.min_quantity, o.max_quantity, o.trial, o.pooled_max_per_customer,
+        o.min_quantity, o.max_quantity, o.trial, o.pooled_max_per_customer, o.legacy,
     )
+
+
+async def upsert_eos_rule(conn: asyncpg.Connection, e: EosChanged) -> None:
+    await conn.execute(
+        """INSERT INTO eos_rules VALUES ($1, $2, $3, $4, $5, $6, $7)
+           ON CONFLICT (product_id, sku_id, market, term_duration, billing_cycle)
+           DO UPDATE SET state = EXCLUDED.state, effective_date = EXCLUDED.effective_date""",
+        e.product_id, e.sku_id or "", e.market or "", e.term_duration or "", e.billing_cycle or "", e.state,
+        e.effective_date,
+    )
+
+
+async def eos_rules(conn: asyncpg.Connection, catalog_item_id: str) -> list[EosRule]:
+    rows = await conn.fetch("SELECT * FROM eos_rules WHERE product_id = split_part($1, ':', 1)", catalog_item_id)
+    return [EosRule(r["product_id"], r["sku_id"] or None, r["market"] or None, r["term_duration"] or None,
+                    r["billing_cycle"] or None, r["state"], r["effective_date"]) for r in rows]
 
 
 async def offer(conn: asyncpg.Connection, catalog_item_id: str) -> Offer | None:
@@ -66,7 +83,7 @@ async def offer(conn: asyncpg.Connection, catalog_item_id: str) -> Offer | None:
         return None
     plans = frozenset((t, c) for t, c in json.loads(row["plans"]))
     return Offer(row["catalog_item_id"], frozenset(row["markets"]), plans, row["min_quantity"], row["max_quantity"],
-                 row["trial"], row["pooled_max_per_customer"])
+                 row["trial"], row["pooled_max_per_customer"], row["legacy"])
 
 
 async def pooled_room(conn: asyncpg.Connection, customer_id: str, catalog_item_id: str,

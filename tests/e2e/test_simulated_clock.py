@@ -2,14 +2,24 @@
 import asyncio
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from services.catalog.offer_matrix import read_offer_matrix
 from tests.kafka import read
 from tests.up import Up
 
 pytestmark = pytest.mark.e2e
 BASIC = "CFQ7TTC0LH18:0001:CFQ7TTC0K971"
+OFFERS = {o.catalog_item_id.rsplit(":", 1)[0]: o.catalog_item_id for o in read_offer_matrix(
+    (Path(__file__).resolve().parents[2] / "services" / "sample" / "offers.yaml").read_text())[0]}
+E3, LEGACY = OFFERS["CFQ7TTC0LF8R:0001"], OFFERS["CFQ7TTC0HHS9:0001"]
+
+
+def buy(up: Up, offer: str, term: str, cycle: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+    return up.send("subscription.purchase", {"customer_id": "C1", "catalog_item_id": offer, "term_duration": term,
+                                             "billing_cycle": cycle, "quantity": 1})
 
 
 @pytest.fixture(scope="module")
@@ -61,13 +71,33 @@ def test_an_eos_date_is_reached_at_its_midnight_and_not_before(up: Up) -> None:
 
     up.post("/clock", {"to": "2026-12-14T23:59:59Z"})
     assert reached() == []
+    assert buy(up, E3, "P1M", "monthly")[0] == 0  # one second before the date it is still for sale
     up.post("/clock", {"to": "2026-12-15T00:00:00Z"})
+    code, refused = buy(up, E3, "P1M", "monthly")
+    assert code == 1 and refused["data"]["code"] == "10001" and "EndOfSaleWithConversions" in refused["data"]["message"]
+    assert buy(up, E3, "P1Y", "annual")[0] == 0  # the rule covers P1M only
     now_due = reached()
     assert now_due and {(r["product_id"], r["state"], r["instant"]) for r in now_due} == {
         ("CFQ7TTC0LF8R", "EndOfSaleWithConversions", "2026-12-15T00:00:00Z")}  # from the matrix and the price list
 
 
+def test_a_legacy_offer_is_never_sold(up: Up) -> None:
+    code, refused = buy(up, LEGACY, "P1M", "monthly")
+    assert code == 1 and refused["data"]["code"] == "LEGACY_OFFER"
+
+
+def test_an_end_of_life_plan_does_not_renew_even_with_auto_renew_on(up: Up) -> None:
+    eol = {"product_id": "CFQ7TTC0LH18", "sku_id": "0001", "market": "US", "term_duration": "P1M",
+           "state": "EndOfLife", "effective_date": "2026-12-20"}
+    assert up.send("catalog.set_eos", eol)[0] == 0
+    up.post("/clock", {"to": "2027-01-15T00:00:00Z"})
+    expired = [e["data"] for e in events(up, "nce.subscription.events") if e["type"] == "subscription.expired"]
+    assert {"subscription_id": "S-MONTH", "reason": "end_of_life"}.items() <= expired[-1].items()
+    assert up.get("/subscriptions/S-MONTH")["status"] == "expired"
+    assert up.get("/subscriptions/S-YEAR")["term_start"] == "2027-01-15"  # P1Y is not covered: it renewed
+
+
 def test_the_clock_refuses_to_go_back(up: Up) -> None:
     refused = up.post("/clock", {"to": "2025-01-01T00:00:00Z"}, 409)
     assert "cannot go back" in refused["error"]
-    assert up.get("/clock")["now"] == "2026-12-15T00:00:00+00:00"
+    assert up.get("/clock")["now"] == "2027-01-15T00:00:00+00:00"

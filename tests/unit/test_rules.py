@@ -89,3 +89,16 @@ def test_a_mid_cycle_event_bills_only_the_days_left_including_the_event_day() ->
 
 def test_rounding_is_down_to_the_cent() -> None:
     assert round_line(Decimal("1.999")) == Decimal("1.99")
+
+
+def test_an_offer_past_its_end_of_sale_date_or_a_legacy_offer_is_not_sold() -> None:
+    from shared.rules.eos import EosRule
+
+    rule = EosRule("CFQ7TTC0LH18", None, None, None, None, "EndOfSale", date(2025, 1, 1))
+    with pytest.raises(CommandRejectedError) as caught:
+        buy(eos=rule)
+    assert caught.value.code == "10001" and "EndOfSale in US since 2025-01-01" in caught.value.message
+    legacy = rules.Offer(OFFER.catalog_item_id, OFFER.markets, OFFER.plans, 1, 300, legacy=True)
+    with pytest.raises(CommandRejectedError) as caught:
+        buy(offer=legacy)
+    assert caught.value.code == "LEGACY_OFFER"

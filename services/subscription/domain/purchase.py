@@ -5,6 +5,7 @@ from decimal import Decimal
 
 from shared.dates import TERM_MONTHS, period_end
 from shared.rejection import CommandRejectedError
+from shared.rules.eos import EosRule
 
 CANCELLATION_WINDOW = timedelta(hours=168)
 
@@ -29,6 +30,14 @@ class NoPriceError(CommandRejectedError):
     code = "NO_PRICE"
 
 
+class EndOfSaleError(CommandRejectedError):
+    code = "10001"  # CatalogItemIdIsNotValid: the offer can no longer be bought
+
+
+class LegacyOfferError(CommandRejectedError):
+    code = "LEGACY_OFFER"
+
+
 @dataclass(frozen=True)
 class Customer:
     customer_id: str
@@ -46,6 +55,7 @@ class Offer:
     max_quantity: int
     trial: bool = False
     pooled_max_per_customer: int | None = None
+    legacy: bool = False
 
 
 @dataclass(frozen=True)
@@ -82,11 +92,18 @@ def purchase(
     billing_cycle: str,
     quantity: int,
     auto_renew: bool,
+    eos: EosRule | None = None,
 ) -> Subscription:
+    """The new subscription; `eos` is the End-of-Sale rule in force for the target plan at `now`, if any."""
     if customer is None:
         raise UnknownCustomerError("no such customer; register it with customer.register first")
     if offer is None or customer.market not in offer.markets:
         raise UnknownOfferError(f"the offer is not sold in market {customer.market}")
+    if offer.legacy:
+        raise LegacyOfferError("legacy (non-NCE) offers can't be bought through new commerce")
+    if eos is not None:
+        raise EndOfSaleError(f"the offer is {eos.state} in {customer.market} since {eos.effective_date}; "
+                             "it can no longer be bought")
     if (term_duration, billing_cycle) not in offer.plans:
         raise BillingCycleNotOfferedError(f"the offer has no {term_duration} term billed {billing_cycle}")
     if not offer.min_quantity <= quantity <= offer.max_quantity:
