@@ -6,6 +6,7 @@ from uuid import NAMESPACE_URL, uuid5
 
 from shared.contracts.catalog import EosChanged, OfferPublished
 from shared.contracts.pricing import PricesPublished
+from shared.contracts.subscription import NextTerm as NextTermData
 from shared.contracts.subscription import (
     CustomerRegistered,
     PartnerRegistered,
@@ -14,6 +15,9 @@ from shared.contracts.subscription import (
     RegisterPartner,
     AutoRenewChanged,
     ChangeQuantity,
+    ChangeScheduled,
+    ScheduleChange,
+    ScheduledChangeCancelled,
     QuantityChanged,
     SetAutoRenew,
     SubscriptionCancelled,
@@ -33,10 +37,11 @@ from shared.rules.eos import eos_state
 from shared.rules.prices import renewal_row, select_row
 
 from services.subscription import storage
-from services.subscription.domain import changes
+from services.subscription.domain import changes, scheduled
 from services.subscription.domain import purchase as rules
 from services.subscription.domain.changes import PooledSeatLimitError
 from services.subscription.domain.purchase import Subscription
+from services.subscription.domain.scheduled import NextTerm
 from services.subscription.domain.actors import check_acts_for
 from services.subscription.domain.renewal import renew
 
@@ -130,12 +135,21 @@ async def on_term_ended(ctx: Context, event: TermEnded) -> None:
             subscription_id=sub.subscription_id, partner_id=sub.partner_id, customer_id=sub.customer_id,
             term_end=sub.term_end, reason="end_of_life" if end_of_life else "auto_renew_off"), key=sub.customer_id)
         return
-    rows = await storage.price_rows(ctx.conn, sub.catalog_item_id, sub.market, sub.currency, sub.term_duration,
-                                    sub.billing_cycle)
-    row = renewal_row(rows, event.instant.date(), sub.quantity)
-    renewed = renew(sub, event.instant, row.unit_price if row else sub.unit_price)
+    next_term = await storage.scheduled_change(ctx.conn, sub.subscription_id)
+    if next_term is not None:
+        target_eos = eos_state(await storage.eos_rules(ctx.conn, next_term.catalog_item_id),
+                               *next_term.catalog_item_id.split(":")[:2], sub.market, next_term.term_duration,
+                               next_term.billing_cycle, event.instant)
+        if target_eos is not None and target_eos.state == "EndOfLife":  # §9.10: dropped, renewal goes on without it
+            await _wipe(ctx, sub, "end_of_life", event.instant)
+            next_term = None
+    plan = next_term or sub
+    rows = await storage.price_rows(ctx.conn, plan.catalog_item_id, sub.market, sub.currency, plan.term_duration,
+                                    plan.billing_cycle)
+    row = renewal_row(rows, event.instant.date(), plan.quantity)
+    renewed = renew(sub, event.instant, row.unit_price if row else sub.unit_price, next_term)
     await storage.save_term(ctx.conn, renewed)
-    await storage.save_batches(ctx.conn, sub.subscription_id, changes.opened(sub.quantity, event.instant))
+    await storage.save_batches(ctx.conn, sub.subscription_id, changes.opened(renewed.quantity, event.instant))
     await ctx.emit("subscription.renewed", SubscriptionRenewed(**asdict(renewed), previous_term_end=sub.term_end),
                    key=sub.customer_id)
 
@@ -166,6 +180,7 @@ async def on_change_quantity(ctx: Context, cmd: ChangeQuantity) -> None:
         pooled_room=await storage.pooled_room(ctx.conn, sub.customer_id, sub.catalog_item_id, limit),
     )
     await storage.save_batches(ctx.conn, sub.subscription_id, seats)
+    await _wipe(ctx, sub, "quantity_changed", ctx.now)
     await ctx.emit("subscription.quantity_changed", QuantityChanged(
         **_facts(sub, ctx.now), quantity_before=sub.quantity, quantity_after=cmd.quantity), key=sub.customer_id)
 
@@ -175,6 +190,8 @@ async def on_set_auto_renew(ctx: Context, cmd: SetAutoRenew) -> None:
     sub, status = await _locked(ctx, cmd.subscription_id)
     changes.set_auto_renew(status)
     await storage.set_auto_renew(ctx.conn, sub.subscription_id, cmd.enabled)
+    if not cmd.enabled:
+        await _wipe(ctx, sub, "auto_renew_off", ctx.now)
     await ctx.emit("subscription.auto_renew_changed", AutoRenewChanged(**_facts(sub, ctx.now), enabled=cmd.enabled),
                    key=sub.customer_id)
 
@@ -184,6 +201,7 @@ async def on_cancel(ctx: Context, cmd: SubscriptionCommand) -> None:
     sub, status = await _locked(ctx, cmd.subscription_id)
     await storage.set_status(ctx.conn, sub.subscription_id, changes.cancel(status, sub.cancellation_allowed_until,
                                                                            ctx.now))
+    await _wipe(ctx, sub, "cancelled", ctx.now)
     await ctx.emit("subscription.cancelled", SubscriptionCancelled(**_facts(sub, ctx.now), quantity=sub.quantity),
                    key=sub.customer_id)
 
@@ -193,6 +211,7 @@ async def on_suspend(ctx: Context, cmd: SubscriptionCommand) -> None:
     sub, status = await _locked(ctx, cmd.subscription_id)
     await storage.set_status(ctx.conn, sub.subscription_id, changes.suspend(status))
     await storage.set_auto_renew(ctx.conn, sub.subscription_id, False)  # §3.2: suspending turns auto-renew off
+    await _wipe(ctx, sub, "suspended", ctx.now)
     await ctx.emit("subscription.suspended", SubscriptionSuspended(**_facts(sub, ctx.now)), key=sub.customer_id)
 
 
@@ -202,3 +221,38 @@ async def on_reactivate(ctx: Context, cmd: SubscriptionCommand) -> None:
     new_status = changes.reactivate(status, start_of_day(sub.term_end + timedelta(days=1)), ctx.now)
     await storage.set_status(ctx.conn, sub.subscription_id, new_status)
     await ctx.emit("subscription.reactivated", SubscriptionReactivated(**_facts(sub, ctx.now)), key=sub.customer_id)
+
+
+async def _wipe(ctx: Context, sub: Subscription, reason: str, at: datetime) -> None:
+    """Delete a pending next-term change (§3.6: any mid-term change, cancel, auto-renew off, suspension wipes it)."""
+    if await storage.scheduled_change(ctx.conn, sub.subscription_id) is None:
+        return
+    await storage.set_scheduled_change(ctx.conn, sub.subscription_id, None)
+    await ctx.emit("subscription.scheduled_change_cancelled",
+                   ScheduledChangeCancelled(**_facts(sub, at), reason=reason), key=sub.customer_id)
+
+
+@handlers.on("subscription.schedule_change")
+async def on_schedule_change(ctx: Context, cmd: ScheduleChange) -> None:
+    sub, status = await _locked(ctx, cmd.subscription_id)
+    wanted = NextTerm(cmd.catalog_item_id or sub.catalog_item_id, cmd.term_duration or sub.term_duration,
+                      cmd.billing_cycle or sub.billing_cycle, cmd.quantity or sub.quantity, ctx.now)
+    next_term = scheduled.schedule(
+        sub=sub, status=status,
+        upgrade_targets=await storage.upgrade_targets(ctx.conn, sub.catalog_item_id),
+        target=await storage.offer(ctx.conn, wanted.catalog_item_id), wanted=wanted,
+        custom_term_end=cmd.custom_term_end_date is not None,
+        eos=eos_state(await storage.eos_rules(ctx.conn, wanted.catalog_item_id), *wanted.catalog_item_id.split(":")[:2],
+                      sub.market, wanted.term_duration, wanted.billing_cycle, ctx.now),
+    )
+    await storage.set_scheduled_change(ctx.conn, sub.subscription_id, next_term)
+    await ctx.emit("subscription.change_scheduled", ChangeScheduled(**_facts(sub, ctx.now),
+                   scheduled_change=NextTermData(**asdict(next_term))), key=sub.customer_id)
+
+
+@handlers.on("subscription.cancel_scheduled_change")
+async def on_cancel_scheduled_change(ctx: Context, cmd: SubscriptionCommand) -> None:
+    sub, _ = await _locked(ctx, cmd.subscription_id)
+    if await storage.scheduled_change(ctx.conn, sub.subscription_id) is None:
+        raise CommandRejectedError("the subscription has no scheduled change", "NO_SCHEDULED_CHANGE")
+    await _wipe(ctx, sub, "requested", ctx.now)

@@ -15,6 +15,7 @@ from shared.rules.prices import Row
 
 from services.subscription.domain.changes import Batch
 from services.subscription.domain.purchase import Customer, Offer, Subscription
+from services.subscription.domain.scheduled import NextTerm
 
 
 async def upsert_partner(conn: asyncpg.Connection, p: RegisterPartner) -> None:
@@ -51,14 +52,35 @@ async def customer(conn: asyncpg.Connection, customer_id: str) -> Customer | Non
 async def upsert_offer(conn: asyncpg.Connection, o: OfferPublished) -> None:
     await conn.execute(
         """INSERT INTO offers (catalog_item_id, markets, plans, min_quantity, max_quantity, trial,
-                               pooled_max_per_customer, legacy)
-           VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8)
+                               pooled_max_per_customer, legacy, upgrade_targets)
+           VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9)
            ON CONFLICT (catalog_item_id) DO UPDATE SET markets = EXCLUDED.markets, plans = EXCLUDED.plans,
            min_quantity = EXCLUDED.min_quantity, max_quantity = EXCLUDED.max_quantity, trial = EXCLUDED.trial,
-           pooled_max_per_customer = EXCLUDED.pooled_max_per_customer, legacy = EXCLUDED.legacy""",
+           pooled_max_per_customer = EXCLUDED.pooled_max_per_customer, legacy = EXCLUDED.legacy,
+           upgrade_targets = EXCLUDED.upgrade_targets""",
         o.catalog_item_id, o.markets, json.dumps([[p.term_duration, p.billing_cycle] for p in o.plans]),
-        o.min_quantity, o.max_quantity, o.trial, o.pooled_max_per_customer, o.legacy,
+        o.min_quantity, o.max_quantity, o.trial, o.pooled_max_per_customer, o.legacy, o.upgrade_targets,
     )
+
+
+async def upgrade_targets(conn: asyncpg.Connection, catalog_item_id: str) -> list[str]:
+    return list(await conn.fetchval("SELECT upgrade_targets FROM offers WHERE catalog_item_id = $1",
+                                    catalog_item_id) or [])
+
+
+async def scheduled_change(conn: asyncpg.Connection, subscription_id: str) -> NextTerm | None:
+    raw = await conn.fetchval("SELECT scheduled_change FROM subscriptions WHERE subscription_id = $1", subscription_id)
+    if raw is None:
+        return None
+    d = json.loads(raw)
+    return NextTerm(d["catalog_item_id"], d["term_duration"], d["billing_cycle"], d["quantity"],
+                    datetime.fromisoformat(d["submitted_at"]))
+
+
+async def set_scheduled_change(conn: asyncpg.Connection, subscription_id: str, change: NextTerm | None) -> None:
+    value = None if change is None else json.dumps({**asdict(change), "submitted_at": change.submitted_at.isoformat()})
+    await conn.execute("UPDATE subscriptions SET scheduled_change = $2::jsonb WHERE subscription_id = $1",
+                       subscription_id, value)
 
 
 async def upsert_eos_rule(conn: asyncpg.Connection, e: EosChanged) -> None:
@@ -175,10 +197,13 @@ async def subscription_for_update(conn: asyncpg.Connection, subscription_id: str
 
 
 async def save_term(conn: asyncpg.Connection, s: Subscription) -> None:
+    """Store a new term: dates, window, price, and the plan a scheduled change may have changed."""
     await conn.execute(
-        """UPDATE subscriptions SET term_start = $2, term_end = $3, cancellation_allowed_until = $4, unit_price = $5
+        """UPDATE subscriptions SET term_start = $2, term_end = $3, cancellation_allowed_until = $4, unit_price = $5,
+                  catalog_item_id = $6, term_duration = $7, billing_cycle = $8, scheduled_change = NULL
            WHERE subscription_id = $1""",
-        s.subscription_id, s.term_start, s.term_end, s.cancellation_allowed_until, s.unit_price,
+        s.subscription_id, s.term_start, s.term_end, s.cancellation_allowed_until, s.unit_price, s.catalog_item_id,
+        s.term_duration, s.billing_cycle,
     )
 
 
@@ -193,7 +218,8 @@ async def subscription(pool: asyncpg.Pool, subscription_id: str) -> dict[str, An
     seats = await pool.fetch(
         "SELECT quantity, refundable_until FROM seat_batches WHERE subscription_id = $1 ORDER BY seq", subscription_id
     )
-    return {**row_json(row), "seat_batches": [row_json(b) for b in seats]}
+    scheduled = json.loads(row["scheduled_change"]) if row["scheduled_change"] else None
+    return {**row_json(row), "scheduled_change": scheduled, "seat_batches": [row_json(b) for b in seats]}
 
 
 async def subscriptions_of(pool: asyncpg.Pool, customer_id: str) -> list[dict[str, Any]]:

@@ -59,6 +59,8 @@ _ALL = [
         subscription__cancel=subscription.SubscriptionCommand,
         subscription__suspend=subscription.SubscriptionCommand,
         subscription__reactivate=subscription.SubscriptionCommand,
+        subscription__schedule_change=subscription.ScheduleChange,
+        subscription__cancel_scheduled_change=subscription.SubscriptionCommand,
     ),
     *_specs(
         SUBSCRIPTION_EVENTS,
@@ -73,6 +75,8 @@ _ALL = [
         subscription__cancelled=subscription.SubscriptionCancelled,
         subscription__suspended=subscription.SubscriptionSuspended,
         subscription__reactivated=subscription.SubscriptionReactivated,
+        subscription__change_scheduled=subscription.ChangeScheduled,
+        subscription__scheduled_change_cancelled=subscription.ScheduledChangeCancelled,
         subscription__command_rejected=common.CommandRejected,
     ),
     *_specs(

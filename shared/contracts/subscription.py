@@ -140,3 +140,34 @@ class SubscriptionSuspended(SubscriptionFacts):
 
 class SubscriptionReactivated(SubscriptionFacts):
     """subscription.reactivated v1."""
+
+
+class ScheduleChange(Data):
+    """subscription.schedule_change v1: what the next term should be; unset fields keep the current value."""
+
+    subscription_id: Id
+    catalog_item_id: CatalogItemId | None = None
+    term_duration: TermDuration | None = None
+    billing_cycle: BillingCycle | None = None
+    quantity: Quantity | None = None
+    custom_term_end_date: date | None = None
+
+
+class NextTerm(Data):
+    catalog_item_id: CatalogItemId
+    term_duration: TermDuration
+    billing_cycle: BillingCycle
+    quantity: Quantity
+    submitted_at: datetime
+
+
+class ChangeScheduled(SubscriptionFacts):
+    """subscription.change_scheduled v1."""
+
+    scheduled_change: NextTerm
+
+
+class ScheduledChangeCancelled(SubscriptionFacts):
+    """subscription.scheduled_change_cancelled v1: by request, by a mid-term change, or dropped at renewal."""
+
+    reason: Literal["requested", "quantity_changed", "auto_renew_off", "cancelled", "suspended", "end_of_life"]

@@ -100,3 +100,37 @@ def test_the_pooled_per_customer_maximum_counts_every_subscription_of_the_sku(up
 
 def test_an_unknown_subscription_is_named_as_such(up: Up) -> None:
     assert quantity(up, "S-NOPE", 2) == "UNKNOWN_SUBSCRIPTION"
+
+
+STANDARD = "CFQ7TTC0LDPB:0001:CFQ7TTC0K8RL"  # an upgrade target of Business Basic
+E5 = "CFQ7TTC0LFLZ:0001"  # not one
+
+
+def schedule(up: Up, sid: str, **change: Any) -> str:
+    return send(up, "subscription.schedule_change", {"subscription_id": sid, **change})[0]
+
+
+def test_a_change_needs_an_active_auto_renewing_subscription_and_an_upgrade_path(up: Up) -> None:
+    assert schedule(up, "S-R", quantity=2) == "800093"  # suspending turned its auto-renew off
+    e5 = next(i["catalog_item_id"] for i in up.get("/catalog/items?market=US")["items"]
+              if i["catalog_item_id"].startswith(E5))
+    assert schedule(up, "S-Q", catalog_item_id=e5) == "900260"
+    assert schedule(up, "S-Q", term_duration="P1M", billing_cycle="annual") == "900270"
+
+
+def test_a_mid_term_change_wipes_the_scheduled_one(up: Up) -> None:
+    assert schedule(up, "S-C2", quantity=5) == "OK"
+    assert up.get("/subscriptions/S-C2")["scheduled_change"]["quantity"] == 5
+    assert send(up, "subscription.set_auto_renew", {"subscription_id": "S-C2", "enabled": False})[0] == "OK"
+    assert up.get("/subscriptions/S-C2")["scheduled_change"] is None
+    assert send(up, "subscription.cancel_scheduled_change", {"subscription_id": "S-C2"})[0] == "NO_SCHEDULED_CHANGE"
+
+
+def test_a_scheduled_upgrade_is_applied_at_renewal_at_the_price_then(up: Up) -> None:
+    assert schedule(up, "S-Q", catalog_item_id=STANDARD, quantity=20) == "OK"
+    at(up, "2026-03-01T00:00:00Z")  # S-Q's term (bought 2025-03-01) ended on 2026-02-28
+    renewed = up.get("/subscriptions/S-Q")
+    assert (renewed["catalog_item_id"], renewed["quantity"]) == (STANDARD, 20)
+    assert (renewed["term_start"], renewed["term_end"]) == ("2026-03-01", "2027-02-28")
+    assert renewed["unit_price"] == "150.000000" and renewed["scheduled_change"] is None
+    assert renewed["refundable_quantity"]["total"] == 20

@@ -1,0 +1,73 @@
+"""Scheduled next-term changes (domain.md §3.6, §5.2 rows 10, 11, 13, 14, §9.4, §9.10): pure."""
+from dataclasses import dataclass
+from datetime import datetime
+
+from shared.rejection import CommandRejectedError
+from shared.rules.eos import EosRule
+
+from services.subscription.domain.purchase import (
+    BillingCycleNotOfferedError,
+    Offer,
+    QuantityOutOfRangeError,
+    Subscription,
+    UnknownOfferError,
+)
+
+
+class NotEligibleForAutoRenewError(CommandRejectedError):
+    code = "800093"
+
+
+class NotAnUpgradeError(CommandRejectedError):
+    code = "900260"
+
+
+class TargetEndOfSaleError(CommandRejectedError):
+    code = "10001"
+
+
+class CustomTermEndNotSupportedError(CommandRejectedError):
+    code = "900242"
+
+
+@dataclass(frozen=True)
+class NextTerm:
+    catalog_item_id: str
+    term_duration: str
+    billing_cycle: str
+    quantity: int
+    submitted_at: datetime
+
+
+def _product_sku(catalog_item_id: str) -> str:
+    return catalog_item_id.rsplit(":", 1)[0]
+
+
+def schedule(
+    *, sub: Subscription, status: str, upgrade_targets: list[str], target: Offer | None,
+    wanted: NextTerm, custom_term_end: bool, eos: EosRule | None,
+) -> NextTerm:
+    """Validate a next-term change at its submission instant; `eos` is the rule in force for the target plan then."""
+    if status != "active" or not sub.auto_renew:
+        raise NotEligibleForAutoRenewError("a change can be scheduled only on an active subscription with auto-renew on")
+    if custom_term_end:
+        raise CustomTermEndNotSupportedError("scheduling a custom term end date is not supported yet")
+    same_sku = _product_sku(wanted.catalog_item_id) == _product_sku(sub.catalog_item_id)
+    if not same_sku and _product_sku(wanted.catalog_item_id) not in upgrade_targets:
+        raise NotAnUpgradeError(f"{wanted.catalog_item_id} is not an upgrade target of {sub.catalog_item_id}; "
+                                "downgrades are not supported")
+    if target is None or sub.market not in target.markets:
+        raise UnknownOfferError(f"{wanted.catalog_item_id} is not sold in {sub.market}")
+    if (wanted.term_duration, wanted.billing_cycle) not in target.plans:
+        raise BillingCycleNotOfferedError(f"the offer has no {wanted.term_duration} term billed {wanted.billing_cycle}")
+    if not target.min_quantity <= wanted.quantity <= target.max_quantity:
+        raise QuantityOutOfRangeError(f"quantity {wanted.quantity} is outside {target.min_quantity}..{target.max_quantity}")
+    if eos is not None:
+        # §9.4: never a new term duration into EOS/EOSwC; into EOSwC a SKU change is fine; on EOS only the same SKU
+        # (a billing-frequency or quantity change); nothing into EndOfLife.
+        same_term = wanted.term_duration == sub.term_duration
+        allowed = same_term and (eos.state == "EndOfSaleWithConversions" or eos.state == "EndOfSale" and same_sku)
+        if not allowed:
+            raise TargetEndOfSaleError(f"the target plan is {eos.state} since {eos.effective_date}; it can't be "
+                                       "scheduled into")
+    return wanted

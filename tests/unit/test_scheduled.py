@@ -1,0 +1,55 @@
+"""Scheduling next-term changes against End-of-Sale states (domain.md §5.2 rows 10, 13, 14; §9.4)."""
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from services.subscription.domain.purchase import Offer, Subscription
+from services.subscription.domain.renewal import renew
+from services.subscription.domain.scheduled import NextTerm, schedule
+from shared.rejection import CommandRejectedError
+from shared.rules.eos import EosRule
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+SOURCE, TARGET = "CFQ7TTC0LH18:0001:CFQ7TTC0K971", "CFQ7TTC0LDPB:0001:CFQ7TTC0K8RL"
+PLANS = frozenset({("P1Y", "annual"), ("P1Y", "monthly"), ("P3Y", "annual")})
+SUB = Subscription("S1", "P1", "C1", SOURCE, "P1Y", "annual", 10, True, date(2026, 1, 1), date(2026, 12, 31),
+                   NOW, Decimal("72"), "USD", "US")
+
+
+def attempt(target: str, term: str = "P1Y", cycle: str = "annual", state: str | None = None, **kw: object) -> str:
+    eos = EosRule(target.split(":")[0], None, None, None, None, state, date(2026, 1, 1)) if state else None
+    try:
+        schedule(sub=kw.get("sub", SUB), status=kw.get("status", "active"),  # type: ignore[arg-type]
+                 upgrade_targets=["CFQ7TTC0LDPB:0001"], target=Offer(target, frozenset({"US"}), PLANS, 1, 300),
+                 wanted=NextTerm(target, term, cycle, 10, NOW), custom_term_end=False, eos=eos)
+        return "OK"
+    except CommandRejectedError as e:
+        return e.code
+
+
+@pytest.mark.parametrize("target, term, cycle, state, expected", [
+    (TARGET, "P1Y", "annual", None, "OK"),
+    (TARGET, "P1Y", "annual", "EndOfSale", "10001"),  # row 10: a SKU change into EOS
+    (TARGET, "P1Y", "annual", "EndOfSaleWithConversions", "OK"),  # row 10: into EOSwC is allowed
+    (TARGET, "P3Y", "annual", "EndOfSaleWithConversions", "10001"),  # row 14 / §9.4: a term change into EOSwC
+    (SOURCE, "P1Y", "monthly", "EndOfSale", "OK"),  # row 13: billing frequency only, on an EOS source
+    (SOURCE, "P3Y", "annual", "EndOfSale", "10001"),  # row 14: a term change into EOS
+    (TARGET, "P1Y", "annual", "EndOfLife", "10001"),
+])
+def test_eos_rows_for_scheduled_changes(target: str, term: str, cycle: str, state: str | None, expected: str) -> None:
+    assert attempt(target, term, cycle, state) == expected
+
+
+def test_no_schedule_without_auto_renew_and_no_downgrade_or_sideways_move() -> None:
+    from dataclasses import replace
+
+    assert attempt(TARGET, sub=replace(SUB, auto_renew=False)) == "800093"
+    assert attempt("CFQ7TTC0LFLZ:0001:CFQ7TTC0K5ZZ") == "900260"
+
+
+def test_a_renewal_applies_the_scheduled_offer_plan_and_quantity() -> None:
+    renewed = renew(SUB, datetime(2027, 1, 1, tzinfo=UTC), Decimal("150"), NextTerm(TARGET, "P1Y", "monthly", 20, NOW))
+    assert (renewed.catalog_item_id, renewed.billing_cycle, renewed.quantity) == (TARGET, "monthly", 20)
+    assert (renewed.term_start, renewed.term_end, renewed.unit_price) == (date(2027, 1, 1), date(2027, 12, 31),
+                                                                         Decimal("150"))
