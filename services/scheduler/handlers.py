@@ -6,6 +6,8 @@ from shared.contracts.subscription import (
     SubscriptionCreated,
     SubscriptionExpired,
     SubscriptionRenewed,
+    SubscriptionTerms,
+    Transitioned,
 )
 from shared.dates import start_of_day
 from shared.messaging.handlers import Context, Handlers
@@ -16,7 +18,7 @@ from services.scheduler.domain.timers import eos_key, term_end_instant
 handlers = Handlers("scheduler")
 
 
-async def _time_term_end(ctx: Context, event: SubscriptionCreated) -> None:
+async def _time_term_end(ctx: Context, event: SubscriptionTerms) -> None:
     instant = term_end_instant(event.term_end)
     ended = TermEnded(subscription_id=event.subscription_id, customer_id=event.customer_id,
                       term_end=event.term_end, instant=instant)
@@ -32,6 +34,12 @@ async def on_subscription_created(ctx: Context, event: SubscriptionCreated) -> N
 @handlers.on("subscription.renewed")
 async def on_subscription_renewed(ctx: Context, event: SubscriptionRenewed) -> None:
     await _time_term_end(ctx, event)  # the renewal moved the term end
+
+
+@handlers.on("subscription.transitioned")
+async def on_subscription_transitioned(ctx: Context, event: Transitioned) -> None:
+    if event.kind == "partial":  # a new coterminous child: its term ends with its parent's
+        await _time_term_end(ctx, event.target)
 
 
 @handlers.on("subscription.expired")

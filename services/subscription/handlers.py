@@ -7,6 +7,7 @@ from uuid import NAMESPACE_URL, uuid5
 from shared.contracts.catalog import EosChanged, OfferPublished
 from shared.contracts.pricing import PricesPublished
 from shared.contracts.subscription import NextTerm as NextTermData
+from shared.contracts.subscription import Transition as TransitionCommand
 from shared.contracts.subscription import (
     CustomerRegistered,
     PartnerRegistered,
@@ -17,6 +18,8 @@ from shared.contracts.subscription import (
     ChangeQuantity,
     ChangeScheduled,
     ScheduleChange,
+    SubscriptionTerms,
+    Transitioned,
     ScheduledChangeCancelled,
     QuantityChanged,
     SetAutoRenew,
@@ -33,7 +36,7 @@ from shared.contracts.scheduler import TermEnded
 from shared.dates import start_of_day
 from shared.messaging.handlers import Context, Handlers
 from shared.rejection import CommandRejectedError
-from shared.rules.eos import eos_state
+from shared.rules.eos import EosRule, eos_state
 from shared.rules.prices import renewal_row, select_row
 
 from services.subscription import storage
@@ -42,6 +45,7 @@ from services.subscription.domain import purchase as rules
 from services.subscription.domain.changes import PooledSeatLimitError
 from services.subscription.domain.purchase import Subscription
 from services.subscription.domain.scheduled import NextTerm
+from services.subscription.domain.transition import transition
 from services.subscription.domain.actors import check_acts_for
 from services.subscription.domain.renewal import renew
 
@@ -232,22 +236,30 @@ async def _wipe(ctx: Context, sub: Subscription, reason: str, at: datetime) -> N
                    ScheduledChangeCancelled(**_facts(sub, at), reason=reason), key=sub.customer_id)
 
 
+async def _schedule(ctx: Context, sub: Subscription, status: str, wanted: NextTerm, custom_term_end: bool) -> None:
+    next_term = scheduled.schedule(
+        sub=sub, status=status,
+        upgrade_targets=await storage.upgrade_targets(ctx.conn, sub.catalog_item_id),
+        target=await storage.offer(ctx.conn, wanted.catalog_item_id), wanted=wanted, custom_term_end=custom_term_end,
+        eos=await _eos(ctx, wanted.catalog_item_id, sub.market, wanted.term_duration, wanted.billing_cycle),
+    )
+    await storage.set_scheduled_change(ctx.conn, sub.subscription_id, next_term)
+    await ctx.emit("subscription.change_scheduled", ChangeScheduled(**_facts(sub, ctx.now),
+                   scheduled_change=NextTermData(**asdict(next_term))), key=sub.customer_id)
+
+
+async def _eos(ctx: Context, catalog_item_id: str, market: str, term: str, cycle: str) -> EosRule | None:
+    product_id, sku_id, _ = catalog_item_id.split(":")
+    return eos_state(await storage.eos_rules(ctx.conn, catalog_item_id), product_id, sku_id, market, term, cycle,
+                     ctx.now)
+
+
 @handlers.on("subscription.schedule_change")
 async def on_schedule_change(ctx: Context, cmd: ScheduleChange) -> None:
     sub, status = await _locked(ctx, cmd.subscription_id)
     wanted = NextTerm(cmd.catalog_item_id or sub.catalog_item_id, cmd.term_duration or sub.term_duration,
                       cmd.billing_cycle or sub.billing_cycle, cmd.quantity or sub.quantity, ctx.now)
-    next_term = scheduled.schedule(
-        sub=sub, status=status,
-        upgrade_targets=await storage.upgrade_targets(ctx.conn, sub.catalog_item_id),
-        target=await storage.offer(ctx.conn, wanted.catalog_item_id), wanted=wanted,
-        custom_term_end=cmd.custom_term_end_date is not None,
-        eos=eos_state(await storage.eos_rules(ctx.conn, wanted.catalog_item_id), *wanted.catalog_item_id.split(":")[:2],
-                      sub.market, wanted.term_duration, wanted.billing_cycle, ctx.now),
-    )
-    await storage.set_scheduled_change(ctx.conn, sub.subscription_id, next_term)
-    await ctx.emit("subscription.change_scheduled", ChangeScheduled(**_facts(sub, ctx.now),
-                   scheduled_change=NextTermData(**asdict(next_term))), key=sub.customer_id)
+    await _schedule(ctx, sub, status, wanted, cmd.custom_term_end_date is not None)
 
 
 @handlers.on("subscription.cancel_scheduled_change")
@@ -256,3 +268,58 @@ async def on_cancel_scheduled_change(ctx: Context, cmd: SubscriptionCommand) -> 
     if await storage.scheduled_change(ctx.conn, sub.subscription_id) is None:
         raise CommandRejectedError("the subscription has no scheduled change", "NO_SCHEDULED_CHANGE")
     await _wipe(ctx, sub, "requested", ctx.now)
+
+
+@handlers.on("subscription.transition")
+async def on_transition(ctx: Context, cmd: TransitionCommand) -> None:
+    sub, status = await _locked(ctx, cmd.subscription_id)
+    term, cycle = cmd.term_duration or sub.term_duration, cmd.billing_cycle or sub.billing_cycle
+    wanted = NextTerm(cmd.target_catalog_item_id, term, cycle, cmd.quantity, ctx.now)
+    if cmd.when == "at_renewal":
+        if cmd.target_subscription_id:
+            raise CommandRejectedError("only an immediate transition can go into an existing subscription")
+        await _schedule(ctx, sub, status, wanted, custom_term_end=False)
+        return
+    offer = await storage.offer(ctx.conn, wanted.catalog_item_id)
+    if offer is None or sub.market not in offer.markets:
+        raise rules.UnknownOfferError(f"{wanted.catalog_item_id} is not sold in {sub.market}")
+    if (term, cycle) not in offer.plans:
+        raise rules.BillingCycleNotOfferedError(f"the offer has no {term} term billed {cycle}")
+    existing = None
+    if cmd.target_subscription_id:
+        existing = await storage.subscription_for_update(ctx.conn, cmd.target_subscription_id)
+        if existing is None or existing[0].customer_id != sub.customer_id:
+            raise CommandRejectedError(f"no subscription {cmd.target_subscription_id} of this customer", "900258")
+    rows = await storage.price_rows(ctx.conn, wanted.catalog_item_id, sub.market, sub.currency, term, cycle)
+    row = select_row(rows, ctx.now.date(), cmd.quantity)
+    if row is None and existing is None:
+        raise rules.NoPriceError(f"no {sub.currency} price for {wanted.catalog_item_id} in {sub.market} now")
+    moved = transition(
+        sub=sub, status=status, upgrade_targets=await storage.upgrade_targets(ctx.conn, sub.catalog_item_id),
+        target_item=wanted.catalog_item_id, term=term, cycle=cycle, quantity=cmd.quantity, now=ctx.now,
+        eos=await _eos(ctx, wanted.catalog_item_id, sub.market, term, cycle),
+        unit_price=row.unit_price if row else sub.unit_price,
+        child_id=str(uuid5(NAMESPACE_URL, f"nce:subscription:{ctx.envelope.id}")), existing=existing,
+    )
+    await _wipe(ctx, sub, "transitioned", ctx.now)
+    source_seats = await storage.batches(ctx.conn, sub.subscription_id)
+    if moved.kind == "full":
+        await storage.save_term(ctx.conn, moved.source)
+    else:
+        await storage.save_batches(ctx.conn, sub.subscription_id, changes.take_seats(source_seats, moved.moved))
+        if moved.source.quantity == 0:
+            await storage.set_status(ctx.conn, sub.subscription_id, "deleted")
+    if moved.kind == "partial":
+        await storage.insert_subscription(ctx.conn, moved.target, ctx.now, parent=sub.subscription_id)
+        await storage.save_batches(ctx.conn, moved.target.subscription_id,
+                                   [changes.Batch(moved.moved, sub.cancellation_allowed_until)])  # inherited window
+    elif moved.kind == "existing":
+        target_seats = await storage.batches(ctx.conn, moved.target.subscription_id)
+        await storage.save_batches(ctx.conn, moved.target.subscription_id,
+                                   [*target_seats, changes.Batch(moved.moved, ctx.now)])
+    await ctx.emit("subscription.transitioned", Transitioned(
+        **_facts(moved.source, ctx.now), kind=moved.kind, quantity_before=sub.quantity,
+        quantity_after=moved.source.quantity, moved=moved.moved,
+        target=SubscriptionTerms(**{k: v for k, v in asdict(moved.target).items()
+                                    if k in SubscriptionTerms.model_fields}),
+        target_quantity_after=moved.target.quantity), key=sub.customer_id)

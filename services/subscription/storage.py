@@ -171,15 +171,16 @@ async def price_rows(
     return [Row(*r) for r in rows]
 
 
-async def insert_subscription(conn: asyncpg.Connection, s: Subscription, now: datetime) -> bool:
+async def insert_subscription(conn: asyncpg.Connection, s: Subscription, now: datetime,
+                              parent: str | None = None) -> bool:
     """Store a new subscription; False when the id is taken."""
     fields = asdict(s)
-    columns = ", ".join([*fields, "status", "created_at"])
-    marks = ", ".join(f"${i}" for i in range(1, len(fields) + 3))
+    columns = ", ".join([*fields, "status", "created_at", "parent_subscription_id"])
+    marks = ", ".join(f"${i}" for i in range(1, len(fields) + 4))
     return bool(
         await conn.fetchval(
             f"INSERT INTO subscriptions ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING RETURNING true",
-            *fields.values(), "active", now,
+            *fields.values(), "active", now, parent,
         )
     )
 

@@ -61,6 +61,7 @@ _ALL = [
         subscription__reactivate=subscription.SubscriptionCommand,
         subscription__schedule_change=subscription.ScheduleChange,
         subscription__cancel_scheduled_change=subscription.SubscriptionCommand,
+        subscription__transition=subscription.Transition,
     ),
     *_specs(
         SUBSCRIPTION_EVENTS,
@@ -77,6 +78,7 @@ _ALL = [
         subscription__reactivated=subscription.SubscriptionReactivated,
         subscription__change_scheduled=subscription.ChangeScheduled,
         subscription__scheduled_change_cancelled=subscription.ScheduledChangeCancelled,
+        subscription__transitioned=subscription.Transitioned,
         subscription__command_rejected=common.CommandRejected,
     ),
     *_specs(

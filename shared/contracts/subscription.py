@@ -170,4 +170,31 @@ class ChangeScheduled(SubscriptionFacts):
 class ScheduledChangeCancelled(SubscriptionFacts):
     """subscription.scheduled_change_cancelled v1: by request, by a mid-term change, or dropped at renewal."""
 
-    reason: Literal["requested", "quantity_changed", "auto_renew_off", "cancelled", "suspended", "end_of_life"]
+    reason: Literal["requested", "quantity_changed", "auto_renew_off", "cancelled", "suspended", "end_of_life",
+                    "transitioned"]
+
+
+class Transition(Data):
+    """subscription.transition v1."""
+
+    subscription_id: Id
+    target_catalog_item_id: CatalogItemId
+    quantity: Quantity
+    term_duration: TermDuration | None = None
+    billing_cycle: BillingCycle | None = None
+    target_subscription_id: Id | None = None
+    when: Literal["immediate", "at_renewal"] = "immediate"
+
+
+class Transitioned(SubscriptionFacts):
+    """subscription.transitioned v1: seats moved to an upgraded offer now (billing: convert / moveQuantity).
+
+    The facts are the source after the move; `target` is the subscription holding the moved seats (the source
+    itself for a full upgrade, a new coterminous child for a partial one, or an existing subscription)."""
+
+    kind: Literal["full", "partial", "existing"]
+    quantity_before: int
+    quantity_after: int
+    moved: int
+    target: SubscriptionTerms
+    target_quantity_after: int

@@ -15,11 +15,12 @@ BASIC = "CFQ7TTC0LH18:0001:CFQ7TTC0K971"
 OFFERS = {o.catalog_item_id.rsplit(":", 1)[0]: o.catalog_item_id for o in read_offer_matrix(
     (Path(__file__).resolve().parents[2] / "services" / "sample" / "offers.yaml").read_text())[0]}
 E3, LEGACY = OFFERS["CFQ7TTC0LF8R:0001"], OFFERS["CFQ7TTC0HHS9:0001"]
+STANDARD = OFFERS["CFQ7TTC0LDPB:0001"]
 
 
-def buy(up: Up, offer: str, term: str, cycle: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+def buy(up: Up, offer: str, term: str, cycle: str, **more: object) -> tuple[int, dict]:  # type: ignore[type-arg]
     return up.send("subscription.purchase", {"customer_id": "C1", "catalog_item_id": offer, "term_duration": term,
-                                             "billing_cycle": cycle, "quantity": 1})
+                                             "billing_cycle": cycle, "quantity": 1, **more})
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +98,28 @@ def test_an_end_of_life_plan_does_not_renew_even_with_auto_renew_on(up: Up) -> N
     assert up.get("/subscriptions/S-YEAR")["term_start"] == "2027-01-15"  # P1Y is not covered: it renewed
 
 
+def test_an_eos_date_in_the_price_list_blocks_a_transition_into_that_offer_right_after_not_before(up: Up) -> None:
+    code, created = buy(up, BASIC, "P1Y", "annual", quantity=10, subscription_id="S-T")
+    assert code == 0, created
+    standard_row = {"product_id": "CFQ7TTC0LDPB", "sku_id": "1", "market": "US", "currency": "USD",
+                    "term_duration": "P1Y", "billing_cycle": "annual", "unit_price": "165.00",
+                    "effective_start": "2026-12-01", "effective_end": "9999-12-31", "tags": ["License", "EndOfSale"],
+                    "end_of_sale_date": "2027-02-01"}
+    assert up.send("pricing.set_price", standard_row)[0] == 0
+    move = {"subscription_id": "S-T", "target_catalog_item_id": STANDARD, "quantity": 4}
+    up.post("/clock", {"to": "2027-01-31T23:59:59Z"})
+    code, moved = up.send("subscription.transition", move)
+    assert code == 0 and moved["data"]["kind"] == "partial", moved
+    child = moved["data"]["target"]
+    assert child["term_end"] == created["data"]["term_end"] and child["unit_price"] == "165.000000"
+    assert up.get(f"/subscriptions/{child['subscription_id']}")["parent_subscription_id"] == "S-T"
+    up.post("/clock", {"to": "2027-02-01T00:00:00Z"})
+    code, refused = up.send("subscription.transition", {**move, "quantity": 2})
+    assert code == 1 and refused["data"]["code"] == "10001" and "EndOfSale" in refused["data"]["message"]
+    assert up.get("/subscriptions/S-T")["quantity"] == 6
+
+
 def test_the_clock_refuses_to_go_back(up: Up) -> None:
     refused = up.post("/clock", {"to": "2025-01-01T00:00:00Z"}, 409)
     assert "cannot go back" in refused["error"]
-    assert up.get("/clock")["now"] == "2027-01-15T00:00:00+00:00"
+    assert up.get("/clock")["now"] == "2027-02-01T00:00:00+00:00"

@@ -79,12 +79,17 @@ def change_quantity(
         raise DecreaseOutsideWindowError(
             f"Subscription quantity can't be decreased by {removing}: {available} seats were added in the last "
             "168 hours; schedule the reduction for the next term instead")
+    return take_seats(batches, removing, refundable_at=now)
+
+
+def take_seats(batches: list[Batch], count: int, refundable_at: datetime | None = None) -> list[Batch]:
+    """The batches less `count` seats, newest first (only refundable ones when `refundable_at` is given)."""
     result = list(batches)
-    for i in reversed(range(len(result))):  # give back the newest refundable seats first
+    for i in reversed(range(len(result))):
         b = result[i]
-        if removing and now <= b.refundable_until:
-            taken = min(b.quantity, removing)
-            result[i], removing = Batch(b.quantity - taken, b.refundable_until), removing - taken
+        if count and (refundable_at is None or refundable_at <= b.refundable_until):
+            taken = min(b.quantity, count)
+            result[i], count = Batch(b.quantity - taken, b.refundable_until), count - taken
     return [b for b in result if b.quantity > 0]
 
 

@@ -1,0 +1,1 @@
+ALTER TABLE subscriptions ADD COLUMN parent_subscription_id text REFERENCES subscriptions;
