@@ -7,6 +7,7 @@ from shared.contracts.subscription import (
     SubscriptionExpired,
     SubscriptionRenewed,
     SubscriptionTerms,
+    TermChanged,
     Transitioned,
 )
 from shared.dates import start_of_day
@@ -40,6 +41,11 @@ async def on_subscription_renewed(ctx: Context, event: SubscriptionRenewed) -> N
 async def on_subscription_transitioned(ctx: Context, event: Transitioned) -> None:
     if event.kind == "partial":  # a new coterminous child: its term ends with its parent's
         await _time_term_end(ctx, event.target)
+
+
+@handlers.on("subscription.term_changed")
+async def on_subscription_term_changed(ctx: Context, event: TermChanged) -> None:
+    await _time_term_end(ctx, event)  # a longer term from today: its end moved
 
 
 @handlers.on("subscription.expired")

@@ -17,7 +17,9 @@ from shared.contracts.subscription import (
     AutoRenewChanged,
     ChangeQuantity,
     ChangeScheduled,
+    ChangeTerm,
     ScheduleChange,
+    TermChanged,
     SubscriptionTerms,
     Transitioned,
     ScheduledChangeCancelled,
@@ -45,6 +47,7 @@ from services.subscription.domain import purchase as rules
 from services.subscription.domain.changes import PooledSeatLimitError
 from services.subscription.domain.purchase import Subscription
 from services.subscription.domain.scheduled import NextTerm
+from services.subscription.domain.term_change import change_term
 from services.subscription.domain.transition import transition
 from services.subscription.domain.actors import check_acts_for
 from services.subscription.domain.renewal import renew
@@ -320,6 +323,31 @@ async def on_transition(ctx: Context, cmd: TransitionCommand) -> None:
     await ctx.emit("subscription.transitioned", Transitioned(
         **_facts(moved.source, ctx.now), kind=moved.kind, quantity_before=sub.quantity,
         quantity_after=moved.source.quantity, moved=moved.moved,
-        target=SubscriptionTerms(**{k: v for k, v in asdict(moved.target).items()
-                                    if k in SubscriptionTerms.model_fields}),
+        target=_terms(moved.target),
         target_quantity_after=moved.target.quantity), key=sub.customer_id)
+
+
+def _terms(sub: Subscription) -> SubscriptionTerms:
+    return SubscriptionTerms(**{k: v for k, v in asdict(sub).items() if k in SubscriptionTerms.model_fields})
+
+
+@handlers.on("subscription.change_term")
+async def on_change_term(ctx: Context, cmd: ChangeTerm) -> None:
+    sub, status = await _locked(ctx, cmd.subscription_id)
+    offer = await storage.offer(ctx.conn, sub.catalog_item_id)
+    rows = await storage.price_rows(ctx.conn, sub.catalog_item_id, sub.market, sub.currency, cmd.term_duration,
+                                    cmd.billing_cycle)
+    row = select_row(rows, ctx.now.date(), sub.quantity)
+    changed = change_term(
+        sub=sub, status=status, trial=bool(offer and offer.trial), term=cmd.term_duration, cycle=cmd.billing_cycle,
+        plans=offer.plans if offer else frozenset(),
+        eos=await _eos(ctx, sub.catalog_item_id, sub.market, cmd.term_duration, cmd.billing_cycle),
+        unit_price=row.unit_price if row else sub.unit_price, now=ctx.now,
+    )
+    if row is None:
+        raise rules.NoPriceError(f"no {sub.currency} price for the {cmd.term_duration} {cmd.billing_cycle} plan now")
+    await _wipe(ctx, sub, "term_changed", ctx.now)
+    await storage.save_term(ctx.conn, changed)
+    await storage.save_batches(ctx.conn, sub.subscription_id, changes.opened(sub.quantity, ctx.now))
+    await ctx.emit("subscription.term_changed", TermChanged(**_facts(changed, ctx.now), quantity=sub.quantity,
+                                                            previous=_terms(sub)), key=sub.customer_id)

@@ -62,6 +62,7 @@ _ALL = [
         subscription__schedule_change=subscription.ScheduleChange,
         subscription__cancel_scheduled_change=subscription.SubscriptionCommand,
         subscription__transition=subscription.Transition,
+        subscription__change_term=subscription.ChangeTerm,
     ),
     *_specs(
         SUBSCRIPTION_EVENTS,
@@ -79,6 +80,7 @@ _ALL = [
         subscription__change_scheduled=subscription.ChangeScheduled,
         subscription__scheduled_change_cancelled=subscription.ScheduledChangeCancelled,
         subscription__transitioned=subscription.Transitioned,
+        subscription__term_changed=subscription.TermChanged,
         subscription__command_rejected=common.CommandRejected,
     ),
     *_specs(

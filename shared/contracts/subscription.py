@@ -171,7 +171,7 @@ class ScheduledChangeCancelled(SubscriptionFacts):
     """subscription.scheduled_change_cancelled v1: by request, by a mid-term change, or dropped at renewal."""
 
     reason: Literal["requested", "quantity_changed", "auto_renew_off", "cancelled", "suspended", "end_of_life",
-                    "transitioned"]
+                    "transitioned", "term_changed"]
 
 
 class Transition(Data):
@@ -198,3 +198,18 @@ class Transitioned(SubscriptionFacts):
     moved: int
     target: SubscriptionTerms
     target_quantity_after: int
+
+
+class ChangeTerm(Data):
+    """subscription.change_term v1: to a longer term now (mid-term)."""
+
+    subscription_id: Id
+    term_duration: TermDuration
+    billing_cycle: BillingCycle
+
+
+class TermChanged(SubscriptionFacts):
+    """subscription.term_changed v1: a new, longer term from today; the old term's unused days are credited."""
+
+    quantity: int
+    previous: SubscriptionTerms

@@ -134,3 +134,14 @@ def test_a_scheduled_upgrade_is_applied_at_renewal_at_the_price_then(up: Up) -> 
     assert (renewed["term_start"], renewed["term_end"]) == ("2026-03-01", "2027-02-28")
     assert renewed["unit_price"] == "150.000000" and renewed["scheduled_change"] is None
     assert renewed["refundable_quantity"]["total"] == 20
+
+
+def test_the_term_can_only_get_longer_mid_term_and_starts_anew_today(up: Up) -> None:
+    change = lambda term, cycle: send(up, "subscription.change_term", {  # noqa: E731
+        "subscription_id": "S-Q", "term_duration": term, "billing_cycle": cycle})[0]
+    assert change("P1Y", "monthly") == "BILLING_CYCLE_CHANGE_MID_TERM"
+    assert change("P1M", "monthly") == "TERM_NOT_LONGER"
+    assert change("P3Y", "triennial") == "OK"
+    longer = up.get("/subscriptions/S-Q")
+    assert (longer["term_duration"], longer["term_start"], longer["term_end"]) == ("P3Y", "2026-03-01", "2029-02-28")
+    assert up.get("/scheduler/timers?key=S-Q")["timers"][0]["due_at"].startswith("2029-03-01")
