@@ -2,12 +2,11 @@
 import json
 from datetime import date
 from decimal import Decimal
-from typing import Any
 
 import asyncpg
 
 from shared.contracts.pricing import PriceRow
-from shared.rules.prices import Promo, Row
+from shared.rules.prices import Promo, Row, promo_from
 
 from services.pricing.importer import COLUMNS, KEY, VALUES
 
@@ -38,16 +37,7 @@ async def promotions(pool: asyncpg.Pool, product_id: str, sku_id: str) -> list[P
         "SELECT promotion FROM promotions WHERE promotion->>'product_id' = $1 AND promotion->>'sku_id' = $2",
         product_id, sku_id,
     )
-    return [promo(json.loads(r["promotion"])) for r in rows]
-
-
-def promo(p: dict[str, Any]) -> Promo:
-    return Promo(
-        p["promotion_id"], p["product_id"], p["sku_id"], p["term_duration"], p["billing_cycle"],
-        frozenset(p["markets"]), Decimal(p["discount"]), date.fromisoformat(p["start_date"]),
-        date.fromisoformat(p["end_date"]), p["min_quantity"], p["max_quantity"], p["redemption_limit"],
-        p["auto_applicable"],
-    )
+    return [promo_from(json.loads(r["promotion"])) for r in rows]
 
 
 async def redeemed(pool: asyncpg.Pool, customer_id: str | None) -> dict[str, int]:

@@ -5,7 +5,7 @@ from typing import Any
 from uuid import NAMESPACE_URL, uuid5
 
 from shared.contracts.catalog import EosChanged, OfferPublished
-from shared.contracts.pricing import PricesPublished
+from shared.contracts.pricing import PricesPublished, PromotionPublished
 from shared.contracts.subscription import NextTerm as NextTermData
 from shared.contracts.subscription import Transition as TransitionCommand
 from shared.contracts.subscription import (
@@ -39,7 +39,7 @@ from shared.dates import start_of_day
 from shared.messaging.handlers import Context, Handlers
 from shared.rejection import CommandRejectedError
 from shared.rules.eos import EosRule, eos_state
-from shared.rules.prices import renewal_row, select_row
+from shared.rules.prices import best_promotion, renewal_row, select_row
 
 from services.subscription import storage
 from services.subscription.domain import changes, scheduled
@@ -68,6 +68,11 @@ async def on_offer_published(ctx: Context, event: OfferPublished) -> None:
 @handlers.on("catalog.eos_changed")
 async def on_eos_changed(ctx: Context, event: EosChanged) -> None:
     await storage.upsert_eos_rule(ctx.conn, event)
+
+
+@handlers.on("pricing.promotion_published")
+async def on_promotion_published(ctx: Context, event: PromotionPublished) -> None:
+    await storage.upsert_promotion(ctx.conn, event)
 
 
 @handlers.on("pricing.prices_published")
@@ -115,6 +120,12 @@ async def on_purchase(ctx: Context, cmd: Purchase) -> None:
         auto_renew=cmd.auto_renew,
         eos=eos_state(await storage.eos_rules(ctx.conn, cmd.catalog_item_id), *cmd.catalog_item_id.split(":")[:2],
                       customer.market, cmd.term_duration, cmd.billing_cycle, ctx.now) if customer else None,
+        promotion=best_promotion(
+            await storage.promotions_for(ctx.conn, cmd.catalog_item_id), product_id=cmd.catalog_item_id.split(":")[0],
+            sku_id=cmd.catalog_item_id.split(":")[1], term=cmd.term_duration, cycle=cmd.billing_cycle,
+            market=customer.market, on=ctx.now.date(), quantity=cmd.quantity,
+            redeemed=await storage.redeemed(ctx.conn, customer.customer_id), requested=cmd.promotion_id,
+        ) if customer else None,
     )
     room = await storage.pooled_room(ctx.conn, cmd.customer_id, cmd.catalog_item_id,
                                      offer.pooled_max_per_customer if offer else None)
@@ -154,7 +165,8 @@ async def on_term_ended(ctx: Context, event: TermEnded) -> None:
     rows = await storage.price_rows(ctx.conn, plan.catalog_item_id, sub.market, sub.currency, plan.term_duration,
                                     plan.billing_cycle)
     row = renewal_row(rows, event.instant.date(), plan.quantity)
-    renewed = renew(sub, event.instant, row.unit_price if row else sub.unit_price, next_term)
+    renewed = renew(sub, event.instant, row.unit_price if row else sub.unit_price, next_term,
+                    await storage.promotion(ctx.conn, sub.promotion_id))
     await storage.save_term(ctx.conn, renewed)
     await storage.save_batches(ctx.conn, sub.subscription_id, changes.opened(renewed.quantity, event.instant))
     await ctx.emit("subscription.renewed", SubscriptionRenewed(**asdict(renewed), previous_term_end=sub.term_end),

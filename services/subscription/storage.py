@@ -7,11 +7,11 @@ from typing import Any
 import asyncpg
 
 from shared.contracts.catalog import EosChanged, OfferPublished
-from shared.contracts.pricing import PricesPublished
+from shared.contracts.pricing import PricesPublished, PromotionPublished
 from shared.contracts.subscription import RegisterCustomer, RegisterPartner
 from shared.http import row_json
 from shared.rules.eos import EosRule
-from shared.rules.prices import Row
+from shared.rules.prices import Promo, Row, promo_from
 
 from services.subscription.domain.changes import Batch
 from services.subscription.domain.purchase import Customer, Offer, Subscription
@@ -201,11 +201,43 @@ async def save_term(conn: asyncpg.Connection, s: Subscription) -> None:
     """Store a new term: dates, window, price, and the plan a scheduled change may have changed."""
     await conn.execute(
         """UPDATE subscriptions SET term_start = $2, term_end = $3, cancellation_allowed_until = $4, unit_price = $5,
-                  catalog_item_id = $6, term_duration = $7, billing_cycle = $8, scheduled_change = NULL
+                  catalog_item_id = $6, term_duration = $7, billing_cycle = $8, scheduled_change = NULL,
+                  promotion_id = $9, effective_unit_price = $10
            WHERE subscription_id = $1""",
         s.subscription_id, s.term_start, s.term_end, s.cancellation_allowed_until, s.unit_price, s.catalog_item_id,
-        s.term_duration, s.billing_cycle,
+        s.term_duration, s.billing_cycle, s.promotion_id, s.effective_unit_price,
     )
+
+
+async def upsert_promotion(conn: asyncpg.Connection, p: PromotionPublished) -> None:
+    await conn.execute(
+        """INSERT INTO promotions VALUES ($1, $2::jsonb)
+           ON CONFLICT (promotion_id) DO UPDATE SET promotion = EXCLUDED.promotion""",
+        p.promotion_id, p.model_dump_json(),
+    )
+
+
+async def promotions_for(conn: asyncpg.Connection, catalog_item_id: str) -> list[Promo]:
+    product_id, sku_id, _ = catalog_item_id.split(":")
+    rows = await conn.fetch(
+        "SELECT promotion FROM promotions WHERE promotion->>'product_id' = $1 AND promotion->>'sku_id' = $2",
+        product_id, sku_id,
+    )
+    return [promo_from(json.loads(r["promotion"])) for r in rows]
+
+
+async def promotion(conn: asyncpg.Connection, promotion_id: str | None) -> Promo | None:
+    raw = promotion_id and await conn.fetchval("SELECT promotion FROM promotions WHERE promotion_id = $1", promotion_id)
+    return promo_from(json.loads(raw)) if raw else None
+
+
+async def redeemed(conn: asyncpg.Connection, customer_id: str) -> dict[str, int]:
+    """How often the customer has used each promotion (cancelled subscriptions count too, §2.5)."""
+    rows = await conn.fetch(
+        "SELECT promotion_id, count(*) AS n FROM subscriptions WHERE customer_id = $1 AND promotion_id IS NOT NULL"
+        " GROUP BY promotion_id", customer_id,
+    )
+    return {r["promotion_id"]: r["n"] for r in rows}
 
 
 async def set_status(conn: asyncpg.Connection, subscription_id: str, status: str) -> None:

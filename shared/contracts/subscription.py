@@ -1,6 +1,9 @@
 """Messages of the subscription area (commands from other systems, events of the subscription service)."""
 from datetime import date, datetime
-from typing import Literal
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import Field
 
 from shared.contracts.common import (
     BillingCycle,
@@ -65,6 +68,7 @@ class SubscriptionTerms(Data):
     unit_price: Money
     currency: Currency
     promotion_id: str | None = None
+    effective_unit_price: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] | None = None  # after the promotion
 
 
 class SubscriptionCreated(SubscriptionTerms):

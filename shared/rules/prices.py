@@ -3,6 +3,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,16 @@ class Promo:
     max_quantity: int
     redemption_limit: int
     auto_applicable: bool
+
+
+def promo_from(p: Mapping[str, Any]) -> Promo:
+    """A promotion from its published JSON form (`pricing.promotion_published` data)."""
+    return Promo(
+        p["promotion_id"], p["product_id"], p["sku_id"], p["term_duration"], p["billing_cycle"],
+        frozenset(p["markets"]), Decimal(p["discount"]), date.fromisoformat(p["start_date"]),
+        date.fromisoformat(p["end_date"]), p["min_quantity"], p["max_quantity"], p["redemption_limit"],
+        p["auto_applicable"],
+    )
 
 
 def best_promotion(

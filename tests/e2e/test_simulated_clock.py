@@ -2,6 +2,7 @@
 import asyncio
 import json
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,16 @@ def test_commands_are_stamped_with_the_simulated_time(up: Up) -> None:
         assert created["data"]["cancellation_allowed_until"] == "2025-01-22T10:00:00Z"
 
 
+def test_the_deepest_promotion_is_applied_once_per_customer_and_the_price_locked(up: Up) -> None:
+    code, first = buy(up, BASIC, "P1Y", "annual", quantity=5, subscription_id="S-PROMO")
+    assert code == 0 and first["data"]["promotion_id"] == "39NFJQT1PJQB:0001:39NFJQT1Q5KN"
+    assert Decimal(first["data"]["unit_price"]) == 72 and Decimal(first["data"]["effective_unit_price"]) == Decimal("61.2")
+    code, second = buy(up, BASIC, "P1Y", "annual", quantity=5, subscription_id="S-PROMO2")
+    assert second["data"]["promotion_id"] == "39NFJQT1Q0C7:0001:39NFJQT1Q0C8"  # the 15% one is used up: 10%
+    code, monthly = buy(up, BASIC, "P1Y", "monthly", quantity=1)
+    assert monthly["data"]["promotion_id"] is None  # no promotion for that plan, and no error either
+
+
 def test_thirteen_months_renew_each_term_exactly_once_in_order_and_expire_without_auto_renew(up: Up) -> None:
     moved = up.post("/clock", {"to": "2026-02-15T10:00:00Z"})
     assert moved["now"] == "2026-02-15T10:00:00+00:00"
@@ -63,7 +74,10 @@ def test_thirteen_months_renew_each_term_exactly_once_in_order_and_expire_withou
     assert (yearly["term_start"], yearly["term_end"]) == ("2026-01-15", "2027-01-14")
     assert yearly["cancellation_allowed_until"] == "2026-01-22T00:00:00+00:00"  # a fresh window from the renewal
     ended = [e for e in events(up, "nce.scheduler.events") if e["type"] == "scheduler.term_ended"]
-    assert len(ended) == len({e["id"] for e in ended}) == 13 + 1 + 1
+    assert len(ended) == len({e["id"] for e in ended}) == 13 + 1 + 1 + 3  # + the three P1Y bought with promotions
+    kept = up.get("/subscriptions/S-PROMO")
+    assert (kept["term_start"], kept["promotion_id"]) == ("2026-01-15", "39NFJQT1PJQB:0001:39NFJQT1Q5KN")
+    assert Decimal(kept["effective_unit_price"]) == Decimal("61.2")  # renewed inside the promotion's window: kept
 
 
 def test_an_eos_date_is_reached_at_its_midnight_and_not_before(up: Up) -> None:

@@ -53,3 +53,21 @@ def test_a_renewal_applies_the_scheduled_offer_plan_and_quantity() -> None:
     assert (renewed.catalog_item_id, renewed.billing_cycle, renewed.quantity) == (TARGET, "monthly", 20)
     assert (renewed.term_start, renewed.term_end, renewed.unit_price) == (date(2027, 1, 1), date(2027, 12, 31),
                                                                          Decimal("150"))
+
+
+def test_a_promotion_carries_into_a_renewal_only_inside_its_window() -> None:
+    from dataclasses import replace
+
+    from shared.rules.prices import Promo
+
+    promo = Promo("39NFJQT1PJQB:0001:39NFJQT1Q5KN", "CFQ7TTC0LH18", "0001", "P1Y", "annual", frozenset({"US"}),
+                  Decimal("0.15"), date(2025, 1, 1), date(2027, 1, 1), 1, 300, 1, True)
+    promoted = replace(SUB, promotion_id=promo.promotion_id, effective_unit_price=Decimal("61.2"))
+    inside = renew(promoted, datetime(2027, 1, 1, tzinfo=UTC), Decimal("72"), None, promo)  # renews on 2027-01-01
+    assert (inside.promotion_id, inside.effective_unit_price) == (promo.promotion_id, Decimal("61.20"))
+    later = renew(replace(promoted, term_end=date(2027, 1, 1)), datetime(2027, 1, 2, tzinfo=UTC), Decimal("72"),
+                  None, promo)
+    assert (later.promotion_id, later.effective_unit_price) == (None, Decimal("72"))
+    upgraded = renew(promoted, datetime(2027, 1, 1, tzinfo=UTC), Decimal("150"), NextTerm(TARGET, "P1Y", "annual",
+                     10, NOW), promo)
+    assert upgraded.promotion_id is None  # the promotion is for the old SKU

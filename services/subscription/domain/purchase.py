@@ -6,6 +6,7 @@ from decimal import Decimal
 from shared.dates import TERM_MONTHS, period_end
 from shared.rejection import CommandRejectedError
 from shared.rules.eos import EosRule
+from shared.rules.prices import Promo, discounted
 
 CANCELLATION_WINDOW = timedelta(hours=168)
 
@@ -74,6 +75,12 @@ class Subscription:
     unit_price: Decimal
     currency: str
     market: str
+    promotion_id: str | None = None
+    effective_unit_price: Decimal | None = None  # the locked price after the promotion; None = unit_price
+
+    def __post_init__(self) -> None:
+        if self.effective_unit_price is None:
+            object.__setattr__(self, "effective_unit_price", self.unit_price)
 
 
 def term_end(start: date, term_duration: str) -> date:
@@ -93,6 +100,7 @@ def purchase(
     quantity: int,
     auto_renew: bool,
     eos: EosRule | None = None,
+    promotion: Promo | None = None,
 ) -> Subscription:
     """The new subscription; `eos` is the End-of-Sale rule in force for the target plan at `now`, if any."""
     if customer is None:
@@ -128,4 +136,6 @@ def purchase(
         unit_price=unit_price,
         currency=customer.currency,
         market=customer.market,
+        promotion_id=promotion.promotion_id if promotion else None,
+        effective_unit_price=discounted(unit_price, promotion),
     )
