@@ -1,9 +1,12 @@
 """What the scheduler learns to time from other services' events."""
+from datetime import datetime
+
 from shared.contracts.catalog import EosChanged
-from shared.contracts.scheduler import EosDateReached, TermEnded
+from shared.contracts.scheduler import EosDateReached, LifecycleStepDue, TermEnded
 from shared.contracts.subscription import (
     SubscriptionCancelled,
     SubscriptionCreated,
+    SubscriptionDisabled,
     SubscriptionExpired,
     SubscriptionRenewed,
     SubscriptionTerms,
@@ -51,6 +54,19 @@ async def on_subscription_term_changed(ctx: Context, event: TermChanged) -> None
 @handlers.on("subscription.expired")
 async def on_subscription_expired(ctx: Context, event: SubscriptionExpired) -> None:
     await storage.cancel_timer(ctx.conn, "term_end", event.subscription_id)
+    if event.next_step_at is not None:
+        await _time_lifecycle(ctx, event.subscription_id, event.customer_id, "disabled", event.next_step_at)
+
+
+@handlers.on("subscription.disabled")
+async def on_subscription_disabled(ctx: Context, event: SubscriptionDisabled) -> None:
+    await _time_lifecycle(ctx, event.subscription_id, event.customer_id, "deleted", event.next_step_at)
+
+
+async def _time_lifecycle(ctx: Context, subscription_id: str, customer_id: str, step: str, due: datetime) -> None:
+    due_event = LifecycleStepDue(subscription_id=subscription_id, customer_id=customer_id, step=step, instant=due)
+    await storage.set_timer(ctx.conn, "lifecycle", subscription_id, due, customer_id, due_event,
+                            "scheduler.lifecycle_step_due", ctx.now)
 
 
 @handlers.on("subscription.cancelled")

@@ -28,13 +28,15 @@ from shared.contracts.subscription import (
     SubscriptionCancelled,
     SubscriptionCommand,
     SubscriptionCreated,
+    SubscriptionDeleted,
+    SubscriptionDisabled,
     SubscriptionExpired,
     SubscriptionFacts,
     SubscriptionReactivated,
     SubscriptionRenewed,
     SubscriptionSuspended,
 )
-from shared.contracts.scheduler import TermEnded
+from shared.contracts.scheduler import LifecycleStepDue, TermEnded
 from shared.dates import start_of_day
 from shared.messaging.handlers import Context, Handlers
 from shared.rejection import CommandRejectedError
@@ -42,7 +44,7 @@ from shared.rules.eos import EosRule, eos_state
 from shared.rules.prices import best_promotion, renewal_row, select_row
 
 from services.subscription import storage
-from services.subscription.domain import changes, scheduled
+from services.subscription.domain import changes, lifecycle, scheduled
 from services.subscription.domain import purchase as rules
 from services.subscription.domain.changes import PooledSeatLimitError
 from services.subscription.domain.purchase import Subscription
@@ -141,18 +143,26 @@ async def on_purchase(ctx: Context, cmd: Purchase) -> None:
 @handlers.on("scheduler.term_ended")
 async def on_term_ended(ctx: Context, event: TermEnded) -> None:
     found = await storage.subscription_for_update(ctx.conn, event.subscription_id)
-    if found is None or found[1] != "active" or found[0].term_end != event.term_end:
-        return  # a stale timer: the term already moved on, or the subscription is no longer active
-    sub = found[0]
+    if found is None or found[0].term_end != event.term_end:
+        return  # a stale timer: the term already moved on
+    sub, status = found
     eos = eos_state(await storage.eos_rules(ctx.conn, sub.catalog_item_id), *sub.catalog_item_id.split(":")[:2],
                     sub.market, sub.term_duration, sub.billing_cycle, event.instant)
     end_of_life = eos is not None and eos.state == "EndOfLife"  # §9.10: no renewal into EOL, even with auto-renew
-    if not sub.auto_renew or end_of_life:
+    after = lifecycle.at_term_end(status, sub.auto_renew, end_of_life)
+    if after == "expired":
         await storage.set_status(ctx.conn, sub.subscription_id, "expired")
+        step = lifecycle.next_step("expired", event.instant)
         await ctx.emit("subscription.expired", SubscriptionExpired(
             subscription_id=sub.subscription_id, partner_id=sub.partner_id, customer_id=sub.customer_id,
-            term_end=sub.term_end, reason="end_of_life" if end_of_life else "auto_renew_off"), key=sub.customer_id)
+            term_end=sub.term_end, reason="end_of_life" if end_of_life else "auto_renew_off",
+            next_step_at=step[1] if step else None), key=sub.customer_id)
         return
+    if after == "disabled":
+        await _disable(ctx, sub, event.instant, "suspended_at_term_end")
+        return
+    if after is not None:
+        return  # already expired, disabled or deleted: nothing renews
     next_term = await storage.scheduled_change(ctx.conn, sub.subscription_id)
     if next_term is not None:
         target_eos = eos_state(await storage.eos_rules(ctx.conn, next_term.catalog_item_id),
@@ -363,3 +373,27 @@ async def on_change_term(ctx: Context, cmd: ChangeTerm) -> None:
     await storage.save_batches(ctx.conn, sub.subscription_id, changes.opened(sub.quantity, ctx.now))
     await ctx.emit("subscription.term_changed", TermChanged(**_facts(changed, ctx.now), quantity=sub.quantity,
                                                             previous=_terms(sub)), key=sub.customer_id)
+
+
+async def _disable(ctx: Context, sub: Subscription, at: datetime, reason: str) -> None:
+    await storage.set_status(ctx.conn, sub.subscription_id, "disabled")
+    step = lifecycle.next_step("disabled", at, suspended_at_term_end=reason == "suspended_at_term_end")
+    assert step is not None
+    await ctx.emit("subscription.disabled", SubscriptionDisabled(
+        subscription_id=sub.subscription_id, partner_id=sub.partner_id, customer_id=sub.customer_id, reason=reason,
+        at=at, next_step_at=step[1]), key=sub.customer_id)
+
+
+@handlers.on("scheduler.lifecycle_step_due")
+async def on_lifecycle_step_due(ctx: Context, event: LifecycleStepDue) -> None:
+    found = await storage.subscription_for_update(ctx.conn, event.subscription_id)
+    if found is None:
+        return
+    sub, status = found
+    if event.step == "disabled" and status == "expired":
+        await _disable(ctx, sub, event.instant, "expired")
+    elif event.step == "deleted" and status == "disabled":
+        await storage.set_status(ctx.conn, sub.subscription_id, "deleted")
+        await ctx.emit("subscription.deleted", SubscriptionDeleted(
+            subscription_id=sub.subscription_id, partner_id=sub.partner_id, customer_id=sub.customer_id,
+            at=event.instant), key=sub.customer_id)

@@ -81,11 +81,14 @@ _ALL = [
         subscription__scheduled_change_cancelled=subscription.ScheduledChangeCancelled,
         subscription__transitioned=subscription.Transitioned,
         subscription__term_changed=subscription.TermChanged,
+        subscription__disabled=subscription.SubscriptionDisabled,
+        subscription__deleted=subscription.SubscriptionDeleted,
         subscription__command_rejected=common.CommandRejected,
     ),
     *_specs(
         SCHEDULER_EVENTS, 1, scheduler__term_ended=scheduler.TermEnded,
         scheduler__eos_date_reached=scheduler.EosDateReached,
+        scheduler__lifecycle_step_due=scheduler.LifecycleStepDue,
     ),
     *_specs(BILLING_EVENTS, 1, billing__charge_created=billing.ChargeCreated),
 ]

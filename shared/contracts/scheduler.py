@@ -1,6 +1,8 @@
 """Messages of the scheduler: time turned into events (the instant each stands for is in the data)."""
 from datetime import date
 
+from typing import Literal
+
 from pydantic import AwareDatetime
 
 from shared.contracts.catalog import EosScope, EosState
@@ -24,3 +26,12 @@ class EosDateReached(EosScope):
     instant: AwareDatetime
 
 
+
+
+class LifecycleStepDue(Data):
+    """scheduler.lifecycle_step_due v1: an expired or disabled subscription's next step (§3.2) fell due."""
+
+    subscription_id: Id
+    customer_id: Id
+    step: Literal["disabled", "deleted"]
+    instant: AwareDatetime

@@ -88,13 +88,34 @@ class SubscriptionRenewed(SubscriptionCreated):
 
 
 class SubscriptionExpired(Data):
-    """subscription.expired v1: the term ended without renewal."""
+    """subscription.expired v1: the term ended without renewal; it is disabled at `next_step_at` (§3.2)."""
 
     subscription_id: Id
     partner_id: Id
     customer_id: Id
     term_end: date
     reason: Literal["auto_renew_off", "end_of_life"] = "auto_renew_off"
+    next_step_at: datetime | None = None
+
+
+class SubscriptionDisabled(Data):
+    """subscription.disabled v1: admins only, data retained; deleted at `next_step_at`."""
+
+    subscription_id: Id
+    partner_id: Id
+    customer_id: Id
+    reason: Literal["expired", "suspended_at_term_end"]
+    at: datetime
+    next_step_at: datetime
+
+
+class SubscriptionDeleted(Data):
+    """subscription.deleted v1: gone for good at the end of its lifecycle."""
+
+    subscription_id: Id
+    partner_id: Id
+    customer_id: Id
+    at: datetime
 
 
 class ChangeQuantity(Data):

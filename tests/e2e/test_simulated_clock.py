@@ -68,13 +68,18 @@ def test_thirteen_months_renew_each_term_exactly_once_in_order_and_expire_withou
     monthly = [r["term_start"] for r in renewals if r["subscription_id"] == "S-MONTH"]
     assert monthly == [f"{y}-{m:02d}-15" for y, m in [(2025, m) for m in range(2, 13)] + [(2026, 1), (2026, 2)]]
     assert [r["term_start"] for r in renewals if r["subscription_id"] == "S-YEAR"] == ["2026-01-15"]
-    assert [e["data"]["subscription_id"] for e in subscription_events if e["type"] == "subscription.expired"] == ["S-OFF"]
-    assert up.get("/subscriptions/S-OFF")["status"] == "expired"
+    [expired] = [e["data"] for e in subscription_events if e["type"] == "subscription.expired"]
+    assert (expired["subscription_id"], expired["next_step_at"]) == ("S-OFF", "2026-02-14T00:00:00Z")  # 30 days
+    [disabled] = [e["data"] for e in subscription_events if e["type"] == "subscription.disabled"]
+    assert (disabled["at"], disabled["next_step_at"]) == ("2026-02-14T00:00:00Z", "2026-05-15T00:00:00Z")  # 90 days
+    assert up.get("/subscriptions/S-OFF")["status"] == "disabled"
     yearly = up.get("/subscriptions/S-YEAR")
     assert (yearly["term_start"], yearly["term_end"]) == ("2026-01-15", "2027-01-14")
     assert yearly["cancellation_allowed_until"] == "2026-01-22T00:00:00+00:00"  # a fresh window from the renewal
     ended = [e for e in events(up, "nce.scheduler.events") if e["type"] == "scheduler.term_ended"]
     assert len(ended) == len({e["id"] for e in ended}) == 13 + 1 + 1 + 3  # + the three P1Y bought with promotions
+    steps = [e for e in events(up, "nce.scheduler.events") if e["type"] == "scheduler.lifecycle_step_due"]
+    assert [s["data"]["step"] for s in steps] == ["disabled"]
     kept = up.get("/subscriptions/S-PROMO")
     assert (kept["term_start"], kept["promotion_id"]) == ("2026-01-15", "39NFJQT1PJQB:0001:39NFJQT1Q5KN")
     assert Decimal(kept["effective_unit_price"]) == Decimal("61.2")  # renewed inside the promotion's window: kept
@@ -86,6 +91,7 @@ def test_an_eos_date_is_reached_at_its_midnight_and_not_before(up: Up) -> None:
 
     up.post("/clock", {"to": "2026-12-14T23:59:59Z"})
     assert reached() == []
+    assert up.get("/subscriptions/S-OFF")["status"] == "deleted"  # 90 days after it was disabled
     assert buy(up, E3, "P1M", "monthly")[0] == 0  # one second before the date it is still for sale
     up.post("/clock", {"to": "2026-12-15T00:00:00Z"})
     code, refused = buy(up, E3, "P1M", "monthly")

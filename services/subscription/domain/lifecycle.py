@@ -1,0 +1,25 @@
+"""After the term (domain.md §3.2): expired 30 days → disabled 90 days → deleted; suspended at term end →
+disabled (30 days for admins, then the 90 days) → deleted. Pure: day counts and next states."""
+from datetime import datetime, timedelta
+
+EXPIRED_FOR = timedelta(days=30)
+DISABLED_FOR = timedelta(days=90)
+DISABLED_AFTER_SUSPENSION_FOR = timedelta(days=30) + DISABLED_FOR
+
+
+def at_term_end(status: str, auto_renew: bool, end_of_life: bool) -> str | None:
+    """The status a term end leads to; None means the subscription renews."""
+    if status == "suspended":
+        return "disabled"
+    if status != "active":
+        return status
+    return "expired" if not auto_renew or end_of_life else None
+
+
+def next_step(status: str, since: datetime, suspended_at_term_end: bool = False) -> tuple[str, datetime] | None:
+    """When the subscription moves on from `status` (entered at `since`), and to what."""
+    if status == "expired":
+        return "disabled", since + EXPIRED_FOR
+    if status == "disabled":
+        return "deleted", since + (DISABLED_AFTER_SUSPENSION_FOR if suspended_at_term_end else DISABLED_FOR)
+    return None
