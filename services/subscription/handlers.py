@@ -128,6 +128,8 @@ async def on_purchase(ctx: Context, cmd: Purchase) -> None:
             market=customer.market, on=ctx.now.date(), quantity=cmd.quantity,
             redeemed=await storage.redeemed(ctx.conn, customer.customer_id), requested=cmd.promotion_id,
         ) if customer else None,
+        custom_term_end=cmd.custom_term_end_date,
+        others=await storage.term_ends(ctx.conn, cmd.customer_id) if cmd.custom_term_end_date else None,
     )
     room = await storage.pooled_room(ctx.conn, cmd.customer_id, cmd.catalog_item_id,
                                      offer.pooled_max_per_customer if offer else None)

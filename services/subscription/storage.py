@@ -1,7 +1,7 @@
 """The subscription service's own tables."""
 import json
 from dataclasses import asdict, fields
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
@@ -229,6 +229,16 @@ async def promotions_for(conn: asyncpg.Connection, catalog_item_id: str) -> list
 async def promotion(conn: asyncpg.Connection, promotion_id: str | None) -> Promo | None:
     raw = promotion_id and await conn.fetchval("SELECT promotion FROM promotions WHERE promotion_id = $1", promotion_id)
     return promo_from(json.loads(raw)) if raw else None
+
+
+async def term_ends(conn: asyncpg.Connection, customer_id: str) -> list[tuple[date, str]]:
+    """The (term end, term duration) of the customer's active non-trial subscriptions, for coterming (§3.7)."""
+    rows = await conn.fetch(
+        """SELECT s.term_end, s.term_duration FROM subscriptions s JOIN offers o USING (catalog_item_id)
+           WHERE s.customer_id = $1 AND s.status = 'active' AND NOT o.trial""",
+        customer_id,
+    )
+    return [(r["term_end"], r["term_duration"]) for r in rows]
 
 
 async def redeemed(conn: asyncpg.Connection, customer_id: str) -> dict[str, int]:

@@ -145,3 +145,14 @@ def test_the_term_can_only_get_longer_mid_term_and_starts_anew_today(up: Up) -> 
     longer = up.get("/subscriptions/S-Q")
     assert (longer["term_duration"], longer["term_start"], longer["term_end"]) == ("P3Y", "2026-03-01", "2029-02-28")
     assert up.get("/scheduler/timers?key=S-Q")["timers"][0]["due_at"].startswith("2029-03-01")
+
+
+def test_a_purchase_can_end_its_first_term_at_a_month_end_or_with_another_subscription(up: Up) -> None:
+    buy = lambda **kw: send(up, "subscription.purchase", {  # noqa: E731
+        "customer_id": "C-P2", "catalog_item_id": STANDARD, "term_duration": "P1Y", "billing_cycle": "annual",
+        "quantity": 1, **kw}, '{"partner_id": "P2", "roles": ["AdminAgent"]}')
+    code, aligned = buy(custom_term_end_date="2027-01-31", subscription_id="S-ALIGN")
+    assert code == "OK" and (aligned["data"]["term_start"], aligned["data"]["term_end"]) == ("2026-03-01", "2027-01-31")
+    assert buy(custom_term_end_date="2027-01-15")[0] == "900242"
+    code, coterm = buy(custom_term_end_date="2027-01-31")  # S-ALIGN's end, also a month end
+    assert code == "OK"

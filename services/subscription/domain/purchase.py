@@ -8,6 +8,8 @@ from shared.rejection import CommandRejectedError
 from shared.rules.eos import EosRule
 from shared.rules.prices import Promo, discounted
 
+from services.subscription.domain.coterm import check_custom_term_end
+
 CANCELLATION_WINDOW = timedelta(hours=168)
 
 
@@ -101,6 +103,8 @@ def purchase(
     auto_renew: bool,
     eos: EosRule | None = None,
     promotion: Promo | None = None,
+    custom_term_end: date | None = None,
+    others: list[tuple[date, str]] | None = None,
 ) -> Subscription:
     """The new subscription; `eos` is the End-of-Sale rule in force for the target plan at `now`, if any."""
     if customer is None:
@@ -121,6 +125,10 @@ def purchase(
     if unit_price is None:
         raise NoPriceError(f"no {customer.currency} price for this offer in {customer.market} on {now.date()}")
     start = now.date()
+    end = term_end(start, term_duration)
+    if custom_term_end is not None:
+        end = check_custom_term_end(wanted=custom_term_end, start=start, standard_end=end, term=term_duration,
+                                    trial=offer.trial, others=others or [])
     return Subscription(
         subscription_id=subscription_id,
         partner_id=customer.partner_id,
@@ -131,7 +139,7 @@ def purchase(
         quantity=quantity,
         auto_renew=auto_renew,
         term_start=start,
-        term_end=term_end(start, term_duration),
+        term_end=end,
         cancellation_allowed_until=now + CANCELLATION_WINDOW,
         unit_price=unit_price,
         currency=customer.currency,
