@@ -67,37 +67,53 @@ commands = st.one_of(
 steps = st.lists(st.tuples(commands, st.integers(min_value=0, max_value=240)), min_size=1, max_size=14)
 
 
+class World:
+    """A subscription service's kernel on a real database, one partner and customer, offers and prices loaded."""
+
+    async def start(self, database_url: str) -> "World":
+        self.run_id = uuid.uuid4().hex[:8]
+        stack = type("S", (), {"database_url": database_url})()
+        self.pool = await migrated_pool(stack, "subscription")  # type: ignore[arg-type]
+        self.clock = SimulatedClock(datetime(2025, 1, 1, tzinfo=UTC))
+        self.consumer = Consumer(SUBSCRIPTION.handlers, self.pool, self.clock, max_bytes=1_000_000, max_backoff_s=0.01)
+        self.offsets = iter(range(10**9))
+        self.sent: list[str] = []  # every command's id, to check its one outcome
+        self.customer, partner = f"C-{self.run_id}", f"P-{self.run_id}"
+        await self.deliver("nce.catalog.events", "catalog.offer_published", offer(BASIC, ["CFQ7TTC0LDPB:0001"]), "p")
+        await self.deliver("nce.catalog.events", "catalog.offer_published", offer(STANDARD, []), "p")
+        await self.deliver("nce.pricing.events", "pricing.prices_published", prices(BASIC, "72"), "US")
+        await self.deliver("nce.pricing.events", "pricing.prices_published", prices(STANDARD, "150"), "US")
+        await self.deliver("nce.subscription.commands", "partner.register", {
+            "partner_id": partner, "name": "P", "billing_currency": "USD", "country": "US"}, partner)
+        await self.deliver("nce.subscription.commands", "customer.register", {
+            "partner_id": partner, "customer_id": self.customer, "name": "C", "country": "US"}, self.customer)
+        return self
+
+    def record(self, topic: str, type_: str, data: dict, key: str, now: datetime, partition: int = 0) -> Record:  # type: ignore[type-arg]
+        env = new_envelope(id=uuid.uuid4(), type=type_, data=data, occurred_at=now, source="test", actor=OPERATOR)
+        if topic.endswith(".commands"):
+            self.sent.append(str(env.id))
+        return Record(topic, partition, next(self.offsets), key.encode(), env.to_bytes())
+
+    async def deliver(self, topic: str, type_: str, data: dict, key: str) -> str:  # type: ignore[type-arg]
+        record = self.record(topic, type_, data, key, await self.clock.now())
+        await self.consumer.handle(record)
+        return json.loads(record.value)["id"]
+
+    def sub(self, name: str) -> str:
+        return f"{name}-{self.run_id}"
+
+
 async def run(database_url: str, sequence: list) -> None:  # type: ignore[type-arg]
-    run_id = uuid.uuid4().hex[:8]
-    stack = type("S", (), {"database_url": database_url})()
-    pool = await migrated_pool(stack, "subscription")  # type: ignore[arg-type]
-    clock = SimulatedClock(datetime(2025, 1, 1, tzinfo=UTC))
-    consumer = Consumer(SUBSCRIPTION.handlers, pool, clock, max_bytes=1_000_000, max_backoff_s=0.01)
-    offset = iter(range(10**9))
-
-    async def deliver(topic: str, type_: str, data: dict, key: str) -> str:  # type: ignore[type-arg]
-        env = new_envelope(id=uuid.uuid4(), type=type_, data=data, occurred_at=await clock.now(), source="test",
-                           actor=OPERATOR)
-        await consumer.handle(Record(topic, 0, next(offset), key.encode(), env.to_bytes()))
-        return str(env.id)
-
-    customer = f"C-{run_id}"
-    await deliver("nce.catalog.events", "catalog.offer_published", offer(BASIC, ["CFQ7TTC0LDPB:0001"]), "p")
-    await deliver("nce.catalog.events", "catalog.offer_published", offer(STANDARD, []), "p")
-    await deliver("nce.pricing.events", "pricing.prices_published", prices(BASIC, "72"), "US")
-    await deliver("nce.pricing.events", "pricing.prices_published", prices(STANDARD, "150"), "US")
-    partner = f"P-{run_id}"
-    sent = [await deliver("nce.subscription.commands", "partner.register", {
-        "partner_id": partner, "name": "P", "billing_currency": "USD", "country": "US"}, partner)]
-    sent.append(await deliver("nce.subscription.commands", "customer.register", {
-        "partner_id": partner, "customer_id": customer, "name": "C", "country": "US"}, customer))
+    w = await World().start(database_url)
+    pool, clock, customer, sent = w.pool, w.clock, w.customer, w.sent
     for (type_, data), hours in sequence:
         await clock.set(await clock.now() + timedelta(hours=hours))
         if "subscription_id" in data:
-            data = {**data, "subscription_id": f"{data['subscription_id']}-{run_id}"}
+            data = {**data, "subscription_id": w.sub(data["subscription_id"])}
         if type_ == "subscription.purchase":
             data = {**data, "customer_id": customer}
-        sent.append(await deliver("nce.subscription.commands", type_, data, customer))
+        await w.deliver("nce.subscription.commands", type_, data, customer)
 
     events = [json.loads(r["payload"]) for r in await pool.fetch("SELECT payload FROM outbox")]
     outcomes = Counter(e["causation_id"] for e in events if not side_effect(e))
@@ -120,3 +136,42 @@ async def run(database_url: str, sequence: list) -> None:  # type: ignore[type-a
 def test_random_command_sequences_keep_the_invariants(base_infra, sequence) -> None:  # type: ignore[no-untyped-def]
     asyncio.run(run(base_infra.database_url, sequence))
 
+
+
+async def race(database_url: str, rival: str, rival_first: bool = False) -> tuple[str, str]:
+    """Buy S1 and S2, let S2's window pass, then race 'move S1 into S2' against `rival` on S2, on two partitions."""
+    w = await World().start(database_url)
+    for name in ("S1", "S2"):
+        await w.deliver("nce.subscription.commands", "subscription.purchase", {
+            "customer_id": w.customer, "subscription_id": w.sub(name), "catalog_item_id": STANDARD,
+            "term_duration": "P1Y", "billing_cycle": "annual", "quantity": 5}, w.customer)
+    await w.pool.execute("UPDATE subscriptions SET catalog_item_id = $1 WHERE subscription_id = $2", BASIC, w.sub("S1"))
+    now = await w.clock.set(await w.clock.now() + timedelta(hours=168, seconds=1))
+    move = w.record("nce.subscription.commands", "subscription.transition", {
+        "subscription_id": w.sub("S1"), "target_catalog_item_id": STANDARD, "quantity": 5,
+        "target_subscription_id": w.sub("S2")}, w.sub("S1"), now, partition=1)
+    other = w.record("nce.subscription.commands", rival, {"subscription_id": w.sub("S2")}, w.sub("S2"), now,
+                     partition=2)
+    await w.consumer.handle_batch([other, move] if rival_first else [move, other])  # partitions run concurrently
+    outcomes = {e["causation_id"]: e for e in
+                (json.loads(r["payload"]) for r in await w.pool.fetch("SELECT payload FROM outbox"))}
+    moved, rivalled = outcomes[json.loads(move.value)["id"]], outcomes[json.loads(other.value)["id"]]
+    s1, s2 = [await w.pool.fetchrow("SELECT status, quantity FROM subscriptions WHERE subscription_id = $1", w.sub(n))
+              for n in ("S1", "S2")]
+    if moved["type"] == "subscription.transitioned":
+        assert s2["status"] != "deleted" and s2["quantity"] == 10 and s1["quantity"] == 0
+    else:
+        assert moved["data"]["code"] == "900258" and s2["quantity"] == 5 and s1["quantity"] == 5
+    await w.pool.close()
+    return moved["type"].rsplit(".", 1)[1], rivalled["type"].rsplit(".", 1)[1]
+
+
+def test_a_transition_into_a_subscription_racing_its_cancellation_never_breaks_a_rule(base_infra) -> None:  # type: ignore[no-untyped-def]
+    results = {asyncio.run(race(base_infra.database_url, "subscription.cancel")) for _ in range(5)}
+    assert results == {("transitioned", "command_rejected")}  # S2's window had passed: the cancel never wins
+
+
+def test_a_transition_racing_a_suspension_of_its_target_ends_consistent_in_either_order(base_infra) -> None:  # type: ignore[no-untyped-def]
+    results = {asyncio.run(race(base_infra.database_url, "subscription.suspend", rival_first=i % 2 == 1))
+               for i in range(6)}
+    assert results == {("transitioned", "suspended"), ("command_rejected", "suspended")}  # both orders happened
