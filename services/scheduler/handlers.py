@@ -12,6 +12,7 @@ from shared.contracts.subscription import (
     SubscriptionTerms,
     TermChanged,
     Transitioned,
+    TrialConverted,
 )
 from shared.dates import start_of_day
 from shared.messaging.handlers import Context, Handlers
@@ -44,6 +45,11 @@ async def on_subscription_renewed(ctx: Context, event: SubscriptionRenewed) -> N
 async def on_subscription_transitioned(ctx: Context, event: Transitioned) -> None:
     if event.kind == "partial":  # a new coterminous child: its term ends with its parent's
         await _time_term_end(ctx, event.target)
+
+
+@handlers.on("subscription.trial_converted")
+async def on_trial_converted(ctx: Context, event: TrialConverted) -> None:
+    await _time_term_end(ctx, event)  # the paid term's end
 
 
 @handlers.on("subscription.term_changed")

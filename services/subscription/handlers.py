@@ -20,6 +20,7 @@ from shared.contracts.subscription import (
     ChangeTerm,
     ScheduleChange,
     TermChanged,
+    TrialConverted,
     SubscriptionTerms,
     Transitioned,
     ScheduledChangeCancelled,
@@ -44,7 +45,7 @@ from shared.rules.eos import EosRule, eos_state
 from shared.rules.prices import best_promotion, renewal_row, select_row
 
 from services.subscription import storage
-from services.subscription.domain import changes, lifecycle, scheduled
+from services.subscription.domain import changes, lifecycle, scheduled, trial
 from services.subscription.domain import purchase as rules
 from services.subscription.domain.changes import PooledSeatLimitError
 from services.subscription.domain.purchase import Subscription
@@ -136,8 +137,12 @@ async def on_purchase(ctx: Context, cmd: Purchase) -> None:
     if room is not None and cmd.quantity > room:
         raise PooledSeatLimitError(
             f"The requested number of {cmd.quantity} seats exceeds the remaining limit of {room} seats")
+    if offer is not None and offer.trial:
+        trial.check_first_trial(await storage.trials_held(ctx.conn, cmd.customer_id, cmd.catalog_item_id))
     if not await storage.insert_subscription(ctx.conn, subscription, ctx.now):
         raise CommandRejectedError(f"subscription {subscription.subscription_id} exists", "SUBSCRIPTION_EXISTS")
+    if offer is not None and offer.trial:
+        await storage.mark_trial(ctx.conn, subscription.subscription_id, cmd.catalog_item_id)
     await storage.save_batches(ctx.conn, subscription.subscription_id, changes.opened(cmd.quantity, ctx.now))
     await ctx.emit("subscription.created", SubscriptionCreated(**asdict(subscription)), key=cmd.customer_id)
 
@@ -153,18 +158,17 @@ async def on_term_ended(ctx: Context, event: TermEnded) -> None:
     end_of_life = eos is not None and eos.state == "EndOfLife"  # §9.10: no renewal into EOL, even with auto-renew
     after = lifecycle.at_term_end(status, sub.auto_renew, end_of_life)
     if after == "expired":
-        await storage.set_status(ctx.conn, sub.subscription_id, "expired")
-        step = lifecycle.next_step("expired", event.instant)
-        await ctx.emit("subscription.expired", SubscriptionExpired(
-            subscription_id=sub.subscription_id, partner_id=sub.partner_id, customer_id=sub.customer_id,
-            term_end=sub.term_end, reason="end_of_life" if end_of_life else "auto_renew_off",
-            next_step_at=step[1] if step else None), key=sub.customer_id)
+        await _expire(ctx, sub, event.instant, "end_of_life" if end_of_life else "auto_renew_off")
         return
     if after == "disabled":
         await _disable(ctx, sub, event.instant, "suspended_at_term_end")
         return
     if after is not None:
         return  # already expired, disabled or deleted: nothing renews
+    offer = await storage.offer(ctx.conn, sub.catalog_item_id)
+    if offer is not None and offer.trial:
+        await _convert_trial(ctx, sub, event.instant)
+        return
     next_term = await storage.scheduled_change(ctx.conn, sub.subscription_id)
     if next_term is not None:
         target_eos = eos_state(await storage.eos_rules(ctx.conn, next_term.catalog_item_id),
@@ -399,3 +403,31 @@ async def on_lifecycle_step_due(ctx: Context, event: LifecycleStepDue) -> None:
         await ctx.emit("subscription.deleted", SubscriptionDeleted(
             subscription_id=sub.subscription_id, partner_id=sub.partner_id, customer_id=sub.customer_id,
             at=event.instant), key=sub.customer_id)
+
+
+async def _expire(ctx: Context, sub: Subscription, at: datetime, reason: str) -> None:
+    await storage.set_status(ctx.conn, sub.subscription_id, "expired")
+    step = lifecycle.next_step("expired", at)
+    await ctx.emit("subscription.expired", SubscriptionExpired(
+        subscription_id=sub.subscription_id, partner_id=sub.partner_id, customer_id=sub.customer_id,
+        term_end=sub.term_end, reason=reason, next_step_at=step[1] if step else None), key=sub.customer_id)
+
+
+async def _convert_trial(ctx: Context, sub: Subscription, instant: datetime) -> None:
+    """At the end of a trial with auto-renew on: the paid equivalent, P1Y monthly, same seats (§3.8)."""
+    paid = await storage.paid_equivalent(ctx.conn, sub.catalog_item_id, sub.market)
+    term, cycle = trial.CONVERSION_PLAN
+    price = None
+    if paid is not None:
+        row = renewal_row(await storage.price_rows(ctx.conn, paid, sub.market, sub.currency, term, cycle),
+                          instant.date(), sub.quantity)
+        price = row.unit_price if row else None
+    converted = trial.convert_at_end(sub, paid, await _eos(ctx, paid, sub.market, term, cycle) if paid else None,
+                                     price, instant)
+    if converted is None:
+        await _expire(ctx, sub, instant, "trial_not_convertible")
+        return
+    await storage.save_term(ctx.conn, converted)
+    await storage.save_batches(ctx.conn, sub.subscription_id, changes.opened(converted.quantity, instant))
+    await ctx.emit("subscription.trial_converted", TrialConverted(**_facts(converted, instant), quantity=sub.quantity,
+                                                                  trial=_terms(sub)), key=sub.customer_id)

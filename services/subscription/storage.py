@@ -231,6 +231,27 @@ async def promotion(conn: asyncpg.Connection, promotion_id: str | None) -> Promo
     return promo_from(json.loads(raw)) if raw else None
 
 
+async def trials_held(conn: asyncpg.Connection, customer_id: str, catalog_item_id: str) -> int:
+    """How many trials of this offer the customer ever had, converted or not (one per lifetime)."""
+    return int(await conn.fetchval(
+        "SELECT count(*) FROM subscriptions WHERE customer_id = $1 AND trial_of = $2", customer_id, catalog_item_id))
+
+
+async def mark_trial(conn: asyncpg.Connection, subscription_id: str, catalog_item_id: str) -> None:
+    await conn.execute("UPDATE subscriptions SET trial_of = $2 WHERE subscription_id = $1", subscription_id,
+                       catalog_item_id)
+
+
+async def paid_equivalent(conn: asyncpg.Connection, trial_item: str, market: str) -> str | None:
+    """The paid offer a trial converts to: the same product's non-trial SKU sold in the market with P1Y monthly."""
+    return await conn.fetchval(
+        """SELECT catalog_item_id FROM offers
+           WHERE split_part(catalog_item_id, ':', 1) = split_part($1, ':', 1) AND NOT trial AND NOT legacy
+             AND $2 = ANY(markets) AND plans @> '[["P1Y", "monthly"]]'::jsonb ORDER BY catalog_item_id LIMIT 1""",
+        trial_item, market,
+    )
+
+
 async def term_ends(conn: asyncpg.Connection, customer_id: str) -> list[tuple[date, str]]:
     """The (term end, term duration) of the customer's active non-trial subscriptions, for coterming (§3.7)."""
     rows = await conn.fetch(

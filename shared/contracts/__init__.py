@@ -83,6 +83,7 @@ _ALL = [
         subscription__term_changed=subscription.TermChanged,
         subscription__disabled=subscription.SubscriptionDisabled,
         subscription__deleted=subscription.SubscriptionDeleted,
+        subscription__trial_converted=subscription.TrialConverted,
         subscription__command_rejected=common.CommandRejected,
     ),
     *_specs(

@@ -94,7 +94,7 @@ class SubscriptionExpired(Data):
     partner_id: Id
     customer_id: Id
     term_end: date
-    reason: Literal["auto_renew_off", "end_of_life"] = "auto_renew_off"
+    reason: Literal["auto_renew_off", "end_of_life", "trial_not_convertible"] = "auto_renew_off"
     next_step_at: datetime | None = None
 
 
@@ -238,3 +238,10 @@ class TermChanged(SubscriptionFacts):
 
     quantity: int
     previous: SubscriptionTerms
+
+
+class TrialConverted(SubscriptionFacts):
+    """subscription.trial_converted v1: the trial became the paid subscription described by the facts."""
+
+    quantity: int
+    trial: SubscriptionTerms

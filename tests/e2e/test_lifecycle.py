@@ -156,3 +156,27 @@ def test_a_purchase_can_end_its_first_term_at_a_month_end_or_with_another_subscr
     assert buy(custom_term_end_date="2027-01-15")[0] == "900242"
     code, coterm = buy(custom_term_end_date="2027-01-31")  # S-ALIGN's end, also a month end
     assert code == "OK"
+
+
+def test_a_trial_is_one_per_customer_and_converts_at_its_end_to_the_paid_plan(up: Up) -> None:
+    from pathlib import Path
+
+    from services.catalog.offer_matrix import read_offer_matrix
+
+    offers = {o.catalog_item_id.rsplit(":", 1)[0]: o.catalog_item_id for o in read_offer_matrix(
+        (Path(__file__).resolve().parents[2] / "services" / "sample" / "offers.yaml").read_text())[0]}
+    p2 = '{"partner_id": "P2", "roles": ["AdminAgent"]}'
+    buy = lambda **kw: send(up, "subscription.purchase", {  # noqa: E731
+        "customer_id": "C-P2", "catalog_item_id": offers["CFQ7TTC0LCHC:0002"], "term_duration": "P1M",
+        "billing_cycle": "none", "quantity": 25, **kw}, p2)
+    code, started = buy(subscription_id="S-TRIAL")
+    assert code == "OK" and started["data"]["term_end"] == "2026-03-31", started
+    assert buy()[0] == "TRIAL_ALREADY_USED"
+    assert send(up, "subscription.change_quantity", {"subscription_id": "S-TRIAL", "quantity": 30}, p2)[0] == (
+        "TRIAL_NOT_CHANGEABLE")
+    at(up, "2026-04-01T00:00:00Z")
+    paid = up.get("/subscriptions/S-TRIAL")
+    assert paid["catalog_item_id"] == offers["CFQ7TTC0LCHC:0001"]
+    assert (paid["term_duration"], paid["billing_cycle"], paid["quantity"]) == ("P1Y", "monthly", 25)
+    assert (paid["term_start"], paid["term_end"], paid["unit_price"]) == ("2026-04-01", "2027-03-31", "277.200000")
+    assert paid["promotion_id"] is None and paid["status"] == "active"
