@@ -1,0 +1,90 @@
+"""The subscription service's handler registry and what its handlers share: locking, authorizing, facts."""
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from services.subscription import storage
+from services.subscription.domain import lifecycle, scheduled
+from services.subscription.domain.actors import check_acts_for
+from services.subscription.domain.purchase import Subscription
+from services.subscription.domain.scheduled import NextTerm
+from shared.contracts.subscription import (
+    ChangeScheduled,
+    ScheduledChangeCancelled,
+    SubscriptionDisabled,
+    SubscriptionExpired,
+    SubscriptionFacts,
+    SubscriptionTerms,
+)
+from shared.contracts.subscription import NextTerm as NextTermData
+from shared.messaging.handlers import Context, Handlers
+from shared.rejection import CommandRejectedError
+from shared.rules.eos import EosRule, eos_state
+
+handlers = Handlers("subscription")
+
+def _authorize(ctx: Context, partner_id: str) -> None:
+    actor = ctx.envelope.actor
+    check_acts_for(actor.partner_id if actor else None, actor.roles if actor else [], partner_id, ctx.envelope.type)
+
+
+async def _locked(ctx: Context, subscription_id: str) -> tuple[Subscription, str]:
+    """The subscription, locked for this transaction, once the actor is known to be allowed to act on it."""
+    found = await storage.subscription_for_update(ctx.conn, subscription_id)
+    if found is None:
+        raise CommandRejectedError(f"no subscription {subscription_id}", "UNKNOWN_SUBSCRIPTION")
+    _authorize(ctx, found[0].partner_id)
+    return found
+
+
+def _facts(sub: Subscription, now: datetime) -> dict[str, Any]:
+    keep = SubscriptionFacts.model_fields.keys() - {"at"}
+    return {**{k: v for k, v in asdict(sub).items() if k in keep}, "at": now}
+
+
+def _terms(sub: Subscription) -> SubscriptionTerms:
+    return SubscriptionTerms(**{k: v for k, v in asdict(sub).items() if k in SubscriptionTerms.model_fields})
+
+
+async def _wipe(ctx: Context, sub: Subscription, reason: str, at: datetime) -> None:
+    """Delete a pending next-term change (§3.6: any mid-term change, cancel, auto-renew off, suspension wipes it)."""
+    if await storage.scheduled_change(ctx.conn, sub.subscription_id) is None:
+        return
+    await storage.set_scheduled_change(ctx.conn, sub.subscription_id, None)
+    await ctx.emit("subscription.scheduled_change_cancelled",
+                   ScheduledChangeCancelled(**_facts(sub, at), reason=reason), key=sub.customer_id)
+
+
+async def _eos(ctx: Context, catalog_item_id: str, market: str, term: str, cycle: str) -> EosRule | None:
+    product_id, sku_id, _ = catalog_item_id.split(":")
+    return eos_state(await storage.eos_rules(ctx.conn, catalog_item_id), product_id, sku_id, market, term, cycle,
+                     ctx.now)
+
+
+async def _schedule(ctx: Context, sub: Subscription, status: str, wanted: NextTerm, custom_term_end: bool) -> None:
+    next_term = scheduled.schedule(
+        sub=sub, status=status,
+        upgrade_targets=await storage.upgrade_targets(ctx.conn, sub.catalog_item_id),
+        target=await storage.offer(ctx.conn, wanted.catalog_item_id), wanted=wanted, custom_term_end=custom_term_end,
+        eos=await _eos(ctx, wanted.catalog_item_id, sub.market, wanted.term_duration, wanted.billing_cycle),
+    )
+    await storage.set_scheduled_change(ctx.conn, sub.subscription_id, next_term)
+    await ctx.emit("subscription.change_scheduled", ChangeScheduled(**_facts(sub, ctx.now),
+                   scheduled_change=NextTermData(**asdict(next_term))), key=sub.customer_id)
+
+
+async def _expire(ctx: Context, sub: Subscription, at: datetime, reason: str) -> None:
+    await storage.set_status(ctx.conn, sub.subscription_id, "expired")
+    step = lifecycle.next_step("expired", at)
+    await ctx.emit("subscription.expired", SubscriptionExpired(
+        subscription_id=sub.subscription_id, partner_id=sub.partner_id, customer_id=sub.customer_id,
+        term_end=sub.term_end, reason=reason, next_step_at=step[1] if step else None), key=sub.customer_id)
+
+
+async def _disable(ctx: Context, sub: Subscription, at: datetime, reason: str) -> None:
+    await storage.set_status(ctx.conn, sub.subscription_id, "disabled")
+    step = lifecycle.next_step("disabled", at, suspended_at_term_end=reason == "suspended_at_term_end")
+    assert step is not None
+    await ctx.emit("subscription.disabled", SubscriptionDisabled(
+        subscription_id=sub.subscription_id, partner_id=sub.partner_id, customer_id=sub.customer_id, reason=reason,
+        at=at, next_step_at=step[1]), key=sub.customer_id)

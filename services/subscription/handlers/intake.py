@@ -1,0 +1,110 @@
+"""Copies of catalog and pricing facts, registrations and purchases."""
+from dataclasses import asdict
+from uuid import NAMESPACE_URL, uuid5
+
+from services.subscription import storage
+from services.subscription.domain import changes, trial
+from services.subscription.domain import purchase as rules
+from services.subscription.domain.changes import PooledSeatLimitError
+from services.subscription.handlers.common import (
+    _authorize,
+    handlers,
+)
+from shared.contracts.catalog import EosChanged, OfferPublished
+from shared.contracts.pricing import PricesPublished, PromotionPublished
+from shared.contracts.subscription import (
+    CustomerRegistered,
+    PartnerRegistered,
+    Purchase,
+    RegisterCustomer,
+    RegisterPartner,
+    SubscriptionCreated,
+)
+from shared.messaging.handlers import Context
+from shared.rejection import CommandRejectedError
+from shared.rules.eos import eos_state
+from shared.rules.prices import best_promotion, select_row
+
+
+@handlers.on("catalog.offer_published")
+async def on_offer_published(ctx: Context, event: OfferPublished) -> None:
+    await storage.upsert_offer(ctx.conn, event)
+
+
+@handlers.on("catalog.eos_changed")
+async def on_eos_changed(ctx: Context, event: EosChanged) -> None:
+    await storage.upsert_eos_rule(ctx.conn, event)
+
+
+@handlers.on("pricing.promotion_published")
+async def on_promotion_published(ctx: Context, event: PromotionPublished) -> None:
+    await storage.upsert_promotion(ctx.conn, event)
+
+
+@handlers.on("pricing.prices_published")
+async def on_prices_published(ctx: Context, event: PricesPublished) -> None:
+    await storage.upsert_prices(ctx.conn, event)
+
+
+@handlers.on("partner.register")
+async def on_register_partner(ctx: Context, cmd: RegisterPartner) -> None:
+    _authorize(ctx, cmd.partner_id)
+    await storage.upsert_partner(ctx.conn, cmd)
+    await ctx.emit("partner.registered", PartnerRegistered(**cmd.model_dump()), key=cmd.partner_id)
+
+
+@handlers.on("customer.register")
+async def on_register_customer(ctx: Context, cmd: RegisterCustomer) -> None:
+    _authorize(ctx, cmd.partner_id)
+    if not await storage.partner_exists(ctx.conn, cmd.partner_id):
+        raise CommandRejectedError(f"no partner {cmd.partner_id}; register it first", "UNKNOWN_PARTNER")
+    await storage.upsert_customer(ctx.conn, cmd)
+    await ctx.emit("customer.registered", CustomerRegistered(**cmd.model_dump()), key=cmd.customer_id)
+
+
+@handlers.on("subscription.purchase")
+async def on_purchase(ctx: Context, cmd: Purchase) -> None:
+    customer = await storage.customer(ctx.conn, cmd.customer_id)
+    if customer is not None:
+        _authorize(ctx, customer.partner_id)
+    offer = await storage.offer(ctx.conn, cmd.catalog_item_id)
+    price = None
+    if customer is not None:
+        rows = await storage.price_rows(ctx.conn, cmd.catalog_item_id, customer.market, customer.currency,
+                                        cmd.term_duration, cmd.billing_cycle)
+        row = select_row(rows, ctx.now.date(), cmd.quantity)
+        price = row.unit_price if row else None
+    subscription = rules.purchase(
+        now=ctx.now,
+        subscription_id=cmd.subscription_id or str(uuid5(NAMESPACE_URL, f"nce:subscription:{ctx.envelope.id}")),
+        customer=customer,
+        offer=offer,
+        unit_price=price,
+        term_duration=cmd.term_duration,
+        billing_cycle=cmd.billing_cycle,
+        quantity=cmd.quantity,
+        auto_renew=cmd.auto_renew,
+        eos=eos_state(await storage.eos_rules(ctx.conn, cmd.catalog_item_id), *cmd.catalog_item_id.split(":")[:2],
+                      customer.market, cmd.term_duration, cmd.billing_cycle, ctx.now) if customer else None,
+        promotion=best_promotion(
+            await storage.promotions_for(ctx.conn, cmd.catalog_item_id), product_id=cmd.catalog_item_id.split(":")[0],
+            sku_id=cmd.catalog_item_id.split(":")[1], term=cmd.term_duration, cycle=cmd.billing_cycle,
+            market=customer.market, on=ctx.now.date(), quantity=cmd.quantity,
+            redeemed=await storage.redeemed(ctx.conn, customer.customer_id), requested=cmd.promotion_id,
+        ) if customer else None,
+        custom_term_end=cmd.custom_term_end_date,
+        others=await storage.term_ends(ctx.conn, cmd.customer_id) if cmd.custom_term_end_date else None,
+    )
+    room = await storage.pooled_room(ctx.conn, cmd.customer_id, cmd.catalog_item_id,
+                                     offer.pooled_max_per_customer if offer else None)
+    if room is not None and cmd.quantity > room:
+        raise PooledSeatLimitError(
+            f"The requested number of {cmd.quantity} seats exceeds the remaining limit of {room} seats")
+    if offer is not None and offer.trial:
+        trial.check_first_trial(await storage.trials_held(ctx.conn, cmd.customer_id, cmd.catalog_item_id))
+    if not await storage.insert_subscription(ctx.conn, subscription, ctx.now):
+        raise CommandRejectedError(f"subscription {subscription.subscription_id} exists", "SUBSCRIPTION_EXISTS")
+    if offer is not None and offer.trial:
+        await storage.mark_trial(ctx.conn, subscription.subscription_id, cmd.catalog_item_id)
+    await storage.save_batches(ctx.conn, subscription.subscription_id, changes.opened(cmd.quantity, ctx.now))
+    await ctx.emit("subscription.created", SubscriptionCreated(**asdict(subscription)), key=cmd.customer_id)

@@ -1,0 +1,177 @@
+"""Changes partners make during a term: seats, auto-renew, cancel, suspend, scheduled changes, upgrades."""
+from datetime import timedelta
+from uuid import NAMESPACE_URL, uuid5
+
+from services.subscription import storage
+from services.subscription.domain import changes
+from services.subscription.domain import purchase as rules
+from services.subscription.domain.scheduled import NextTerm
+from services.subscription.domain.term_change import change_term
+from services.subscription.domain.transition import transition
+from services.subscription.handlers.common import _eos, _facts, _locked, _schedule, _terms, _wipe, handlers
+from shared.contracts.subscription import (
+    AutoRenewChanged,
+    ChangeQuantity,
+    ChangeTerm,
+    QuantityChanged,
+    ScheduleChange,
+    SetAutoRenew,
+    SubscriptionCancelled,
+    SubscriptionCommand,
+    SubscriptionReactivated,
+    SubscriptionSuspended,
+    TermChanged,
+    Transitioned,
+)
+from shared.contracts.subscription import Transition as TransitionCommand
+from shared.dates import start_of_day
+from shared.messaging.handlers import Context
+from shared.rejection import CommandRejectedError
+from shared.rules.prices import select_row
+
+
+@handlers.on("subscription.change_quantity")
+async def on_change_quantity(ctx: Context, cmd: ChangeQuantity) -> None:
+    sub, status = await _locked(ctx, cmd.subscription_id)
+    offer = await storage.offer(ctx.conn, sub.catalog_item_id)
+    limit = offer.pooled_max_per_customer if offer else None
+    seats = changes.change_quantity(
+        status=status, trial=bool(offer and offer.trial), quantity=sub.quantity,
+        batches=await storage.batches(ctx.conn, sub.subscription_id), new_quantity=cmd.quantity, now=ctx.now,
+        min_quantity=offer.min_quantity if offer else 1, max_quantity=offer.max_quantity if offer else cmd.quantity,
+        pooled_room=await storage.pooled_room(ctx.conn, sub.customer_id, sub.catalog_item_id, limit),
+    )
+    await storage.save_batches(ctx.conn, sub.subscription_id, seats)
+    await _wipe(ctx, sub, "quantity_changed", ctx.now)
+    await ctx.emit("subscription.quantity_changed", QuantityChanged(
+        **_facts(sub, ctx.now), quantity_before=sub.quantity, quantity_after=cmd.quantity), key=sub.customer_id)
+
+
+@handlers.on("subscription.set_auto_renew")
+async def on_set_auto_renew(ctx: Context, cmd: SetAutoRenew) -> None:
+    sub, status = await _locked(ctx, cmd.subscription_id)
+    changes.set_auto_renew(status)
+    await storage.set_auto_renew(ctx.conn, sub.subscription_id, cmd.enabled)
+    if not cmd.enabled:
+        await _wipe(ctx, sub, "auto_renew_off", ctx.now)
+    await ctx.emit("subscription.auto_renew_changed", AutoRenewChanged(**_facts(sub, ctx.now), enabled=cmd.enabled),
+                   key=sub.customer_id)
+
+
+@handlers.on("subscription.cancel")
+async def on_cancel(ctx: Context, cmd: SubscriptionCommand) -> None:
+    sub, status = await _locked(ctx, cmd.subscription_id)
+    await storage.set_status(ctx.conn, sub.subscription_id, changes.cancel(status, sub.cancellation_allowed_until,
+                                                                           ctx.now))
+    await _wipe(ctx, sub, "cancelled", ctx.now)
+    await ctx.emit("subscription.cancelled", SubscriptionCancelled(**_facts(sub, ctx.now), quantity=sub.quantity),
+                   key=sub.customer_id)
+
+
+@handlers.on("subscription.suspend")
+async def on_suspend(ctx: Context, cmd: SubscriptionCommand) -> None:
+    sub, status = await _locked(ctx, cmd.subscription_id)
+    await storage.set_status(ctx.conn, sub.subscription_id, changes.suspend(status))
+    await storage.set_auto_renew(ctx.conn, sub.subscription_id, False)  # §3.2: suspending turns auto-renew off
+    await _wipe(ctx, sub, "suspended", ctx.now)
+    await ctx.emit("subscription.suspended", SubscriptionSuspended(**_facts(sub, ctx.now)), key=sub.customer_id)
+
+
+@handlers.on("subscription.reactivate")
+async def on_reactivate(ctx: Context, cmd: SubscriptionCommand) -> None:
+    sub, status = await _locked(ctx, cmd.subscription_id)
+    new_status = changes.reactivate(status, start_of_day(sub.term_end + timedelta(days=1)), ctx.now)
+    await storage.set_status(ctx.conn, sub.subscription_id, new_status)
+    await ctx.emit("subscription.reactivated", SubscriptionReactivated(**_facts(sub, ctx.now)), key=sub.customer_id)
+
+
+@handlers.on("subscription.schedule_change")
+async def on_schedule_change(ctx: Context, cmd: ScheduleChange) -> None:
+    sub, status = await _locked(ctx, cmd.subscription_id)
+    wanted = NextTerm(cmd.catalog_item_id or sub.catalog_item_id, cmd.term_duration or sub.term_duration,
+                      cmd.billing_cycle or sub.billing_cycle, cmd.quantity or sub.quantity, ctx.now)
+    await _schedule(ctx, sub, status, wanted, cmd.custom_term_end_date is not None)
+
+
+@handlers.on("subscription.cancel_scheduled_change")
+async def on_cancel_scheduled_change(ctx: Context, cmd: SubscriptionCommand) -> None:
+    sub, _ = await _locked(ctx, cmd.subscription_id)
+    if await storage.scheduled_change(ctx.conn, sub.subscription_id) is None:
+        raise CommandRejectedError("the subscription has no scheduled change", "NO_SCHEDULED_CHANGE")
+    await _wipe(ctx, sub, "requested", ctx.now)
+
+
+@handlers.on("subscription.transition")
+async def on_transition(ctx: Context, cmd: TransitionCommand) -> None:
+    sub, status = await _locked(ctx, cmd.subscription_id)
+    term, cycle = cmd.term_duration or sub.term_duration, cmd.billing_cycle or sub.billing_cycle
+    wanted = NextTerm(cmd.target_catalog_item_id, term, cycle, cmd.quantity, ctx.now)
+    if cmd.when == "at_renewal":
+        if cmd.target_subscription_id:
+            raise CommandRejectedError("only an immediate transition can go into an existing subscription")
+        await _schedule(ctx, sub, status, wanted, custom_term_end=False)
+        return
+    offer = await storage.offer(ctx.conn, wanted.catalog_item_id)
+    if offer is None or sub.market not in offer.markets:
+        raise rules.UnknownOfferError(f"{wanted.catalog_item_id} is not sold in {sub.market}")
+    if (term, cycle) not in offer.plans:
+        raise rules.BillingCycleNotOfferedError(f"the offer has no {term} term billed {cycle}")
+    existing = None
+    if cmd.target_subscription_id:
+        existing = await storage.subscription_for_update(ctx.conn, cmd.target_subscription_id)
+        if existing is None or existing[0].customer_id != sub.customer_id:
+            raise CommandRejectedError(f"no subscription {cmd.target_subscription_id} of this customer", "900258")
+    rows = await storage.price_rows(ctx.conn, wanted.catalog_item_id, sub.market, sub.currency, term, cycle)
+    row = select_row(rows, ctx.now.date(), cmd.quantity)
+    if row is None and existing is None:
+        raise rules.NoPriceError(f"no {sub.currency} price for {wanted.catalog_item_id} in {sub.market} now")
+    moved = transition(
+        sub=sub, status=status, upgrade_targets=await storage.upgrade_targets(ctx.conn, sub.catalog_item_id),
+        target_item=wanted.catalog_item_id, term=term, cycle=cycle, quantity=cmd.quantity, now=ctx.now,
+        eos=await _eos(ctx, wanted.catalog_item_id, sub.market, term, cycle),
+        unit_price=row.unit_price if row else sub.unit_price,
+        child_id=str(uuid5(NAMESPACE_URL, f"nce:subscription:{ctx.envelope.id}")), existing=existing,
+    )
+    await _wipe(ctx, sub, "transitioned", ctx.now)
+    source_seats = await storage.batches(ctx.conn, sub.subscription_id)
+    if moved.kind == "full":
+        await storage.save_term(ctx.conn, moved.source)
+    else:
+        await storage.save_batches(ctx.conn, sub.subscription_id, changes.take_seats(source_seats, moved.moved))
+        if moved.source.quantity == 0:
+            await storage.set_status(ctx.conn, sub.subscription_id, "deleted")
+    if moved.kind == "partial":
+        await storage.insert_subscription(ctx.conn, moved.target, ctx.now, parent=sub.subscription_id)
+        await storage.save_batches(ctx.conn, moved.target.subscription_id,
+                                   [changes.Batch(moved.moved, sub.cancellation_allowed_until)])  # inherited window
+    elif moved.kind == "existing":
+        target_seats = await storage.batches(ctx.conn, moved.target.subscription_id)
+        await storage.save_batches(ctx.conn, moved.target.subscription_id,
+                                   [*target_seats, changes.Batch(moved.moved, ctx.now)])
+    await ctx.emit("subscription.transitioned", Transitioned(
+        **_facts(moved.source, ctx.now), kind=moved.kind, quantity_before=sub.quantity,
+        quantity_after=moved.source.quantity, moved=moved.moved,
+        target=_terms(moved.target),
+        target_quantity_after=moved.target.quantity), key=sub.customer_id)
+
+
+@handlers.on("subscription.change_term")
+async def on_change_term(ctx: Context, cmd: ChangeTerm) -> None:
+    sub, status = await _locked(ctx, cmd.subscription_id)
+    offer = await storage.offer(ctx.conn, sub.catalog_item_id)
+    rows = await storage.price_rows(ctx.conn, sub.catalog_item_id, sub.market, sub.currency, cmd.term_duration,
+                                    cmd.billing_cycle)
+    row = select_row(rows, ctx.now.date(), sub.quantity)
+    changed = change_term(
+        sub=sub, status=status, trial=bool(offer and offer.trial), term=cmd.term_duration, cycle=cmd.billing_cycle,
+        plans=offer.plans if offer else frozenset(),
+        eos=await _eos(ctx, sub.catalog_item_id, sub.market, cmd.term_duration, cmd.billing_cycle),
+        unit_price=row.unit_price if row else sub.unit_price, now=ctx.now,
+    )
+    if row is None:
+        raise rules.NoPriceError(f"no {sub.currency} price for the {cmd.term_duration} {cmd.billing_cycle} plan now")
+    await _wipe(ctx, sub, "term_changed", ctx.now)
+    await storage.save_term(ctx.conn, changed)
+    await storage.save_batches(ctx.conn, sub.subscription_id, changes.opened(sub.quantity, ctx.now))
+    await ctx.emit("subscription.term_changed", TermChanged(**_facts(changed, ctx.now), quantity=sub.quantity,
+                                                            previous=_terms(sub)), key=sub.customer_id)

@@ -1,0 +1,103 @@
+"""What time does: renewal, expiry, trial conversion and the lifecycle after the term."""
+from dataclasses import asdict
+from datetime import datetime
+
+from services.subscription import storage
+from services.subscription.domain import changes, lifecycle, trial
+from services.subscription.domain.purchase import Subscription
+from services.subscription.domain.renewal import renew
+from services.subscription.handlers.common import (
+    _disable,
+    _eos,
+    _expire,
+    _facts,
+    _terms,
+    _wipe,
+    handlers,
+)
+from shared.contracts.scheduler import LifecycleStepDue, TermEnded
+from shared.contracts.subscription import (
+    SubscriptionDeleted,
+    SubscriptionRenewed,
+    TrialConverted,
+)
+from shared.messaging.handlers import Context
+from shared.rules.eos import eos_state
+from shared.rules.prices import renewal_row
+
+
+@handlers.on("scheduler.term_ended")
+async def on_term_ended(ctx: Context, event: TermEnded) -> None:
+    found = await storage.subscription_for_update(ctx.conn, event.subscription_id)
+    if found is None or found[0].term_end != event.term_end:
+        return  # a stale timer: the term already moved on
+    sub, status = found
+    eos = eos_state(await storage.eos_rules(ctx.conn, sub.catalog_item_id), *sub.catalog_item_id.split(":")[:2],
+                    sub.market, sub.term_duration, sub.billing_cycle, event.instant)
+    end_of_life = eos is not None and eos.state == "EndOfLife"  # §9.10: no renewal into EOL, even with auto-renew
+    after = lifecycle.at_term_end(status, sub.auto_renew, end_of_life)
+    if after == "expired":
+        await _expire(ctx, sub, event.instant, "end_of_life" if end_of_life else "auto_renew_off")
+        return
+    if after == "disabled":
+        await _disable(ctx, sub, event.instant, "suspended_at_term_end")
+        return
+    if after is not None:
+        return  # already expired, disabled or deleted: nothing renews
+    offer = await storage.offer(ctx.conn, sub.catalog_item_id)
+    if offer is not None and offer.trial:
+        await _convert_trial(ctx, sub, event.instant)
+        return
+    next_term = await storage.scheduled_change(ctx.conn, sub.subscription_id)
+    if next_term is not None:
+        target_eos = eos_state(await storage.eos_rules(ctx.conn, next_term.catalog_item_id),
+                               *next_term.catalog_item_id.split(":")[:2], sub.market, next_term.term_duration,
+                               next_term.billing_cycle, event.instant)
+        if target_eos is not None and target_eos.state == "EndOfLife":  # §9.10: dropped, renewal goes on without it
+            await _wipe(ctx, sub, "end_of_life", event.instant)
+            next_term = None
+    plan = next_term or sub
+    rows = await storage.price_rows(ctx.conn, plan.catalog_item_id, sub.market, sub.currency, plan.term_duration,
+                                    plan.billing_cycle)
+    row = renewal_row(rows, event.instant.date(), plan.quantity)
+    renewed = renew(sub, event.instant, row.unit_price if row else sub.unit_price, next_term,
+                    await storage.promotion(ctx.conn, sub.promotion_id))
+    await storage.save_term(ctx.conn, renewed)
+    await storage.save_batches(ctx.conn, sub.subscription_id, changes.opened(renewed.quantity, event.instant))
+    await ctx.emit("subscription.renewed", SubscriptionRenewed(**asdict(renewed), previous_term_end=sub.term_end),
+                   key=sub.customer_id)
+
+
+@handlers.on("scheduler.lifecycle_step_due")
+async def on_lifecycle_step_due(ctx: Context, event: LifecycleStepDue) -> None:
+    found = await storage.subscription_for_update(ctx.conn, event.subscription_id)
+    if found is None:
+        return
+    sub, status = found
+    if event.step == "disabled" and status == "expired":
+        await _disable(ctx, sub, event.instant, "expired")
+    elif event.step == "deleted" and status == "disabled":
+        await storage.set_status(ctx.conn, sub.subscription_id, "deleted")
+        await ctx.emit("subscription.deleted", SubscriptionDeleted(
+            subscription_id=sub.subscription_id, partner_id=sub.partner_id, customer_id=sub.customer_id,
+            at=event.instant), key=sub.customer_id)
+
+
+async def _convert_trial(ctx: Context, sub: Subscription, instant: datetime) -> None:
+    """At the end of a trial with auto-renew on: the paid equivalent, P1Y monthly, same seats (§3.8)."""
+    paid = await storage.paid_equivalent(ctx.conn, sub.catalog_item_id, sub.market)
+    term, cycle = trial.CONVERSION_PLAN
+    price = None
+    if paid is not None:
+        row = renewal_row(await storage.price_rows(ctx.conn, paid, sub.market, sub.currency, term, cycle),
+                          instant.date(), sub.quantity)
+        price = row.unit_price if row else None
+    converted = trial.convert_at_end(sub, paid, await _eos(ctx, paid, sub.market, term, cycle) if paid else None,
+                                     price, instant)
+    if converted is None:
+        await _expire(ctx, sub, instant, "trial_not_convertible")
+        return
+    await storage.save_term(ctx.conn, converted)
+    await storage.save_batches(ctx.conn, sub.subscription_id, changes.opened(converted.quantity, instant))
+    await ctx.emit("subscription.trial_converted", TrialConverted(**_facts(converted, instant), quantity=sub.quantity,
+                                                                  trial=_terms(sub)), key=sub.customer_id)
