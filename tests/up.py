@@ -56,6 +56,14 @@ class Up:
         assert response.status_code == status, response.text
         return response.json()  # type: ignore[no-any-return]
 
+    def eventually(self, path: str, check, timeout: float = 20) -> dict:  # type: ignore[no-untyped-def, type-arg]
+        """GET `path` until `check(body)` holds: other services learn of a change by events, a moment later."""
+        deadline = time.monotonic() + timeout
+        while not check(body := self.get(path)):
+            assert time.monotonic() < deadline, f"{path} never satisfied the check; last: {body}"
+            time.sleep(0.2)
+        return body
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)

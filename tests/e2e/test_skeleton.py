@@ -67,7 +67,7 @@ def test_a_purchase_flows_from_nce_send_to_a_charge_line(up: Up) -> None:
     assert (line["charge_type"], line["quantity"], line["amount"], line["currency"]) == ("new", 5, "30.00", "USD")
     assert line["charge_start"] == created["data"]["term_start"]
 
-    [timer] = up.get("/scheduler/timers?key=S-e2e")["timers"]
+    [timer] = up.eventually("/scheduler/timers?key=S-e2e", lambda body: len(body["timers"]) == 1)["timers"]
     assert timer["kind"] == "term_end" and timer["due_at"].startswith(created["data"]["term_end"][:4])
     assert up.get("/subscriptions/S-e2e")["status"] == "active"
 
