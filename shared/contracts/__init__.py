@@ -63,6 +63,7 @@ _ALL = [
         subscription__cancel_scheduled_change=subscription.SubscriptionCommand,
         subscription__transition=subscription.Transition,
         subscription__change_term=subscription.ChangeTerm,
+        subscription__convert_trial=subscription.ConvertTrial,
     ),
     *_specs(
         SUBSCRIPTION_EVENTS,

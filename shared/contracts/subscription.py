@@ -196,7 +196,7 @@ class ScheduledChangeCancelled(SubscriptionFacts):
     """subscription.scheduled_change_cancelled v1: by request, by a mid-term change, or dropped at renewal."""
 
     reason: Literal["requested", "quantity_changed", "auto_renew_off", "cancelled", "suspended", "end_of_life",
-                    "transitioned", "term_changed"]
+                    "transitioned", "term_changed", "trial_converted"]
 
 
 class Transition(Data):
@@ -245,3 +245,15 @@ class TrialConverted(SubscriptionFacts):
 
     quantity: int
     trial: SubscriptionTerms
+
+
+class ConvertTrial(Data):
+    """subscription.convert_trial v1: now (into a new paid term or an existing subscription) or at trial end."""
+
+    subscription_id: Id
+    catalog_item_id: CatalogItemId | None = None
+    quantity: Quantity
+    term_duration: TermDuration | None = None
+    billing_cycle: BillingCycle | None = None
+    target_subscription_id: Id | None = None
+    when: Literal["immediate", "at_renewal"] = "immediate"

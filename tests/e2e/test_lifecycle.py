@@ -180,3 +180,26 @@ def test_a_trial_is_one_per_customer_and_converts_at_its_end_to_the_paid_plan(up
     assert (paid["term_duration"], paid["billing_cycle"], paid["quantity"]) == ("P1Y", "monthly", 25)
     assert (paid["term_start"], paid["term_end"], paid["unit_price"]) == ("2026-04-01", "2027-03-31", "277.200000")
     assert paid["promotion_id"] is None and paid["status"] == "active"
+
+
+def test_a_trial_converts_now_with_at_least_25_seats_or_into_an_existing_subscription(up: Up) -> None:
+    from pathlib import Path
+
+    from services.catalog.offer_matrix import read_offer_matrix
+
+    offers = {o.catalog_item_id.rsplit(":", 1)[0]: o.catalog_item_id for o in read_offer_matrix(
+        (Path(__file__).resolve().parents[2] / "services" / "sample" / "offers.yaml").read_text())[0]}
+    p1 = '{"partner_id": "P1", "roles": ["AdminAgent"]}'
+    assert send(up, "subscription.purchase", {
+        "customer_id": "C-P1", "catalog_item_id": offers["CFQ7TTC0LCHC:0002"], "term_duration": "P1M",
+        "billing_cycle": "none", "quantity": 25, "subscription_id": "S-TRIAL1"}, p1)[0] == "OK"
+    convert = lambda **kw: send(up, "subscription.convert_trial", {"subscription_id": "S-TRIAL1", **kw}, p1)  # noqa: E731
+    assert convert(quantity=24)[0] == "900275"
+    assert convert(quantity=30, target_subscription_id="S-Q")[0] == "900260"  # Business Standard: a lower tier
+    code, converted = convert(quantity=30, term_duration="P1Y", billing_cycle="annual")
+    assert code == "OK" and converted["type"] == "subscription.trial_converted"
+    paid = up.get("/subscriptions/S-TRIAL1")
+    assert (paid["catalog_item_id"], paid["term_duration"], paid["billing_cycle"], paid["quantity"]) == (
+        offers["CFQ7TTC0LCHC:0001"], "P1Y", "annual", 30)
+    assert paid["term_start"] == "2026-04-01" and paid["promotion_id"] is None
+    assert convert(quantity=30)[0] == "NOT_A_TRIAL"

@@ -23,7 +23,7 @@ from tests.conftest import migrated_pool
 
 pytestmark = pytest.mark.integration
 BASIC, STANDARD = "CFQ7TTC0LH18:0001:CFQ7TTC0K971", "CFQ7TTC0LDPB:0001:CFQ7TTC0K8RL"
-STATES = {"active", "suspended", "expired", "disabled", "deleted"}
+STATES = {"active", "suspended", "expired", "disabled", "deleted", "converted"}
 PLANS = [("P1M", "monthly"), ("P1Y", "annual"), ("P1Y", "monthly"), ("P3Y", "triennial")]
 SUBS = ["S0", "S1", "S2"]
 

@@ -1,17 +1,13 @@
 """What time does: renewal, expiry, trial conversion and the lifecycle after the term."""
 from dataclasses import asdict
-from datetime import datetime
 
 from services.subscription import storage
-from services.subscription.domain import changes, lifecycle, trial
-from services.subscription.domain.purchase import Subscription
+from services.subscription.domain import changes, lifecycle
 from services.subscription.domain.renewal import renew
+from services.subscription.handlers.trials import _convert_trial
 from services.subscription.handlers.common import (
     _disable,
-    _eos,
     _expire,
-    _facts,
-    _terms,
     _wipe,
     handlers,
 )
@@ -19,7 +15,6 @@ from shared.contracts.scheduler import LifecycleStepDue, TermEnded
 from shared.contracts.subscription import (
     SubscriptionDeleted,
     SubscriptionRenewed,
-    TrialConverted,
 )
 from shared.messaging.handlers import Context
 from shared.rules.eos import eos_state
@@ -81,23 +76,3 @@ async def on_lifecycle_step_due(ctx: Context, event: LifecycleStepDue) -> None:
         await ctx.emit("subscription.deleted", SubscriptionDeleted(
             subscription_id=sub.subscription_id, partner_id=sub.partner_id, customer_id=sub.customer_id,
             at=event.instant), key=sub.customer_id)
-
-
-async def _convert_trial(ctx: Context, sub: Subscription, instant: datetime) -> None:
-    """At the end of a trial with auto-renew on: the paid equivalent, P1Y monthly, same seats (§3.8)."""
-    paid = await storage.paid_equivalent(ctx.conn, sub.catalog_item_id, sub.market)
-    term, cycle = trial.CONVERSION_PLAN
-    price = None
-    if paid is not None:
-        row = renewal_row(await storage.price_rows(ctx.conn, paid, sub.market, sub.currency, term, cycle),
-                          instant.date(), sub.quantity)
-        price = row.unit_price if row else None
-    converted = trial.convert_at_end(sub, paid, await _eos(ctx, paid, sub.market, term, cycle) if paid else None,
-                                     price, instant)
-    if converted is None:
-        await _expire(ctx, sub, instant, "trial_not_convertible")
-        return
-    await storage.save_term(ctx.conn, converted)
-    await storage.save_batches(ctx.conn, sub.subscription_id, changes.opened(converted.quantity, instant))
-    await ctx.emit("subscription.trial_converted", TrialConverted(**_facts(converted, instant), quantity=sub.quantity,
-                                                                  trial=_terms(sub)), key=sub.customer_id)

@@ -1,0 +1,114 @@
+"""Trial conversion (domain.md §3.8, §5.2 row 9): now, into an existing subscription, or at trial end."""
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from shared.contracts.subscription import ConvertTrial, TrialConverted
+from shared.contracts.subscription import NextTerm as NextTermData
+from shared.contracts.subscription import ChangeScheduled
+from shared.messaging.handlers import Context
+from shared.rejection import CommandRejectedError
+from shared.rules.prices import renewal_row
+
+from services.subscription import storage
+from services.subscription.domain import changes, trial
+from services.subscription.domain import purchase as rules
+from services.subscription.domain.purchase import Subscription
+from services.subscription.domain.scheduled import (
+    NextTerm,
+    NotAnUpgradeError,
+    NotEligibleForAutoRenewError,
+    TargetEndOfSaleError,
+)
+from services.subscription.handlers.common import _eos, _expire, _facts, _locked, _terms, _wipe, handlers
+
+
+async def _price(ctx: Context, sub: Subscription, item: str, term: str, cycle: str, quantity: int,
+                 on: datetime) -> Decimal | None:
+    row = renewal_row(await storage.price_rows(ctx.conn, item, sub.market, sub.currency, term, cycle), on.date(),
+                      quantity)
+    return row.unit_price if row else None
+
+
+async def _convert_trial(ctx: Context, sub: Subscription, instant: datetime) -> None:
+    """At the end of a trial with auto-renew on: as scheduled, else the paid equivalent, P1Y monthly, same seats."""
+    scheduled = await storage.scheduled_change(ctx.conn, sub.subscription_id)
+    paid = scheduled.catalog_item_id if scheduled else await storage.paid_equivalent(ctx.conn, sub.catalog_item_id,
+                                                                                      sub.market)
+    term, cycle = (scheduled.term_duration, scheduled.billing_cycle) if scheduled else trial.CONVERSION_PLAN
+    quantity = scheduled.quantity if scheduled else sub.quantity
+    converted = trial.convert(
+        sub, paid_item=paid, term=term, cycle=cycle, quantity=quantity, start=sub.term_end + timedelta(days=1),
+        eos=await _eos(ctx, paid, sub.market, term, cycle) if paid else None,
+        unit_price=await _price(ctx, sub, paid, term, cycle, quantity, instant) if paid else None,
+        instant=instant)
+    if converted is None:
+        await _expire(ctx, sub, instant, "trial_not_convertible")
+        return
+    await _into_paid_term(ctx, sub, converted, instant)
+
+
+async def _into_paid_term(ctx: Context, sub: Subscription, converted: Subscription, at: datetime) -> None:
+    await storage.save_term(ctx.conn, converted)
+    await storage.save_batches(ctx.conn, sub.subscription_id, changes.opened(converted.quantity, at))
+    await ctx.emit("subscription.trial_converted", TrialConverted(**_facts(converted, at), quantity=converted.quantity,
+                                                                  trial=_terms(sub)), key=sub.customer_id)
+
+
+@handlers.on("subscription.convert_trial")
+async def on_convert_trial(ctx: Context, cmd: ConvertTrial) -> None:
+    sub, status = await _locked(ctx, cmd.subscription_id)
+    offer = await storage.offer(ctx.conn, sub.catalog_item_id)
+    immediate = cmd.when == "immediate"
+    trial.check_conversion(is_trial=bool(offer and offer.trial), status=status, quantity=cmd.quantity,
+                           immediate=immediate)
+    if cmd.target_subscription_id:
+        if not immediate:
+            raise CommandRejectedError("only an immediate conversion can go into an existing subscription")
+        await _into_existing(ctx, sub, cmd)
+        return
+    paid = cmd.catalog_item_id or await storage.paid_equivalent(ctx.conn, sub.catalog_item_id, sub.market)
+    if paid is None:
+        raise rules.UnknownOfferError(f"no paid offer to convert {sub.catalog_item_id} to in {sub.market}")
+    term, cycle = cmd.term_duration or trial.CONVERSION_PLAN[0], cmd.billing_cycle or trial.CONVERSION_PLAN[1]
+    eos = await _eos(ctx, paid, sub.market, term, cycle)
+    if eos is not None and eos.state != "EndOfSaleWithConversions":  # row 9
+        raise TargetEndOfSaleError(f"the {term} {cycle} plan of {paid} is {eos.state} since {eos.effective_date}")
+    if not immediate:
+        if not sub.auto_renew:
+            raise NotEligibleForAutoRenewError("a scheduled conversion needs auto-renew on")
+        next_term = NextTerm(paid, term, cycle, cmd.quantity, ctx.now)
+        await storage.set_scheduled_change(ctx.conn, sub.subscription_id, next_term)
+        await ctx.emit("subscription.change_scheduled", ChangeScheduled(**_facts(sub, ctx.now),
+                       scheduled_change=NextTermData(**next_term.__dict__)), key=sub.customer_id)
+        return
+    price = await _price(ctx, sub, paid, term, cycle, cmd.quantity, ctx.now)
+    if price is None:
+        raise rules.NoPriceError(f"no {sub.currency} price for {paid} {term} {cycle} in {sub.market} now")
+    converted = trial.convert(sub, paid_item=paid, term=term, cycle=cycle, quantity=cmd.quantity,
+                              start=ctx.now.date(), eos=eos, unit_price=price, instant=ctx.now)
+    assert converted is not None
+    await _wipe(ctx, sub, "trial_converted", ctx.now)
+    await _into_paid_term(ctx, sub, converted, ctx.now)
+
+
+async def _into_existing(ctx: Context, sub: Subscription, cmd: ConvertTrial) -> None:
+    found = await storage.subscription_for_update(ctx.conn, cmd.target_subscription_id or "")
+    if found is None:
+        raise CommandRejectedError(f"no subscription {cmd.target_subscription_id}", "900258")
+    target, target_status = found
+    trial.check_existing_target(sub, target, target_status)
+    paid = await storage.paid_equivalent(ctx.conn, sub.catalog_item_id, sub.market)
+    allowed = {paid.rsplit(":", 1)[0], *await storage.upgrade_targets(ctx.conn, paid)} if paid else set()
+    if target.catalog_item_id.rsplit(":", 1)[0] not in allowed:  # the equivalent SKU or a higher tier (§3.8)
+        raise NotAnUpgradeError(f"a {sub.catalog_item_id} trial converts into its paid SKU or a higher tier, "
+                                f"not {target.catalog_item_id}")
+    eos = await _eos(ctx, target.catalog_item_id, sub.market, target.term_duration, target.billing_cycle)
+    if eos is not None and eos.state != "EndOfSaleWithConversions":
+        raise TargetEndOfSaleError(f"the target's plan is {eos.state} since {eos.effective_date}")
+    seats = await storage.batches(ctx.conn, target.subscription_id)
+    await storage.save_batches(ctx.conn, target.subscription_id, [*seats, changes.opened(cmd.quantity, ctx.now)[0]])
+    await _wipe(ctx, sub, "trial_converted", ctx.now)
+    await storage.set_status(ctx.conn, sub.subscription_id, "converted")
+    after = Subscription(**{**target.__dict__, "quantity": target.quantity + cmd.quantity})
+    await ctx.emit("subscription.trial_converted", TrialConverted(**_facts(after, ctx.now), quantity=after.quantity,
+                                                                  trial=_terms(sub)), key=sub.customer_id)
