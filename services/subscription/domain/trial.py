@@ -1,7 +1,7 @@
 """Trials (domain.md §1.4, §3.8, §5.2 row 9): one per customer and offer; at its end a trial with auto-renew on
 converts to the paid equivalent — P1Y billed monthly, same seats, no promotion — else it expires."""
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 
 from shared.rejection import CommandRejectedError
@@ -65,10 +65,3 @@ def convert(trial: Subscription, *, paid_item: str | None, term: str, cycle: str
                    effective_unit_price=unit_price, promotion_id=None,
                    cancellation_allowed_until=instant + CANCELLATION_WINDOW)
 
-
-def convert_at_end(trial: Subscription, paid_item: str | None, eos: EosRule | None, unit_price: Decimal | None,
-                   instant: datetime) -> Subscription | None:
-    """At trial end: the paid equivalent, P1Y billed monthly, the trial's seats."""
-    term, cycle = CONVERSION_PLAN
-    return convert(trial, paid_item=paid_item, term=term, cycle=cycle, quantity=trial.quantity,
-                   start=trial.term_end + timedelta(days=1), eos=eos, unit_price=unit_price, instant=instant)

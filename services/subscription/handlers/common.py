@@ -55,10 +55,12 @@ async def _wipe(ctx: Context, sub: Subscription, reason: str, at: datetime) -> N
                    ScheduledChangeCancelled(**_facts(sub, at), reason=reason), key=sub.customer_id)
 
 
-async def _eos(ctx: Context, catalog_item_id: str, market: str, term: str, cycle: str) -> EosRule | None:
+async def _eos(ctx: Context, catalog_item_id: str, market: str, term: str, cycle: str,
+               at: datetime | None = None) -> EosRule | None:
+    """The End-of-Sale rule in force for a plan at `at` (default: the command's stamp), or None when Active."""
     product_id, sku_id, _ = catalog_item_id.split(":")
     return eos_state(await storage.eos_rules(ctx.conn, catalog_item_id), product_id, sku_id, market, term, cycle,
-                     ctx.now)
+                     at or ctx.now)
 
 
 async def _schedule(ctx: Context, sub: Subscription, status: str, wanted: NextTerm, custom_term_end: bool) -> None:

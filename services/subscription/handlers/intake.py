@@ -8,6 +8,7 @@ from services.subscription.domain import purchase as rules
 from services.subscription.domain.changes import PooledSeatLimitError
 from services.subscription.handlers.common import (
     _authorize,
+    _eos,
     handlers,
 )
 from shared.contracts.catalog import EosChanged, OfferPublished
@@ -22,7 +23,6 @@ from shared.contracts.subscription import (
 )
 from shared.messaging.handlers import Context
 from shared.rejection import CommandRejectedError
-from shared.rules.eos import eos_state
 from shared.rules.prices import best_promotion, select_row
 
 
@@ -84,8 +84,8 @@ async def on_purchase(ctx: Context, cmd: Purchase) -> None:
         billing_cycle=cmd.billing_cycle,
         quantity=cmd.quantity,
         auto_renew=cmd.auto_renew,
-        eos=eos_state(await storage.eos_rules(ctx.conn, cmd.catalog_item_id), *cmd.catalog_item_id.split(":")[:2],
-                      customer.market, cmd.term_duration, cmd.billing_cycle, ctx.now) if customer else None,
+        eos=await _eos(ctx, cmd.catalog_item_id, customer.market, cmd.term_duration, cmd.billing_cycle)
+        if customer else None,
         promotion=best_promotion(
             await storage.promotions_for(ctx.conn, cmd.catalog_item_id), product_id=cmd.catalog_item_id.split(":")[0],
             sku_id=cmd.catalog_item_id.split(":")[1], term=cmd.term_duration, cycle=cmd.billing_cycle,

@@ -7,6 +7,7 @@ from services.subscription.domain.renewal import renew
 from services.subscription.handlers.trials import _convert_trial
 from services.subscription.handlers.common import (
     _disable,
+    _eos,
     _expire,
     _wipe,
     handlers,
@@ -17,7 +18,6 @@ from shared.contracts.subscription import (
     SubscriptionRenewed,
 )
 from shared.messaging.handlers import Context
-from shared.rules.eos import eos_state
 from shared.rules.prices import renewal_row
 
 
@@ -27,8 +27,7 @@ async def on_term_ended(ctx: Context, event: TermEnded) -> None:
     if found is None or found[0].term_end != event.term_end:
         return  # a stale timer: the term already moved on
     sub, status = found
-    eos = eos_state(await storage.eos_rules(ctx.conn, sub.catalog_item_id), *sub.catalog_item_id.split(":")[:2],
-                    sub.market, sub.term_duration, sub.billing_cycle, event.instant)
+    eos = await _eos(ctx, sub.catalog_item_id, sub.market, sub.term_duration, sub.billing_cycle, event.instant)
     end_of_life = eos is not None and eos.state == "EndOfLife"  # §9.10: no renewal into EOL, even with auto-renew
     after = lifecycle.at_term_end(status, sub.auto_renew, end_of_life)
     if after == "expired":
@@ -45,9 +44,8 @@ async def on_term_ended(ctx: Context, event: TermEnded) -> None:
         return
     next_term = await storage.scheduled_change(ctx.conn, sub.subscription_id)
     if next_term is not None:
-        target_eos = eos_state(await storage.eos_rules(ctx.conn, next_term.catalog_item_id),
-                               *next_term.catalog_item_id.split(":")[:2], sub.market, next_term.term_duration,
-                               next_term.billing_cycle, event.instant)
+        target_eos = await _eos(ctx, next_term.catalog_item_id, sub.market, next_term.term_duration,
+                                next_term.billing_cycle, event.instant)
         if target_eos is not None and target_eos.state == "EndOfLife":  # §9.10: dropped, renewal goes on without it
             await _wipe(ctx, sub, "end_of_life", event.instant)
             next_term = None

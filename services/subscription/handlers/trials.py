@@ -38,7 +38,7 @@ async def _convert_trial(ctx: Context, sub: Subscription, instant: datetime) -> 
     quantity = scheduled.quantity if scheduled else sub.quantity
     converted = trial.convert(
         sub, paid_item=paid, term=term, cycle=cycle, quantity=quantity, start=sub.term_end + timedelta(days=1),
-        eos=await _eos(ctx, paid, sub.market, term, cycle) if paid else None,
+        eos=await _eos(ctx, paid, sub.market, term, cycle, instant) if paid else None,
         unit_price=await _price(ctx, sub, paid, term, cycle, quantity, instant) if paid else None,
         instant=instant)
     if converted is None:
