@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 
+from tests.sample import OFFERS
 from tests.up import Up
 
 pytestmark = pytest.mark.e2e
@@ -159,15 +160,9 @@ def test_a_purchase_can_end_its_first_term_at_a_month_end_or_with_another_subscr
 
 
 def test_a_trial_is_one_per_customer_and_converts_at_its_end_to_the_paid_plan(up: Up) -> None:
-    from pathlib import Path
-
-    from services.catalog.offer_matrix import read_offer_matrix
-
-    offers = {o.catalog_item_id.rsplit(":", 1)[0]: o.catalog_item_id for o in read_offer_matrix(
-        (Path(__file__).resolve().parents[2] / "services" / "sample" / "offers.yaml").read_text())[0]}
     p2 = '{"partner_id": "P2", "roles": ["AdminAgent"]}'
     buy = lambda **kw: send(up, "subscription.purchase", {  # noqa: E731
-        "customer_id": "C-P2", "catalog_item_id": offers["CFQ7TTC0LCHC:0002"], "term_duration": "P1M",
+        "customer_id": "C-P2", "catalog_item_id": OFFERS["CFQ7TTC0LCHC:0002"], "term_duration": "P1M",
         "billing_cycle": "none", "quantity": 25, **kw}, p2)
     code, started = buy(subscription_id="S-TRIAL")
     assert code == "OK" and started["data"]["term_end"] == "2026-03-31", started
@@ -176,22 +171,16 @@ def test_a_trial_is_one_per_customer_and_converts_at_its_end_to_the_paid_plan(up
         "TRIAL_NOT_CHANGEABLE")
     at(up, "2026-04-01T00:00:00Z")
     paid = up.get("/subscriptions/S-TRIAL")
-    assert paid["catalog_item_id"] == offers["CFQ7TTC0LCHC:0001"]
+    assert paid["catalog_item_id"] == OFFERS["CFQ7TTC0LCHC:0001"]
     assert (paid["term_duration"], paid["billing_cycle"], paid["quantity"]) == ("P1Y", "monthly", 25)
     assert (paid["term_start"], paid["term_end"], paid["unit_price"]) == ("2026-04-01", "2027-03-31", "277.200000")
     assert paid["promotion_id"] is None and paid["status"] == "active"
 
 
 def test_a_trial_converts_now_with_at_least_25_seats_or_into_an_existing_subscription(up: Up) -> None:
-    from pathlib import Path
-
-    from services.catalog.offer_matrix import read_offer_matrix
-
-    offers = {o.catalog_item_id.rsplit(":", 1)[0]: o.catalog_item_id for o in read_offer_matrix(
-        (Path(__file__).resolve().parents[2] / "services" / "sample" / "offers.yaml").read_text())[0]}
     p1 = '{"partner_id": "P1", "roles": ["AdminAgent"]}'
     assert send(up, "subscription.purchase", {
-        "customer_id": "C-P1", "catalog_item_id": offers["CFQ7TTC0LCHC:0002"], "term_duration": "P1M",
+        "customer_id": "C-P1", "catalog_item_id": OFFERS["CFQ7TTC0LCHC:0002"], "term_duration": "P1M",
         "billing_cycle": "none", "quantity": 25, "subscription_id": "S-TRIAL1"}, p1)[0] == "OK"
     convert = lambda **kw: send(up, "subscription.convert_trial", {"subscription_id": "S-TRIAL1", **kw}, p1)  # noqa: E731
     assert convert(quantity=24)[0] == "900275"
@@ -200,6 +189,6 @@ def test_a_trial_converts_now_with_at_least_25_seats_or_into_an_existing_subscri
     assert code == "OK" and converted["type"] == "subscription.trial_converted"
     paid = up.get("/subscriptions/S-TRIAL1")
     assert (paid["catalog_item_id"], paid["term_duration"], paid["billing_cycle"], paid["quantity"]) == (
-        offers["CFQ7TTC0LCHC:0001"], "P1Y", "annual", 30)
+        OFFERS["CFQ7TTC0LCHC:0001"], "P1Y", "annual", 30)
     assert paid["term_start"] == "2026-04-01" and paid["promotion_id"] is None
     assert convert(quantity=30)[0] == "NOT_A_TRIAL"

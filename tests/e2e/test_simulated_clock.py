@@ -3,18 +3,15 @@ import asyncio
 import json
 from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
-from services.catalog.offer_matrix import read_offer_matrix
 from tests.kafka import read
+from tests.sample import OFFERS
 from tests.up import Up
 
 pytestmark = pytest.mark.e2e
 BASIC = "CFQ7TTC0LH18:0001:CFQ7TTC0K971"
-OFFERS = {o.catalog_item_id.rsplit(":", 1)[0]: o.catalog_item_id for o in read_offer_matrix(
-    (Path(__file__).resolve().parents[2] / "services" / "sample" / "offers.yaml").read_text())[0]}
 E3, LEGACY = OFFERS["CFQ7TTC0LF8R:0001"], OFFERS["CFQ7TTC0HHS9:0001"]
 STANDARD = OFFERS["CFQ7TTC0LDPB:0001"]
 

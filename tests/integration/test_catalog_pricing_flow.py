@@ -3,19 +3,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from services.catalog.offer_matrix import read_offer_matrix
 from services.system import System
+from tests.sample import OFFERS, SAMPLE
 
 pytestmark = pytest.mark.integration
-SAMPLE = Path(__file__).resolve().parents[2] / "services" / "sample"
-OFFERS = {o.catalog_item_id.rsplit(":", 1)[0]: o.catalog_item_id
-          for o in read_offer_matrix((SAMPLE / "offers.yaml").read_text())[0]}
 BASIC, STANDARD, E1, E3 = (OFFERS[k] for k in ("CFQ7TTC0LH18:0001", "CFQ7TTC0LDPB:0001", "CFQ7TTC0LF8Q:0001",
                                                 "CFQ7TTC0LF8R:0001"))
 TEAMS, LEGACY, ADDON = OFFERS["CFQ7TTC0MBMJ:0001"], OFFERS["CFQ7TTC0HHS9:0001"], OFFERS["CFQ7TTC0LHXG:0001"]
