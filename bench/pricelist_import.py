@@ -46,7 +46,7 @@ from services.pricing.importer import EVENT_ROWS, import_pricelist
 
 MARKET = "US"
 IMPORT_SCHEMA = "bench_pricing"  # the pricing migrations in a schema of its own: never touch real data
-COPY_BATCH = 5000  # import_pricelist's default `batch`
+
 PAIRS = (("P1M", "Monthly"), ("P1Y", "Monthly"), ("P1Y", "Annual"), ("P3Y", "Monthly"), ("P3Y", "Annual"),
          ("P3Y", "Triennial"))
 SKUS = 9
@@ -214,7 +214,7 @@ def summary(rows: int, size: int, db: dict[str, str], kind: str, raw: tuple[int,
             "machine": f"{os.cpu_count()} cores, {platform.platform()}, "
                        f"{platform.processor() or platform.machine()}, Python {platform.python_version()}",
             "database": kind, **{f"pg_{k}": v for k, v in db.items()}, "client_and_database": "same machine",
-            "copy_batch_rows": COPY_BATCH, "event_chunk_rows": EVENT_ROWS,
+            "event_chunk_rows": EVENT_ROWS,
             "events_written_first_import": big["first"]["events_written"],
             "memory_measured": "Python process only (peak RSS growth of a fresh child); "
                                "PostgreSQL not measured",

@@ -204,7 +204,7 @@ def start(
         if database is None and docker:
             from testcontainers.postgres import PostgresContainer
 
-            pg = stack.enter_context(PostgresContainer("postgres:16-alpine", driver=None))
+            pg = stack.enter_context(PostgresContainer("postgres:17-alpine", driver=None))
             database, database_kind = pg.get_connection_url(), "testcontainers"
         elif database is None:
             server, database = start_postgres(data_dir / "pg", keep=keep_data, fast=not keep_data)

@@ -8,7 +8,11 @@ import asyncpg
 from shared.contracts.pricing import PriceRow
 from shared.rules.prices import Promo, Row, promo_from
 
-from services.pricing.importer import COLUMNS, KEY, VALUES
+# price_rows: the key of a row, and what an import may change in it.
+KEY = ("product_id", "sku_id", "market", "currency", "term_duration", "billing_cycle", "tier_min", "effective_start")
+VALUES = ("tier_max", "effective_end", "unit_price", "erp_price", "tags", "end_of_sale_date", "segment",
+          "product_title", "sku_title")
+COLUMNS = (*KEY, *VALUES)
 
 
 async def upsert_row(conn: asyncpg.Connection, row: PriceRow) -> None:
@@ -16,14 +20,14 @@ async def upsert_row(conn: asyncpg.Connection, row: PriceRow) -> None:
     marks = ", ".join(f"${i}" for i in range(1, len(COLUMNS) + 1))
     await conn.execute(
         f"""INSERT INTO price_rows ({", ".join(COLUMNS)}) VALUES ({marks})
-            ON CONFLICT ({KEY}) DO UPDATE SET {", ".join(f"{c} = EXCLUDED.{c}" for c in VALUES)}""",
+            ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET {", ".join(f"{c} = EXCLUDED.{c}" for c in VALUES)}""",
         *values,
     )
 
 
 async def offer_rows(pool: asyncpg.Pool, product_id: str, sku_id: str) -> list[asyncpg.Record]:
     return await pool.fetch(
-        f"SELECT {', '.join(COLUMNS)} FROM price_rows WHERE product_id = $1 AND sku_id = $2 ORDER BY {KEY}",
+        f"SELECT {', '.join(COLUMNS)} FROM price_rows WHERE product_id = $1 AND sku_id = $2 ORDER BY {', '.join(KEY)}",
         product_id, sku_id,
     )
 

@@ -1,9 +1,9 @@
 """Messages of the pricing area."""
 from datetime import date
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_serializer, model_validator
 
 from shared.contracts.catalog import EosState
 from shared.contracts.common import BillingCycle, Country, Currency, Data, Money, ProductId, SkuId, TermDuration, Text
@@ -46,11 +46,33 @@ class SetPrice(PriceRow):
     """pricing.set_price v1: add or replace one price row (price lists come in by `nce pricelist import`)."""
 
 
+EVENT_COLUMNS = ("product_id", "sku_id", "market", "currency", "term_duration", "billing_cycle", "tier_min",
+                 "tier_max", "effective_start", "effective_end", "unit_price", "tags", "end_of_sale_date")
+
+
 class PricesPublished(Data):
-    """pricing.prices_published v1: new or changed price rows of one market (chunks of a price-list import)."""
+    """pricing.prices_published v1: new or changed price rows of one market (chunks of a price-list import).
+
+    On the wire each row is an array in `columns` order: a 500-row chunk is 2.5 times smaller than with objects,
+    and it is what PostgreSQL writes fastest. Titles, ERP price and segment stay in pricing.
+    """
 
     market: Country
+    columns: tuple[Literal[EVENT_COLUMNS], ...] = EVENT_COLUMNS  # type: ignore[valid-type]
     rows: list[PriceRow] = Field(min_length=1, max_length=1000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rows_from_arrays(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("rows"), list):
+            columns = data.get("columns", EVENT_COLUMNS)
+            rows = [dict(zip(columns, r, strict=True)) if isinstance(r, list | tuple) else r for r in data["rows"]]
+            data = {**data, "rows": rows}
+        return data
+
+    @field_serializer("rows")
+    def _rows_as_arrays(self, rows: list[PriceRow]) -> list[list[Any]]:
+        return [[row[c] for c in self.columns] for row in (r.model_dump(mode="json") for r in rows)]
 
 
 class EosDateFound(Data):
