@@ -73,12 +73,13 @@ async def scheduled_change(conn: asyncpg.Connection, subscription_id: str) -> Ne
     if raw is None:
         return None
     d = json.loads(raw)
+    end = d.get("custom_term_end_date")
     return NextTerm(d["catalog_item_id"], d["term_duration"], d["billing_cycle"], d["quantity"],
-                    datetime.fromisoformat(d["submitted_at"]))
+                    datetime.fromisoformat(d["submitted_at"]), date.fromisoformat(end) if end else None)
 
 
 async def set_scheduled_change(conn: asyncpg.Connection, subscription_id: str, change: NextTerm | None) -> None:
-    value = None if change is None else json.dumps({**asdict(change), "submitted_at": change.submitted_at.isoformat()})
+    value = None if change is None else json.dumps(asdict(change), default=lambda d: d.isoformat())
     await conn.execute("UPDATE subscriptions SET scheduled_change = $2::jsonb WHERE subscription_id = $1",
                        subscription_id, value)
 
@@ -252,12 +253,12 @@ async def paid_equivalent(conn: asyncpg.Connection, trial_item: str, market: str
     )
 
 
-async def term_ends(conn: asyncpg.Connection, customer_id: str) -> list[tuple[date, str]]:
+async def term_ends(conn: asyncpg.Connection, customer_id: str, other_than: str | None = None) -> list[tuple[date, str]]:
     """The (term end, term duration) of the customer's active non-trial subscriptions, for coterming (§3.7)."""
     rows = await conn.fetch(
         """SELECT s.term_end, s.term_duration FROM subscriptions s JOIN offers o USING (catalog_item_id)
-           WHERE s.customer_id = $1 AND s.status = 'active' AND NOT o.trial""",
-        customer_id,
+           WHERE s.customer_id = $1 AND s.status = 'active' AND NOT o.trial AND s.subscription_id IS DISTINCT FROM $2""",
+        customer_id, other_than,
     )
     return [(r["term_end"], r["term_duration"]) for r in rows]
 

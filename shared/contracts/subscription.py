@@ -184,6 +184,7 @@ class NextTerm(Data):
     billing_cycle: BillingCycle
     quantity: Quantity
     submitted_at: datetime
+    custom_term_end_date: date | None = None
 
 
 class ChangeScheduled(SubscriptionFacts):

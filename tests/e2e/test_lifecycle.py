@@ -107,8 +107,8 @@ STANDARD = "CFQ7TTC0LDPB:0001:CFQ7TTC0K8RL"  # an upgrade target of Business Bas
 E5 = "CFQ7TTC0LFLZ:0001"  # not one
 
 
-def schedule(up: Up, sid: str, **change: Any) -> str:
-    return send(up, "subscription.schedule_change", {"subscription_id": sid, **change})[0]
+def schedule(up: Up, sid: str, actor: str | None = None, **change: Any) -> str:
+    return send(up, "subscription.schedule_change", {"subscription_id": sid, **change}, actor)[0]
 
 
 def test_a_change_needs_an_active_auto_renewing_subscription_and_an_upgrade_path(up: Up) -> None:
@@ -192,3 +192,17 @@ def test_a_trial_converts_now_with_at_least_25_seats_or_into_an_existing_subscri
         OFFERS["CFQ7TTC0LCHC:0001"], "P1Y", "annual", 30)
     assert paid["term_start"] == "2026-04-01" and paid["promotion_id"] is None
     assert convert(quantity=30)[0] == "NOT_A_TRIAL"
+
+
+def test_a_scheduled_change_can_end_the_next_term_at_a_month_end_and_renewal_applies_it(up: Up) -> None:
+    p2 = '{"partner_id": "P2", "roles": ["AdminAgent"]}'
+    assert schedule(up, "S-ALIGN", p2, custom_term_end_date="2027-12-15") == "900242"  # not a month end
+    assert schedule(up, "S-ALIGN", p2, custom_term_end_date="2028-02-29") == "900245"  # past the next term
+    assert schedule(up, "S-ALIGN", p2, custom_term_end_date="2027-12-31") == "OK"
+    assert up.get("/subscriptions/S-ALIGN")["scheduled_change"]["custom_term_end_date"] == "2027-12-31"
+    at(up, "2027-02-01T00:00:00Z")  # S-ALIGN's first term ended on 2027-01-31
+    renewed = up.get("/subscriptions/S-ALIGN")
+    assert (renewed["term_start"], renewed["term_end"], renewed["scheduled_change"]) == ("2027-02-01", "2027-12-31",
+                                                                                         None)
+    up.eventually("/scheduler/timers?key=S-ALIGN",
+                  lambda body: any(t["due_at"].startswith("2028-01-01") for t in body["timers"]))

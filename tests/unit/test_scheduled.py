@@ -22,7 +22,7 @@ def attempt(target: str, term: str = "P1Y", cycle: str = "annual", state: str | 
     try:
         schedule(sub=kw.get("sub", SUB), status=kw.get("status", "active"),  # type: ignore[arg-type]
                  upgrade_targets=["CFQ7TTC0LDPB:0001"], target=Offer(target, frozenset({"US"}), PLANS, 1, 300),
-                 wanted=NextTerm(target, term, cycle, 10, NOW), custom_term_end=False, eos=eos)
+                 wanted=NextTerm(target, term, cycle, 10, NOW), eos=eos)
         return "OK"
     except CommandRejectedError as e:
         return e.code
@@ -71,3 +71,23 @@ def test_a_promotion_carries_into_a_renewal_only_inside_its_window() -> None:
     upgraded = renew(promoted, datetime(2027, 1, 1, tzinfo=UTC), Decimal("150"), NextTerm(TARGET, "P1Y", "annual",
                      10, NOW), promo)
     assert upgraded.promotion_id is None  # the promotion is for the old SKU
+
+
+def test_a_custom_end_date_is_checked_for_the_next_term_and_applied_at_renewal() -> None:
+    def end(day: date, others: list[tuple[date, str]] | None = None) -> str:
+        try:
+            schedule(sub=SUB, status="active", upgrade_targets=[], target=Offer(SOURCE, frozenset({"US"}), PLANS, 1, 300),
+                     wanted=NextTerm(SOURCE, "P1Y", "annual", 10, NOW, day), eos=None, others=others)
+            return "OK"
+        except CommandRejectedError as e:
+            return e.code
+
+    assert end(date(2027, 6, 30)) == "OK"  # a month end inside the next term (2027-01-01 to 2027-12-31)
+    assert end(date(2027, 6, 15)) == "900242"
+    assert end(date(2027, 6, 15), [(date(2027, 6, 15), "P1Y")]) == "OK"  # another subscription's end
+    assert end(date(2027, 6, 15), [(date(2027, 6, 15), "P1M")]) == "900242"  # P1Y never to a P1M end
+    assert end(date(2028, 1, 31)) == "900245"  # past the next term
+    assert end(date(2026, 12, 31)) == "900245"  # still the current term
+    renewed = renew(SUB, datetime(2027, 1, 1, tzinfo=UTC), Decimal("72"),
+                    NextTerm(SOURCE, "P1Y", "annual", 10, NOW, date(2027, 6, 30)))
+    assert (renewed.term_start, renewed.term_end) == (date(2027, 1, 1), date(2027, 6, 30))

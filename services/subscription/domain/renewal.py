@@ -19,12 +19,14 @@ def keeps_promotion(promo: Promo | None, sub: Subscription, renewal: date) -> bo
 def renew(sub: Subscription, instant: datetime, unit_price: Decimal, next_term: NextTerm | None = None,
           promotion: Promo | None = None) -> Subscription:
     """The next term starts the day after the inclusive end, at the price effective then, with a new 168 h window;
-    a scheduled change sets its offer, term, billing cycle and quantity; `promotion` is the current one, if any."""
+    a scheduled change sets its offer, term, billing cycle, quantity and maybe the term's end; `promotion` is the
+    current one, if any."""
     if next_term is not None:
         sub = replace(sub, catalog_item_id=next_term.catalog_item_id, term_duration=next_term.term_duration,
                       billing_cycle=next_term.billing_cycle, quantity=next_term.quantity)
     start = sub.term_end + timedelta(days=1)
     kept = promotion if keeps_promotion(promotion, sub, start) else None
-    return replace(sub, term_start=start, term_end=term_end(start, sub.term_duration),
+    end = next_term.custom_term_end_date if next_term and next_term.custom_term_end_date else term_end(start, sub.term_duration)
+    return replace(sub, term_start=start, term_end=end,
                    cancellation_allowed_until=instant + CANCELLATION_WINDOW, unit_price=unit_price,
                    promotion_id=kept.promotion_id if kept else None, effective_unit_price=discounted(unit_price, kept))

@@ -1,16 +1,18 @@
-"""Scheduled next-term changes (domain.md §3.6, §5.2 rows 10, 11, 13, 14, §9.4, §9.10): pure."""
+"""Scheduled next-term changes (domain.md §3.6, §3.7, §5.2 rows 10, 11, 13, 14, §9.4, §9.10): pure."""
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from shared.rejection import CommandRejectedError
 from shared.rules.eos import EosRule
 
+from services.subscription.domain.coterm import check_custom_term_end
 from services.subscription.domain.purchase import (
     BillingCycleNotOfferedError,
     Offer,
     QuantityOutOfRangeError,
     Subscription,
     UnknownOfferError,
+    term_end,
 )
 
 
@@ -26,10 +28,6 @@ class TargetEndOfSaleError(CommandRejectedError):
     code = "10001"
 
 
-class CustomTermEndNotSupportedError(CommandRejectedError):
-    code = "900242"
-
-
 @dataclass(frozen=True)
 class NextTerm:
     catalog_item_id: str
@@ -37,6 +35,7 @@ class NextTerm:
     billing_cycle: str
     quantity: int
     submitted_at: datetime
+    custom_term_end_date: date | None = None  # the next term's end, when not the standard one (§3.7)
 
 
 def _product_sku(catalog_item_id: str) -> str:
@@ -45,13 +44,20 @@ def _product_sku(catalog_item_id: str) -> str:
 
 def schedule(
     *, sub: Subscription, status: str, upgrade_targets: list[str], target: Offer | None,
-    wanted: NextTerm, custom_term_end: bool, eos: EosRule | None,
+    wanted: NextTerm, eos: EosRule | None, trial: bool = False, others: list[tuple[date, str]] | None = None,
 ) -> NextTerm:
-    """Validate a next-term change at its submission instant; `eos` is the rule in force for the target plan then."""
+    """Validate a next-term change at its submission instant; `eos` is the rule in force for the target plan then.
+
+    A custom end date (§3.7) must fall inside the next term and be a month end or the end of another of the
+    customer's active subscriptions (`others`: their (term end, term duration)).
+    """
     if status != "active" or not sub.auto_renew:
         raise NotEligibleForAutoRenewError("a change can be scheduled only on an active subscription with auto-renew on")
-    if custom_term_end:
-        raise CustomTermEndNotSupportedError("scheduling a custom term end date is not supported yet")
+    if wanted.custom_term_end_date is not None:
+        start = sub.term_end + timedelta(days=1)
+        check_custom_term_end(wanted=wanted.custom_term_end_date, start=start,
+                              standard_end=term_end(start, wanted.term_duration), term=wanted.term_duration,
+                              trial=trial, others=others or [])
     same_sku = _product_sku(wanted.catalog_item_id) == _product_sku(sub.catalog_item_id)
     if not same_sku and _product_sku(wanted.catalog_item_id) not in upgrade_targets:
         raise NotAnUpgradeError(f"{wanted.catalog_item_id} is not an upgrade target of {sub.catalog_item_id}; "

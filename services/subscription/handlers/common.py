@@ -63,12 +63,16 @@ async def _eos(ctx: Context, catalog_item_id: str, market: str, term: str, cycle
                      at or ctx.now)
 
 
-async def _schedule(ctx: Context, sub: Subscription, status: str, wanted: NextTerm, custom_term_end: bool) -> None:
+async def _schedule(ctx: Context, sub: Subscription, status: str, wanted: NextTerm) -> None:
+    source = await storage.offer(ctx.conn, sub.catalog_item_id)
     next_term = scheduled.schedule(
         sub=sub, status=status,
         upgrade_targets=await storage.upgrade_targets(ctx.conn, sub.catalog_item_id),
-        target=await storage.offer(ctx.conn, wanted.catalog_item_id), wanted=wanted, custom_term_end=custom_term_end,
+        target=await storage.offer(ctx.conn, wanted.catalog_item_id), wanted=wanted,
         eos=await _eos(ctx, wanted.catalog_item_id, sub.market, wanted.term_duration, wanted.billing_cycle),
+        trial=bool(source and source.trial),
+        others=await storage.term_ends(ctx.conn, sub.customer_id, other_than=sub.subscription_id)
+        if wanted.custom_term_end_date else None,
     )
     await storage.set_scheduled_change(ctx.conn, sub.subscription_id, next_term)
     await ctx.emit("subscription.change_scheduled", ChangeScheduled(**_facts(sub, ctx.now),

@@ -89,8 +89,9 @@ async def on_reactivate(ctx: Context, cmd: SubscriptionCommand) -> None:
 async def on_schedule_change(ctx: Context, cmd: ScheduleChange) -> None:
     sub, status = await _locked(ctx, cmd.subscription_id)
     wanted = NextTerm(cmd.catalog_item_id or sub.catalog_item_id, cmd.term_duration or sub.term_duration,
-                      cmd.billing_cycle or sub.billing_cycle, cmd.quantity or sub.quantity, ctx.now)
-    await _schedule(ctx, sub, status, wanted, cmd.custom_term_end_date is not None)
+                      cmd.billing_cycle or sub.billing_cycle, cmd.quantity or sub.quantity, ctx.now,
+                      cmd.custom_term_end_date)
+    await _schedule(ctx, sub, status, wanted)
 
 
 @handlers.on("subscription.cancel_scheduled_change")
@@ -109,7 +110,7 @@ async def on_transition(ctx: Context, cmd: TransitionCommand) -> None:
     if cmd.when == "at_renewal":
         if cmd.target_subscription_id:
             raise CommandRejectedError("only an immediate transition can go into an existing subscription")
-        await _schedule(ctx, sub, status, wanted, custom_term_end=False)
+        await _schedule(ctx, sub, status, wanted)
         return
     offer = await storage.offer(ctx.conn, wanted.catalog_item_id)
     if offer is None or sub.market not in offer.markets:
