@@ -89,8 +89,14 @@ def test_an_eos_date_is_reached_at_its_midnight_and_not_before(up: Up) -> None:
     up.post("/clock", {"to": "2026-12-14T23:59:59Z"})
     assert reached() == []
     assert up.get("/subscriptions/S-OFF")["status"] == "deleted"  # 90 days after it was disabled
-    assert buy(up, E3, "P1M", "monthly")[0] == 0  # one second before the date it is still for sale
+    assert buy(up, E3, "P1M", "monthly", subscription_id="S-E3A")[0] == 0  # one second before: still for sale
+    assert buy(up, E3, "P1M", "monthly", subscription_id="S-E3B")[0] == 0
+    code, scheduled = up.send("subscription.schedule_change", {"subscription_id": "S-E3A", "quantity": 3})
+    assert code == 0, scheduled  # row 11: submitted before the date
     up.post("/clock", {"to": "2026-12-15T00:00:00Z"})
+    for step in ("suspend", "reactivate"):  # row 7: suspending and reactivating an EOS source is allowed
+        code, outcome = up.send(f"subscription.{step}", {"subscription_id": "S-E3B"})
+        assert code == 0, outcome
     code, refused = buy(up, E3, "P1M", "monthly")
     assert code == 1 and refused["data"]["code"] == "10001" and "EndOfSaleWithConversions" in refused["data"]["message"]
     assert buy(up, E3, "P1Y", "annual")[0] == 0  # the rule covers P1M only
@@ -113,6 +119,13 @@ def test_an_end_of_life_plan_does_not_renew_even_with_auto_renew_on(up: Up) -> N
     assert {"subscription_id": "S-MONTH", "reason": "end_of_life"}.items() <= expired[-1].items()
     assert up.get("/subscriptions/S-MONTH")["status"] == "expired"
     assert up.get("/subscriptions/S-YEAR")["term_start"] == "2027-01-15"  # P1Y is not covered: it renewed
+
+
+def test_a_change_scheduled_before_an_eos_date_is_applied_at_the_renewal_after_it(up: Up) -> None:
+    renewed = up.get("/subscriptions/S-E3A")  # row 11 (and row 3: an EOSwC source renews)
+    assert (renewed["term_start"], renewed["quantity"], renewed["scheduled_change"]) == ("2027-01-14", 3, None)
+    assert renewed["status"] == "active"
+    assert up.get("/subscriptions/S-E3B")["status"] == "expired"  # its suspension had turned auto-renew off
 
 
 def test_an_eos_date_in_the_price_list_blocks_a_transition_into_that_offer_right_after_not_before(up: Up) -> None:
