@@ -52,14 +52,14 @@ async def customer(conn: asyncpg.Connection, customer_id: str) -> Customer | Non
 async def upsert_offer(conn: asyncpg.Connection, o: OfferPublished) -> None:
     await conn.execute(
         """INSERT INTO offers (catalog_item_id, markets, plans, min_quantity, max_quantity, trial,
-                               pooled_max_per_customer, legacy, upgrade_targets)
-           VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9)
+                               pooled_max_per_customer, legacy, upgrade_targets, kind)
+           VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9, $10)
            ON CONFLICT (catalog_item_id) DO UPDATE SET markets = EXCLUDED.markets, plans = EXCLUDED.plans,
            min_quantity = EXCLUDED.min_quantity, max_quantity = EXCLUDED.max_quantity, trial = EXCLUDED.trial,
            pooled_max_per_customer = EXCLUDED.pooled_max_per_customer, legacy = EXCLUDED.legacy,
-           upgrade_targets = EXCLUDED.upgrade_targets""",
+           upgrade_targets = EXCLUDED.upgrade_targets, kind = EXCLUDED.kind""",
         o.catalog_item_id, o.markets, json.dumps([[p.term_duration, p.billing_cycle] for p in o.plans]),
-        o.min_quantity, o.max_quantity, o.trial, o.pooled_max_per_customer, o.legacy, o.upgrade_targets,
+        o.min_quantity, o.max_quantity, o.trial, o.pooled_max_per_customer, o.legacy, o.upgrade_targets, o.kind,
     )
 
 
@@ -106,7 +106,7 @@ async def offer(conn: asyncpg.Connection, catalog_item_id: str) -> Offer | None:
         return None
     plans = frozenset((t, c) for t, c in json.loads(row["plans"]))
     return Offer(row["catalog_item_id"], frozenset(row["markets"]), plans, row["min_quantity"], row["max_quantity"],
-                 row["trial"], row["pooled_max_per_customer"], row["legacy"])
+                 row["trial"], row["pooled_max_per_customer"], row["legacy"], row["kind"])
 
 
 async def pooled_room(conn: asyncpg.Connection, customer_id: str, catalog_item_id: str,

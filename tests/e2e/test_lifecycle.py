@@ -206,3 +206,26 @@ def test_a_scheduled_change_can_end_the_next_term_at_a_month_end_and_renewal_app
                                                                                          None)
     up.eventually("/scheduler/timers?key=S-ALIGN",
                   lambda body: any(t["due_at"].startswith("2028-01-01") for t in body["timers"]))
+
+
+def test_perpetual_software_is_refundable_for_30_days_never_renews_and_software_subscriptions_keep_their_seats(
+        up: Up) -> None:
+    def buy(offer: str, sid: str, qty: int = 2) -> dict[str, Any]:
+        code, out = send(up, "subscription.purchase", {
+            "customer_id": "C-P1", "catalog_item_id": OFFERS[offer], "term_duration": "P1Y", "billing_cycle": "annual",
+            "quantity": qty, "subscription_id": sid})
+        assert code == "OK", out
+        return out["data"]
+
+    perpetual = buy("DG7GMGF0FKZV:0002", "S-PERP")
+    assert perpetual["auto_renew"] is False and perpetual["cancellation_allowed_until"] == "2027-03-03T00:00:00Z"
+    assert send(up, "subscription.set_auto_renew", {"subscription_id": "S-PERP", "enabled": True})[0] == "800093"
+    buy("DG7GMGF0FKZV:0002", "S-PERP-REFUND")
+    buy("DG7GMGF0D5RK:000P", "S-SOFT", 4)
+    assert quantity(up, "S-SOFT", 3) == "800090"  # a software subscription gives no seats back
+    assert quantity(up, "S-SOFT", 6) == "OK"
+    at(up, "2027-03-03T00:00:00Z")  # the 30th day after the purchase, to the second
+    assert send(up, "subscription.cancel", {"subscription_id": "S-PERP-REFUND"})[0] == "OK"
+    at(up, "2028-02-01T00:00:00Z")  # S-PERP's "term" ended on 2028-01-31: nothing ends or renews
+    kept = up.get("/subscriptions/S-PERP")
+    assert (kept["status"], kept["term_start"]) == ("active", "2027-02-01")

@@ -75,3 +75,10 @@ def test_partner_roles(roles: list[str], command: str, allowed: bool) -> None:
 def test_a_partner_never_acts_for_another_partners_customers_but_an_operator_may() -> None:
     assert code(check_acts_for, "P2", ["AdminAgent"], "P1", "subscription.cancel") == "FORBIDDEN"
     check_acts_for(None, ["GlobalAdmin"], "P1", "subscription.cancel")
+
+
+def test_a_software_subscription_gives_no_seats_back_and_perpetual_seats_are_refundable_for_30_days() -> None:
+    assert code(change, changes.opened(10, T0), 9, T0 + H, kind="software_subscription") == "800090"
+    assert change(changes.opened(10, T0), 12, T0, kind="perpetual")[-1] == Batch(2, T0 + timedelta(days=30))
+    assert code(changes.set_auto_renew, "active", True, "perpetual") == "800093"
+    changes.set_auto_renew("active", False, "perpetual")

@@ -1,5 +1,5 @@
 """The domain rules the skeleton already carries: term dates, purchase checks, charge money."""
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -102,3 +102,14 @@ def test_an_offer_past_its_end_of_sale_date_or_a_legacy_offer_is_not_sold() -> N
     with pytest.raises(CommandRejectedError) as caught:
         buy(offer=legacy)
     assert caught.value.code == "LEGACY_OFFER"
+
+
+def test_perpetual_software_never_renews_and_is_refundable_for_30_days() -> None:
+    from dataclasses import replace
+
+    s = buy(offer=replace(OFFER, kind="perpetual"))
+    assert s.auto_renew is False
+    assert s.cancellation_allowed_until == NOW + timedelta(days=30)
+    with pytest.raises(CommandRejectedError) as refused:
+        buy(offer=replace(OFFER, kind="software_subscription"), custom_term_end=date(2025, 12, 31))
+    assert refused.value.code == "900244"  # custom term end dates are for license-based subscriptions only

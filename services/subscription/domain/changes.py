@@ -4,11 +4,15 @@ Seats are held in batches, each refundable until 168 hours after it was added (p
 a decrease may only give back refundable seats, newest first. Windows are inclusive to the second.
 """
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from shared.rejection import CommandRejectedError
 
-from services.subscription.domain.purchase import CANCELLATION_WINDOW, QuantityOutOfRangeError
+from services.subscription.domain.purchase import (
+    CANCELLATION_WINDOW,
+    QuantityOutOfRangeError,
+    cancellation_window,
+)
 
 
 class SuspendedError(CommandRejectedError):
@@ -35,15 +39,19 @@ class TrialLockedError(CommandRejectedError):
     code = "TRIAL_NOT_CHANGEABLE"
 
 
+class NotEligibleForAutoRenewError(CommandRejectedError):
+    code = "800093"
+
+
 @dataclass(frozen=True)
 class Batch:
     quantity: int
     refundable_until: datetime
 
 
-def opened(quantity: int, now: datetime) -> list[Batch]:
-    """The seats of a purchase or renewal: all refundable for 168 hours."""
-    return [Batch(quantity, now + CANCELLATION_WINDOW)]
+def opened(quantity: int, now: datetime, window: timedelta = CANCELLATION_WINDOW) -> list[Batch]:
+    """The seats of a purchase or renewal: all refundable for 168 hours (perpetual software: 30 days)."""
+    return [Batch(quantity, now + window)]
 
 
 def refundable(batches: list[Batch], now: datetime) -> list[Batch]:
@@ -59,7 +67,7 @@ def _require_active(status: str, what: str) -> None:
 
 def change_quantity(
     *, status: str, trial: bool, quantity: int, batches: list[Batch], new_quantity: int, now: datetime,
-    min_quantity: int, max_quantity: int, pooled_room: int | None,
+    min_quantity: int, max_quantity: int, pooled_room: int | None, kind: str = "license",
 ) -> list[Batch]:
     """The seat batches after changing `quantity` to `new_quantity`."""
     _require_active(status, "change its quantity")
@@ -72,8 +80,11 @@ def change_quantity(
         if pooled_room is not None and added > pooled_room:
             raise PooledSeatLimitError(
                 f"The requested number of {added} seats exceeds the remaining limit of {pooled_room} seats")
-        return [*batches, Batch(added, now + CANCELLATION_WINDOW)] if added else batches
+        return [*batches, Batch(added, now + cancellation_window(kind))] if added else batches
     removing = quantity - new_quantity
+    if kind == "software_subscription":  # §1.5
+        raise DecreaseOutsideWindowError("a software subscription's seats can't be reduced; cancel it within its "
+                                         "7-day window instead")
     available = sum(b.quantity for b in refundable(batches, now))
     if removing > available:
         raise DecreaseOutsideWindowError(
@@ -103,8 +114,10 @@ def cancel(status: str, cancellation_allowed_until: datetime, now: datetime) -> 
     return "deleted"
 
 
-def set_auto_renew(status: str) -> None:
+def set_auto_renew(status: str, enabled: bool, kind: str) -> None:
     _require_active(status, "change auto-renew")
+    if enabled and kind == "perpetual":
+        raise NotEligibleForAutoRenewError("perpetual software never renews; auto-renew can't be turned on")
 
 
 def suspend(status: str) -> str:

@@ -11,6 +11,11 @@ from shared.rules.prices import Promo, discounted
 from services.subscription.domain.coterm import check_custom_term_end
 
 CANCELLATION_WINDOW = timedelta(hours=168)
+PERPETUAL_REFUND_WINDOW = timedelta(days=30)  # §1.5: perpetual software is refunded in full within 30 days
+
+
+def cancellation_window(kind: str) -> timedelta:
+    return PERPETUAL_REFUND_WINDOW if kind == "perpetual" else CANCELLATION_WINDOW
 
 
 class UnknownCustomerError(CommandRejectedError):
@@ -59,6 +64,7 @@ class Offer:
     trial: bool = False
     pooled_max_per_customer: int | None = None
     legacy: bool = False
+    kind: str = "license"  # license | software_subscription | perpetual (§1.5)
 
 
 @dataclass(frozen=True)
@@ -126,6 +132,8 @@ def purchase(
         raise NoPriceError(f"no {customer.currency} price for this offer in {customer.market} on {now.date()}")
     start = now.date()
     end = term_end(start, term_duration)
+    if custom_term_end is not None and offer.kind != "license":
+        raise CommandRejectedError("a custom term end date is only for license-based subscriptions", "900244")
     if custom_term_end is not None:
         end = check_custom_term_end(wanted=custom_term_end, start=start, standard_end=end, term=term_duration,
                                     trial=offer.trial, others=others or [])
@@ -137,10 +145,10 @@ def purchase(
         term_duration=term_duration,
         billing_cycle=billing_cycle,
         quantity=quantity,
-        auto_renew=auto_renew,
+        auto_renew=auto_renew and offer.kind != "perpetual",  # perpetual software never renews (§1.5)
         term_start=start,
         term_end=end,
-        cancellation_allowed_until=now + CANCELLATION_WINDOW,
+        cancellation_allowed_until=now + cancellation_window(offer.kind),
         unit_price=unit_price,
         currency=customer.currency,
         market=customer.market,

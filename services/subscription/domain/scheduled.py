@@ -45,6 +45,7 @@ def _product_sku(catalog_item_id: str) -> str:
 def schedule(
     *, sub: Subscription, status: str, upgrade_targets: list[str], target: Offer | None,
     wanted: NextTerm, eos: EosRule | None, trial: bool = False, others: list[tuple[date, str]] | None = None,
+    kind: str = "license",
 ) -> NextTerm:
     """Validate a next-term change at its submission instant; `eos` is the rule in force for the target plan then.
 
@@ -70,9 +71,11 @@ def schedule(
         raise QuantityOutOfRangeError(f"quantity {wanted.quantity} is outside {target.min_quantity}..{target.max_quantity}")
     if eos is not None:
         # §9.4: never a new term duration into EOS/EOSwC; into EOSwC a SKU change is fine; on EOS only the same SKU
-        # (a billing-frequency or quantity change); nothing into EndOfLife.
+        # (a billing-frequency or quantity change) and not for a software subscription (row 16); nothing into
+        # EndOfLife.
         same_term = wanted.term_duration == sub.term_duration
-        allowed = same_term and (eos.state == "EndOfSaleWithConversions" or eos.state == "EndOfSale" and same_sku)
+        allowed = same_term and (eos.state == "EndOfSaleWithConversions" or eos.state == "EndOfSale" and same_sku
+                                 and kind != "software_subscription")
         if not allowed:
             raise TargetEndOfSaleError(f"the target plan is {eos.state} since {eos.effective_date}; it can't be "
                                        "scheduled into")

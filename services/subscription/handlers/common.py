@@ -70,7 +70,7 @@ async def _schedule(ctx: Context, sub: Subscription, status: str, wanted: NextTe
         upgrade_targets=await storage.upgrade_targets(ctx.conn, sub.catalog_item_id),
         target=await storage.offer(ctx.conn, wanted.catalog_item_id), wanted=wanted,
         eos=await _eos(ctx, wanted.catalog_item_id, sub.market, wanted.term_duration, wanted.billing_cycle),
-        trial=bool(source and source.trial),
+        trial=bool(source and source.trial), kind=source.kind if source else "license",
         others=await storage.term_ends(ctx.conn, sub.customer_id, other_than=sub.subscription_id)
         if wanted.custom_term_end_date else None,
     )

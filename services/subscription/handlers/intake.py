@@ -106,5 +106,6 @@ async def on_purchase(ctx: Context, cmd: Purchase) -> None:
         raise CommandRejectedError(f"subscription {subscription.subscription_id} exists", "SUBSCRIPTION_EXISTS")
     if offer is not None and offer.trial:
         await storage.mark_trial(ctx.conn, subscription.subscription_id, cmd.catalog_item_id)
-    await storage.save_batches(ctx.conn, subscription.subscription_id, changes.opened(cmd.quantity, ctx.now))
+    await storage.save_batches(ctx.conn, subscription.subscription_id,
+                               [changes.Batch(cmd.quantity, subscription.cancellation_allowed_until)])
     await ctx.emit("subscription.created", SubscriptionCreated(**asdict(subscription)), key=cmd.customer_id)

@@ -40,6 +40,7 @@ async def on_change_quantity(ctx: Context, cmd: ChangeQuantity) -> None:
         batches=await storage.batches(ctx.conn, sub.subscription_id), new_quantity=cmd.quantity, now=ctx.now,
         min_quantity=offer.min_quantity if offer else 1, max_quantity=offer.max_quantity if offer else cmd.quantity,
         pooled_room=await storage.pooled_room(ctx.conn, sub.customer_id, sub.catalog_item_id, limit),
+        kind=offer.kind if offer else "license",
     )
     await storage.save_batches(ctx.conn, sub.subscription_id, seats)
     await _wipe(ctx, sub, "quantity_changed", ctx.now)
@@ -50,7 +51,8 @@ async def on_change_quantity(ctx: Context, cmd: ChangeQuantity) -> None:
 @handlers.on("subscription.set_auto_renew")
 async def on_set_auto_renew(ctx: Context, cmd: SetAutoRenew) -> None:
     sub, status = await _locked(ctx, cmd.subscription_id)
-    changes.set_auto_renew(status)
+    offer = await storage.offer(ctx.conn, sub.catalog_item_id)
+    changes.set_auto_renew(status, cmd.enabled, offer.kind if offer else "license")
     await storage.set_auto_renew(ctx.conn, sub.subscription_id, cmd.enabled)
     if not cmd.enabled:
         await _wipe(ctx, sub, "auto_renew_off", ctx.now)

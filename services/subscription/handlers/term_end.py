@@ -27,6 +27,9 @@ async def on_term_ended(ctx: Context, event: TermEnded) -> None:
     if found is None or found[0].term_end != event.term_end:
         return  # a stale timer: the term already moved on
     sub, status = found
+    offer = await storage.offer(ctx.conn, sub.catalog_item_id)
+    if offer is not None and offer.kind == "perpetual":
+        return  # §1.5, row 17: perpetual software has no renewal and nothing ends; End of Sale has no effect on it
     eos = await _eos(ctx, sub.catalog_item_id, sub.market, sub.term_duration, sub.billing_cycle, event.instant)
     end_of_life = eos is not None and eos.state == "EndOfLife"  # §9.10: no renewal into EOL, even with auto-renew
     after = lifecycle.at_term_end(status, sub.auto_renew, end_of_life)
@@ -38,7 +41,6 @@ async def on_term_ended(ctx: Context, event: TermEnded) -> None:
         return
     if after is not None:
         return  # already expired, disabled or deleted: nothing renews
-    offer = await storage.offer(ctx.conn, sub.catalog_item_id)
     if offer is not None and offer.trial:
         await _convert_trial(ctx, sub, event.instant)
         return
