@@ -117,7 +117,9 @@ class Consumer:
                     if not await self._claim(conn, m.envelope.id, m.envelope.type):
                         outcome = "duplicate"
                     else:
-                        await handler(Context(conn, m.envelope, now, self.service), m.data)
+                        ctx = Context(conn, m.envelope, now, self.service)
+                        await handler(ctx, m.data)
+                        await ctx.flush_side_effects()
             except CommandRejectedError as rejection:
                 if not m.spec.topic.carries_commands:
                     raise  # an event is a fact; a handler refusing one is a bug, parked after retries

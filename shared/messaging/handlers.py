@@ -1,6 +1,6 @@
 """How a service declares what it does with each inbound message type."""
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -21,12 +21,27 @@ class Context:
     envelope: Envelope
     now: datetime
     service: str
+    _outcome: Envelope | None = None
+    _side_effects: list[tuple[str, BaseModel, str]] = field(default_factory=list)
 
     async def emit(self, type_: str, data: BaseModel, key: str, id: UUID | None = None) -> Envelope:
         """Write an event caused by the inbound message to the outbox (published after commit)."""
         out = envelope_for(type_, data, occurred_at=self.now, source=self.service, cause=self.envelope, id=id)
         await enqueue_envelope(self.conn, out, key)
+        self._outcome = self._outcome or out
         return out
+
+    def emit_side_effect(self, type_: str, data: BaseModel, key: str) -> None:
+        """An event the outcome brings with it (a scheduled change wiped by a quantity change, say): written after
+        the handler, caused by the outcome, so each command keeps exactly one event caused by it."""
+        self._side_effects.append((type_, data, key))
+
+    async def flush_side_effects(self) -> None:
+        for type_, data, key in self._side_effects:
+            out = envelope_for(type_, data, occurred_at=self.now, source=self.service,
+                               cause=self._outcome or self.envelope)
+            await enqueue_envelope(self.conn, out, key)
+        self._side_effects.clear()
 
 
 Handler = Callable[[Context, Any], Awaitable[None]]

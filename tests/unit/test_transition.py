@@ -37,6 +37,15 @@ def test_a_full_upgrade_keeps_the_subscription_and_its_term() -> None:
     assert (t.target.term_start, t.target.term_end) == (SUB.term_start, SUB.term_end)
 
 
+def test_an_upgrade_leaves_the_source_offers_promotion_behind() -> None:
+    promoted = replace(SUB, promotion_id="P" * 12 + ":0001:" + "X" * 12, effective_unit_price=Decimal("61.2"))
+    for seats in (10, 4):
+        t = move(seats, sub=promoted)
+        assert (t.target.unit_price, t.target.effective_unit_price, t.target.promotion_id) == (
+            Decimal("150"), Decimal("150"), None)
+    assert move(4, sub=promoted).source.effective_unit_price == Decimal("61.2")
+
+
 def test_a_partial_upgrade_creates_a_coterminous_child_with_the_parents_window() -> None:
     t = move(4)
     assert (t.kind, t.source.quantity, t.target.subscription_id, t.target.quantity) == ("partial", 6, "S9", 4)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from shared.rejection import CommandRejectedError
+from shared.rules.eos import EosRule
 
 from services.subscription.domain.purchase import (
     CANCELLATION_WINDOW,
@@ -114,10 +115,14 @@ def cancel(status: str, cancellation_allowed_until: datetime, now: datetime) -> 
     return "deleted"
 
 
-def set_auto_renew(status: str, enabled: bool, kind: str) -> None:
+def set_auto_renew(status: str, enabled: bool, kind: str, eos: EosRule | None = None) -> None:
+    """Auto-renew on or off; never on for perpetual software (§1.5) or an EndOfLife plan (§5.2 row 4: off only)."""
     _require_active(status, "change auto-renew")
     if enabled and kind == "perpetual":
         raise NotEligibleForAutoRenewError("perpetual software never renews; auto-renew can't be turned on")
+    if enabled and eos is not None and eos.state == "EndOfLife":
+        raise NotEligibleForAutoRenewError(f"the plan is EndOfLife since {eos.effective_date} and won't renew; "
+                                           "auto-renew can only be turned off")
 
 
 def suspend(status: str) -> str:

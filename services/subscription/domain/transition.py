@@ -70,7 +70,8 @@ def transition(
         target, target_status = existing
         _check_existing(sub, target, target_status, target_item, now)
         return Transition("existing", left, replace(target, quantity=target.quantity + quantity), quantity)
-    upgraded = dict(catalog_item_id=target_item, term_duration=term, billing_cycle=cycle, unit_price=unit_price)
+    upgraded = dict(catalog_item_id=target_item, term_duration=term, billing_cycle=cycle, unit_price=unit_price,
+                    effective_unit_price=unit_price, promotion_id=None)  # a promotion is for its own offer
     if quantity == sub.quantity:
         full = replace(sub, **upgraded)  # type: ignore[arg-type]
         return Transition("full", full, full, quantity)

@@ -51,8 +51,11 @@ async def _wipe(ctx: Context, sub: Subscription, reason: str, at: datetime) -> N
     if await storage.scheduled_change(ctx.conn, sub.subscription_id) is None:
         return
     await storage.set_scheduled_change(ctx.conn, sub.subscription_id, None)
-    await ctx.emit("subscription.scheduled_change_cancelled",
-                   ScheduledChangeCancelled(**_facts(sub, at), reason=reason), key=sub.customer_id)
+    cancelled = ScheduledChangeCancelled(**_facts(sub, at), reason=reason)
+    if reason == "requested":  # subscription.cancel_scheduled_change: this is the command's outcome
+        await ctx.emit("subscription.scheduled_change_cancelled", cancelled, key=sub.customer_id)
+    else:
+        ctx.emit_side_effect("subscription.scheduled_change_cancelled", cancelled, key=sub.customer_id)
 
 
 async def _eos(ctx: Context, catalog_item_id: str, market: str, term: str, cycle: str,

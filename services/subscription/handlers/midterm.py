@@ -52,7 +52,8 @@ async def on_change_quantity(ctx: Context, cmd: ChangeQuantity) -> None:
 async def on_set_auto_renew(ctx: Context, cmd: SetAutoRenew) -> None:
     sub, status = await _locked(ctx, cmd.subscription_id)
     offer = await storage.offer(ctx.conn, sub.catalog_item_id)
-    changes.set_auto_renew(status, cmd.enabled, offer.kind if offer else "license")
+    changes.set_auto_renew(status, cmd.enabled, offer.kind if offer else "license",
+                           await _eos(ctx, sub.catalog_item_id, sub.market, sub.term_duration, sub.billing_cycle))
     await storage.set_auto_renew(ctx.conn, sub.subscription_id, cmd.enabled)
     if not cmd.enabled:
         await _wipe(ctx, sub, "auto_renew_off", ctx.now)
