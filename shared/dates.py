@@ -37,3 +37,18 @@ def after(instant: datetime, duration: str) -> datetime:
         months = count * (12 if unit == "y" else 1)
         return datetime.combine(add_months(instant.date(), months), instant.timetz())
     return instant + count * _UNITS[unit]
+
+
+def cycle_starts(anchor: date, term_end: date, months: int) -> list[date]:
+    """The starts of every charge cycle after the first in a term (cycles anchored to `anchor`, §4.2)."""
+    starts, k = [], 1
+    while (start := add_months(anchor, k * months)) <= term_end:
+        starts.append(start)
+        k += 1
+    return starts
+
+
+def month_after(day: date) -> date:
+    """The first day of the month after `day`'s."""
+    return add_months(day.replace(day=1), 1)
+

@@ -51,6 +51,11 @@ class Up:
         assert response.status_code == status, response.text
         return response.json()  # type: ignore[no-any-return]
 
+    def get_text(self, path: str) -> str:
+        response = httpx.get(self.url + path, timeout=10)
+        assert response.status_code == 200, response.text
+        return response.text
+
     def post(self, path: str, body: dict, status: int = 200) -> dict:  # type: ignore[type-arg]
         response = httpx.post(self.url + path, json=body, timeout=600)
         assert response.status_code == status, response.text

@@ -1,14 +1,41 @@
-"""Billing's HTTP reads."""
+"""Billing's HTTP reads: charge lines, calendar-month invoices and their reconciliation file."""
+import csv
+import io
 from datetime import date
+from decimal import Decimal
+from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from shared.http import error
 from shared.runtime import Runtime
 
 from services.billing import storage
+
+# Partner Center's reconciliation columns (domain.md §4.4) and where each comes from in a charge line.
+RECON_COLUMNS: list[tuple[str, Any]] = [
+    ("PartnerId", "partner_id"), ("CustomerId", "customer_id"), ("OrderId", "reference_id"),
+    ("OrderDate", "order_date"), ("ProductId", lambda r: r["catalog_item_id"].split(":")[0]),
+    ("SkuId", lambda r: r["catalog_item_id"].split(":")[1]),
+    ("AvailabilityId", lambda r: r["catalog_item_id"].split(":")[2]), ("ChargeType", "charge_type"),
+    ("UnitPrice", "unit_price"), ("EffectiveUnitPrice", "effective_unit_price"), ("Quantity", "quantity"),
+    ("BillableQuantity", "quantity"), ("Subtotal", "amount"), ("TaxTotal", lambda r: "0.00"), ("Total", "amount"),
+    ("Currency", "currency"), ("PricingCurrency", "pricing_currency"), ("PCToBCExchangeRate", "fx_rate"),
+    ("PCToBCExchangeRateDate", "order_date"), ("ChargeStartDate", "charge_start"), ("ChargeEndDate", "charge_end"),
+    ("SubscriptionStartDate", "term_start"), ("SubscriptionEndDate", "term_end"),
+    ("BillingFrequency", "billing_cycle"), ("SubscriptionId", "subscription_id"), ("ReferenceId", "reference_id"),
+    ("ProductQualifiers", lambda r: '["Trial"]' if r["billing_cycle"] == "none" else ""),
+    ("PromotionId", "promotion_id"), ("PriceAdjustmentDescription", lambda r: ""),
+]
+
+
+def _month(text: str) -> date | None:
+    try:
+        return date.fromisoformat(f"{text}-01")
+    except ValueError:
+        return None
 
 
 def routes(rt: Runtime) -> list[BaseRoute]:
@@ -17,12 +44,45 @@ def routes(rt: Runtime) -> list[BaseRoute]:
         filters = {k: q[k] for k in ("subscription_id", "customer_id", "partner_id") if q.get(k)}
         month = None
         if q.get("month"):
-            try:
-                month = date.fromisoformat(q["month"] + "-01")
-            except ValueError:
+            if (month := _month(q["month"])) is None:
                 return error(400, "month must be YYYY-MM")
         if not filters and month is None:
             return error(400, "give subscription_id, customer_id, partner_id or month")
         return JSONResponse({"lines": await storage.lines(rt.db(), filters, month)})
 
-    return [Route("/billing/lines", lines)]
+    async def _invoice(request: Request) -> dict[str, Any] | Response:
+        partner, month = request.path_params["partner_id"], _month(request.path_params["month"])
+        if month is None:
+            return error(400, "the month must be YYYY-MM")
+        found = await storage.lines(rt.db(), {"partner_id": partner}, month)
+        issued = await storage.invoice(rt.db(), partner, month)
+        if issued is None:
+            totals: dict[str, Decimal] = {}
+            for line in found:
+                totals[line["currency"]] = totals.get(line["currency"], Decimal(0)) + Decimal(line["amount"])
+            issued = {"partner_id": partner, "month": f"{month:%Y-%m}", "invoice_number": None, "status": "open",
+                      "totals": {c: str(t) for c, t in totals.items()}, "lines": len(found)}
+        return {**issued, "month": f"{month:%Y-%m}", "line_items": found}
+
+    async def invoice(request: Request) -> Response:
+        found = await _invoice(request)
+        return found if isinstance(found, Response) else JSONResponse(found)
+
+    async def reconciliation(request: Request) -> Response:
+        found = await _invoice(request)
+        if isinstance(found, Response):
+            return found
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow([name for name, _ in RECON_COLUMNS])
+        for line in found["line_items"]:
+            values = [source(line) if callable(source) else line[source] for _, source in RECON_COLUMNS]
+            writer.writerow(["" if v is None else v for v in values])
+        return Response(out.getvalue(), media_type="text/csv", headers={
+            "content-disposition": f'attachment; filename="reconciliation-{found["partner_id"]}-{found["month"]}.csv"'})
+
+    return [
+        Route("/billing/lines", lines),
+        Route("/billing/invoices/{partner_id}/{month}", invoice),
+        Route("/billing/invoices/{partner_id}/{month}/reconciliation.csv", reconciliation),
+    ]

@@ -1,36 +1,179 @@
-"""Billing's inbound messages."""
+"""Billing's inbound messages: subscription events become charge lines, month ends become invoices."""
+from datetime import date
+from typing import Any
 from uuid import NAMESPACE_URL, uuid5
 
-from shared.contracts.billing import ChargeCreated
-from shared.contracts.subscription import SubscriptionCreated
+from shared.contracts.billing import ChargeCreated, InvoiceIssued
+from shared.contracts.scheduler import ChargeCycleStarted, MonthEnded
+from shared.contracts.subscription import (
+    QuantityChanged,
+    SubscriptionCancelled,
+    SubscriptionCreated,
+    SubscriptionDeleted,
+    SubscriptionDisabled,
+    SubscriptionExpired,
+    SubscriptionRenewed,
+    SubscriptionTerms,
+    TermChanged,
+    Transitioned,
+    TrialConverted,
+)
 from shared.messaging.handlers import Context, Handlers
 
 from services.billing import storage
-from services.billing.domain.charges import cycle_unit_price, first_cycle, prorated_charge
+from services.billing.domain.charges import Line, charge, quantity_change, reprice, switch
 
 handlers = Handlers("billing")
 
 
+def _plan_values(terms: SubscriptionTerms, quantity: int, anchor: date | None = None,
+                 status: str = "active") -> dict[str, Any]:
+    values = terms.model_dump()
+    effective = terms.effective_unit_price if terms.effective_unit_price is not None else terms.unit_price
+    return {**values, "effective_unit_price": effective, "anchor": anchor or terms.term_start, "quantity": quantity,
+            "status": status}
+
+
+async def _bill(ctx: Context, sub: dict[str, Any], lines: list[Line], order_date: date, tag: str) -> None:
+    """Store `lines` for `sub` (ids derived from the inbound message: a redelivery adds nothing) and announce them.
+
+    Lines written together (wipe and recreate, a refund and its charge) share one reference id."""
+    reference = str(uuid5(NAMESPACE_URL, f"nce:charge:{ctx.envelope.id}:{tag}"))
+    for i, line in enumerate(lines):
+        line_id = reference if len(lines) == 1 else str(uuid5(NAMESPACE_URL, f"{reference}:{i}"))
+        stored = await storage.insert_line(ctx.conn, line_id, line, sub, reference_id=reference,
+                                           order_date=order_date, now=ctx.now)
+        if stored is not None:
+            await ctx.emit("billing.charge_created", ChargeCreated(
+                **{k: v for k, v in stored.items() if k in ChargeCreated.model_fields and k != "invoice_month"},
+                invoice_month=f"{stored['invoice_month']:%Y-%m}"), key=sub["customer_id"])
+
+
+async def _open(ctx: Context, terms: SubscriptionTerms, quantity: int, charge_type: str,
+                anchor: date | None = None) -> None:
+    """A term (or a plan) that starts now: remember it and charge its first cycle from its start."""
+    values = _plan_values(terms, quantity, anchor)
+    await storage.save_plan(ctx.conn, values)
+    plan = storage.as_plan(values)
+    await _bill(ctx, values, [charge(plan, charge_type, terms.term_start, quantity)], terms.term_start,
+                terms.subscription_id)
+
+
 @handlers.on("subscription.created")
-async def on_subscription_created(ctx: Context, event: SubscriptionCreated) -> None:
-    cycle = first_cycle(event.term_start, event.billing_cycle)
-    price = cycle_unit_price(event.unit_price, event.term_duration, event.billing_cycle)
-    charge = prorated_charge("new", price, cycle, event.term_start, event.quantity)
-    line_id = str(uuid5(NAMESPACE_URL, f"nce:charge:{event.subscription_id}:new:{event.term_start}"))
-    stored = await storage.insert_line(
-        ctx.conn, line_id, charge, subscription_id=event.subscription_id, customer_id=event.customer_id,
-        partner_id=event.partner_id, currency=event.currency, promotion_id=event.promotion_id,
-        order_date=event.term_start, now=ctx.now,
-    )
-    if stored:
-        await ctx.emit(
-            "billing.charge_created",
-            ChargeCreated(
-                line_id=line_id, subscription_id=event.subscription_id, customer_id=event.customer_id,
-                partner_id=event.partner_id, charge_type=charge.charge_type, charge_start=charge.charge_start,
-                charge_end=charge.charge_end, quantity=charge.quantity, unit_price=charge.unit_price,
-                effective_unit_price=charge.effective_unit_price, amount=charge.amount, currency=event.currency,
-                order_date=event.term_start,
-            ),
-            key=event.customer_id,
-        )
+async def on_created(ctx: Context, event: SubscriptionCreated) -> None:
+    await _open(ctx, event, event.quantity, "new")
+
+
+@handlers.on("subscription.renewed")
+async def on_renewed(ctx: Context, event: SubscriptionRenewed) -> None:
+    await _open(ctx, event, event.quantity, "renew")
+
+
+@handlers.on("scheduler.charge_cycle_started")
+async def on_cycle_started(ctx: Context, event: ChargeCycleStarted) -> None:
+    sub = await storage.plan(ctx.conn, event.subscription_id)
+    if sub is None or sub["term_end"] != event.term_end or sub["status"] not in ("active", "suspended"):
+        return  # a stale timer: the term moved on or the subscription ended (suspended ones keep paying, §3.2)
+    plan = storage.as_plan(sub)
+    await _bill(ctx, sub, [charge(plan, "cycleCharge", event.cycle_start, sub["quantity"])], event.cycle_start,
+                "cycle")
+
+
+@handlers.on("subscription.quantity_changed")
+async def on_quantity_changed(ctx: Context, event: QuantityChanged) -> None:
+    sub = await storage.plan(ctx.conn, event.subscription_id)
+    if sub is None:
+        return
+    day = event.at.date()
+    lines = quantity_change(storage.as_plan(sub), day, event.quantity_before, event.quantity_after)
+    await storage.save_plan(ctx.conn, {**sub, "quantity": event.quantity_after})
+    await _bill(ctx, sub, lines, day, "quantity")
+
+
+@handlers.on("subscription.cancelled")
+async def on_cancelled(ctx: Context, event: SubscriptionCancelled) -> None:
+    sub = await storage.plan(ctx.conn, event.subscription_id)
+    if sub is None:
+        return
+    day = event.at.date()
+    await storage.save_plan(ctx.conn, {**sub, "status": "deleted"})
+    await _bill(ctx, sub, [charge(storage.as_plan(sub), "cancelImmediate", day, event.quantity, -1)], day, "cancel")
+
+
+@handlers.on("subscription.transitioned")
+async def on_transitioned(ctx: Context, event: Transitioned) -> None:
+    """Seats move to the upgraded offer on the event's day: refunded on the old plan to the end of its cycle,
+    charged on the new one (`convert` into a new or the same subscription, `moveQuantity` into an existing one)."""
+    sub = await storage.plan(ctx.conn, event.subscription_id)
+    if sub is None:
+        return
+    day, old = event.at.date(), storage.as_plan(sub)
+    if event.kind == "full":
+        values = _plan_values(event.target, event.target_quantity_after, anchor=sub["anchor"])
+        await storage.save_plan(ctx.conn, values)
+        lines = switch(old, event.quantity_before, storage.as_plan(values), event.moved, day, "convert")
+        await _bill(ctx, values, lines, day, "full")
+        return
+    await storage.save_plan(ctx.conn, {**sub, "quantity": event.quantity_after})
+    kind = "moveQuantity" if event.kind == "existing" else "convert"
+    await _bill(ctx, sub, reprice(event.quantity_before, event.quantity_after, old, day, kind), day, "source")
+    if event.kind == "partial":  # a coterminous child sharing its parent's cycles
+        values = _plan_values(event.target, event.moved, anchor=sub["anchor"])
+        await storage.save_plan(ctx.conn, values)
+        await _bill(ctx, values, [charge(storage.as_plan(values), kind, day, event.moved)], day, "target")
+        return
+    target = await storage.plan(ctx.conn, event.target.subscription_id)
+    if target is not None:
+        before = event.target_quantity_after - event.moved
+        await storage.save_plan(ctx.conn, {**target, "quantity": event.target_quantity_after})
+        await _bill(ctx, target, reprice(before, event.target_quantity_after, storage.as_plan(target), day, kind),
+                    day, "target")
+
+
+@handlers.on("subscription.term_changed")
+async def on_term_changed(ctx: Context, event: TermChanged) -> None:
+    """§9.6: the unused days of the current cycle credited, the new term charged from today (changeBillingPlan)."""
+    sub = await storage.plan(ctx.conn, event.subscription_id)
+    if sub is None:
+        return
+    day = event.at.date()
+    values = _plan_values(event, event.quantity)
+    await storage.save_plan(ctx.conn, values)
+    lines = switch(storage.as_plan(sub), event.quantity, storage.as_plan(values), event.quantity, day,
+                   "changeBillingPlan")
+    await _bill(ctx, values, lines, day, "term")
+
+
+@handlers.on("subscription.trial_converted")
+async def on_trial_converted(ctx: Context, event: TrialConverted) -> None:
+    await _open(ctx, event, event.quantity, "convert")
+
+
+async def _ended(ctx: Context, subscription_id: str, status: str) -> None:
+    sub = await storage.plan(ctx.conn, subscription_id)
+    if sub is not None:
+        await storage.save_plan(ctx.conn, {**sub, "status": status})
+
+
+@handlers.on("subscription.expired")
+async def on_expired(ctx: Context, event: SubscriptionExpired) -> None:
+    await _ended(ctx, event.subscription_id, "expired")
+
+
+@handlers.on("subscription.disabled")
+async def on_disabled(ctx: Context, event: SubscriptionDisabled) -> None:
+    await _ended(ctx, event.subscription_id, "disabled")
+
+
+@handlers.on("subscription.deleted")
+async def on_deleted(ctx: Context, event: SubscriptionDeleted) -> None:
+    await _ended(ctx, event.subscription_id, "deleted")
+
+
+@handlers.on("scheduler.month_ended")
+async def on_month_ended(ctx: Context, event: MonthEnded) -> None:
+    month = date.fromisoformat(f"{event.month}-01")
+    for invoice in await storage.close_month(ctx.conn, month, ctx.now):
+        await ctx.emit("billing.invoice_issued", InvoiceIssued(
+            invoice_number=invoice["invoice_number"], partner_id=invoice["partner_id"], month=event.month,
+            totals=invoice["totals"], lines=invoice["lines"]), key=invoice["partner_id"])

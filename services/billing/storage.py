@@ -1,34 +1,66 @@
-"""Billing's own tables."""
+"""Billing's own tables: plans (each subscription's current term), charge lines, invoices."""
+import json
 from dataclasses import asdict
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
 
 from shared.http import row_json
 
-from services.billing.domain.charges import Charge
+from services.billing.domain.charges import Line, Plan
 
 _FILTERS = ("subscription_id", "customer_id", "partner_id")
+PLAN_FIELDS = ("subscription_id", "partner_id", "customer_id", "catalog_item_id", "term_duration", "billing_cycle",
+               "anchor", "term_start", "term_end", "unit_price", "effective_unit_price", "currency", "promotion_id",
+               "quantity", "status")
 
 
-async def insert_line(
-    conn: asyncpg.Connection, line_id: str, charge: Charge, *, subscription_id: str, customer_id: str,
-    partner_id: str, currency: str, promotion_id: str | None, order_date: date, now: datetime,
-) -> bool:
-    """Store a charge line once; False when it is already there."""
+async def save_plan(conn: asyncpg.Connection, values: dict[str, Any]) -> None:
+    marks = ", ".join(f"${i}" for i in range(1, len(PLAN_FIELDS) + 1))
+    await conn.execute(
+        f"""INSERT INTO plans ({", ".join(PLAN_FIELDS)}) VALUES ({marks}) ON CONFLICT (subscription_id) DO UPDATE
+            SET {", ".join(f"{f} = EXCLUDED.{f}" for f in PLAN_FIELDS[1:])}""",
+        *(values[f] for f in PLAN_FIELDS),
+    )
+
+
+async def plan(conn: asyncpg.Connection, subscription_id: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow("SELECT * FROM plans WHERE subscription_id = $1 FOR UPDATE", subscription_id)
+    return dict(row) if row else None
+
+
+def as_plan(row: dict[str, Any]) -> Plan:
+    return Plan(row["term_duration"], row["billing_cycle"], row["anchor"], row["term_end"], row["unit_price"],
+                row["effective_unit_price"])
+
+
+async def invoice_month(conn: asyncpg.Connection, order_date: date) -> date:
+    """The order date's month, or the first month after the last closed one when that month has closed."""
+    month = order_date.replace(day=1)
+    last_closed = await conn.fetchval("SELECT max(month) FROM closed_months")
+    if last_closed is None or month > last_closed:
+        return month
+    return date(last_closed.year + last_closed.month // 12, last_closed.month % 12 + 1, 1)
+
+
+async def insert_line(conn: asyncpg.Connection, line_id: str, line: Line, sub: dict[str, Any], *,
+                      reference_id: str, order_date: date, now: datetime) -> dict[str, Any] | None:
+    """Store a charge line once; the stored line, or None when it was already there."""
     fields = {
-        "line_id": line_id, **asdict(charge), "subscription_id": subscription_id, "customer_id": customer_id,
-        "partner_id": partner_id, "currency": currency, "pricing_currency": currency, "promotion_id": promotion_id,
-        "reference_id": line_id, "order_date": order_date, "created_at": now,
+        "line_id": line_id, **asdict(line), **{k: sub[k] for k in (
+            "subscription_id", "customer_id", "partner_id", "catalog_item_id", "term_start", "term_end",
+            "billing_cycle", "currency", "promotion_id")},
+        "pricing_currency": sub["currency"], "fx_rate": Decimal(1), "reference_id": reference_id,
+        "order_date": order_date, "invoice_month": await invoice_month(conn, order_date), "created_at": now,
     }
     marks = ", ".join(f"${i}" for i in range(1, len(fields) + 1))
-    return bool(
-        await conn.fetchval(
-            f"INSERT INTO charge_lines ({', '.join(fields)}) VALUES ({marks}) ON CONFLICT DO NOTHING RETURNING true",
-            *fields.values(),
-        )
+    stored = await conn.fetchval(
+        f"INSERT INTO charge_lines ({', '.join(fields)}) VALUES ({marks}) ON CONFLICT DO NOTHING RETURNING true",
+        *fields.values(),
     )
+    return fields if stored else None
 
 
 async def lines(pool: asyncpg.Pool, filters: dict[str, str], month: date | None) -> list[dict[str, Any]]:
@@ -39,7 +71,30 @@ async def lines(pool: asyncpg.Pool, filters: dict[str, str], month: date | None)
             where.append(f"{name} = ${len(args)}")
     if month is not None:
         args.append(month)
-        where.append(f"date_trunc('month', order_date) = ${len(args)}")
+        where.append(f"invoice_month = ${len(args)}")
     sql = "SELECT * FROM charge_lines" + (" WHERE " + " AND ".join(where) if where else "")
-    rows = await pool.fetch(sql + " ORDER BY order_date, created_at, line_id LIMIT 10000", *args)
-    return [row_json(r) for r in rows]
+    rows = await pool.fetch(sql + " ORDER BY order_date, seq LIMIT 100000", *args)
+    return [{k: v for k, v in row_json(r).items() if k != "seq"} for r in rows]
+
+
+async def close_month(conn: asyncpg.Connection, month: date, now: datetime) -> list[dict[str, Any]]:
+    """Close `month` for every partner with lines in it: number, totals per currency; the invoices issued now."""
+    if not await conn.fetchval(
+            "INSERT INTO closed_months VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true", month, now):
+        return []
+    rows = await conn.fetch(
+        """INSERT INTO invoices (partner_id, month, invoice_number, totals, lines, issued_at)
+           SELECT partner_id, $1, 'NCE-' || to_char($1::date, 'YYYYMM') || '-' || partner_id,
+                  jsonb_object_agg(currency, total), sum(n), $2
+           FROM (SELECT partner_id, currency, sum(amount)::text AS total, count(*) AS n FROM charge_lines
+                 WHERE invoice_month = $1 GROUP BY partner_id, currency) t
+           GROUP BY partner_id
+           RETURNING *""",
+        month, now,
+    )
+    return [{**r, "totals": json.loads(r["totals"])} for r in rows]
+
+
+async def invoice(pool: asyncpg.Pool, partner_id: str, month: date) -> dict[str, Any] | None:
+    row = await pool.fetchrow("SELECT * FROM invoices WHERE partner_id = $1 AND month = $2", partner_id, month)
+    return {**row_json(row), "totals": json.loads(row["totals"]), "status": "issued"} if row else None

@@ -1,8 +1,8 @@
 """What the scheduler learns to time from other services' events."""
-from datetime import datetime
+from datetime import date, datetime
 
 from shared.contracts.catalog import EosChanged
-from shared.contracts.scheduler import EosDateReached, LifecycleStepDue, TermEnded
+from shared.contracts.scheduler import ChargeCycleStarted, EosDateReached, LifecycleStepDue, MonthEnded, TermEnded
 from shared.contracts.subscription import (
     SubscriptionCancelled,
     SubscriptionCreated,
@@ -11,10 +11,11 @@ from shared.contracts.subscription import (
     SubscriptionRenewed,
     SubscriptionTerms,
     TermChanged,
+    QuantityChanged,
     Transitioned,
     TrialConverted,
 )
-from shared.dates import start_of_day
+from shared.dates import CYCLE_MONTHS, TERM_MONTHS, cycle_starts, month_after, start_of_day
 from shared.messaging.handlers import Context, Handlers
 
 from services.scheduler import storage
@@ -23,12 +24,32 @@ from services.scheduler.domain.timers import eos_key, term_end_instant
 handlers = Handlers("scheduler")
 
 
-async def _time_term_end(ctx: Context, event: SubscriptionTerms) -> None:
+async def _time_term_end(ctx: Context, event: SubscriptionTerms, anchor: date | None = None) -> None:
+    """The term's end, its charge cycles' starts (anchored to `anchor`, default the term's start) and the ends
+    of the months they fall in."""
     instant = term_end_instant(event.term_end)
     ended = TermEnded(subscription_id=event.subscription_id, customer_id=event.customer_id,
                       term_end=event.term_end, instant=instant)
     await storage.set_timer(ctx.conn, "term_end", event.subscription_id, instant, event.customer_id, ended,
                             "scheduler.term_ended", ctx.now)
+    await storage.cancel_timers_of(ctx.conn, "cycle", event.subscription_id)
+    months = CYCLE_MONTHS.get(event.billing_cycle) or TERM_MONTHS[event.term_duration]
+    starts = cycle_starts(anchor or event.term_start, event.term_end, months)
+    for start in starts:
+        started = ChargeCycleStarted(subscription_id=event.subscription_id, customer_id=event.customer_id,
+                                     cycle_start=start, term_end=event.term_end, instant=start_of_day(start))
+        await storage.set_timer(ctx.conn, "cycle", f"{event.subscription_id}@{start}", started.instant,
+                                event.customer_id, started, "scheduler.charge_cycle_started", ctx.now)
+    for day in {event.term_start.replace(day=1), *(s.replace(day=1) for s in starts)}:
+        await _time_month_end(ctx, day)
+
+
+async def _time_month_end(ctx: Context, day: date) -> None:
+    """The end of `day`'s month, when billing closes that month's invoices (one timer per month)."""
+    instant = start_of_day(month_after(day))
+    ended = MonthEnded(month=f"{day:%Y-%m}", instant=instant)
+    await storage.ensure_timer(ctx.conn, "month_end", ended.month, instant, "months", ended, "scheduler.month_ended",
+                               ctx.now)
 
 
 @handlers.on("subscription.created")
@@ -43,8 +64,11 @@ async def on_subscription_renewed(ctx: Context, event: SubscriptionRenewed) -> N
 
 @handlers.on("subscription.transitioned")
 async def on_subscription_transitioned(ctx: Context, event: Transitioned) -> None:
-    if event.kind == "partial":  # a new coterminous child: its term ends with its parent's
+    if event.kind == "partial":  # a new coterminous child: its term ends with its parent's, its cycles too
+        await _time_term_end(ctx, event.target, anchor=event.term_start)
+    elif event.kind == "full":  # the plan may bill on another cycle now
         await _time_term_end(ctx, event.target)
+    await _time_month_end(ctx, event.at.date())
 
 
 @handlers.on("subscription.trial_converted")
@@ -60,6 +84,7 @@ async def on_subscription_term_changed(ctx: Context, event: TermChanged) -> None
 @handlers.on("subscription.expired")
 async def on_subscription_expired(ctx: Context, event: SubscriptionExpired) -> None:
     await storage.cancel_timer(ctx.conn, "term_end", event.subscription_id)
+    await storage.cancel_timers_of(ctx.conn, "cycle", event.subscription_id)
     if event.next_step_at is not None:
         await _time_lifecycle(ctx, event.subscription_id, event.customer_id, "disabled", event.next_step_at)
 
@@ -78,6 +103,13 @@ async def _time_lifecycle(ctx: Context, subscription_id: str, customer_id: str, 
 @handlers.on("subscription.cancelled")
 async def on_subscription_cancelled(ctx: Context, event: SubscriptionCancelled) -> None:
     await storage.cancel_timer(ctx.conn, "term_end", event.subscription_id)
+    await storage.cancel_timers_of(ctx.conn, "cycle", event.subscription_id)
+    await _time_month_end(ctx, event.at.date())
+
+
+@handlers.on("subscription.quantity_changed")
+async def on_quantity_changed(ctx: Context, event: QuantityChanged) -> None:
+    await _time_month_end(ctx, event.at.date())  # its lines go on that month's invoice
 
 
 @handlers.on("catalog.eos_changed")

@@ -35,8 +35,23 @@ async def set_timer(conn: asyncpg.Connection, kind: str, key: str, due_at: datet
     )
 
 
+async def ensure_timer(conn: asyncpg.Connection, kind: str, key: str, due_at: datetime, partition_key: str,
+                       event: BaseModel, event_type: str, now: datetime) -> None:
+    """The one timer of (kind, key), unless it is already set (month ends: set by every subscription's events)."""
+    await conn.execute(
+        """INSERT INTO timers (kind, key, due_at, partition_key, event_id, headers, payload, updated_at, bucket)
+           VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9) ON CONFLICT (kind, key) DO NOTHING""",
+        *timer_row(kind, key, due_at, partition_key, event_type, event, now),
+    )
+
+
 async def cancel_timer(conn: asyncpg.Connection, kind: str, key: str) -> None:
     await conn.execute("DELETE FROM timers WHERE kind = $1 AND key = $2", kind, key)
+
+
+async def cancel_timers_of(conn: asyncpg.Connection, kind: str, subject: str) -> None:
+    """Every timer of `kind` whose key is `subject@…` (a subscription's charge cycles)."""
+    await conn.execute("DELETE FROM timers WHERE kind = $1 AND left(key, length($2) + 1) = $2 || '@'", kind, subject)
 
 
 # One statement claims a batch of one bucket's due timers (SKIP LOCKED), deletes them and moves their rendered events

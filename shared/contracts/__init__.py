@@ -91,8 +91,11 @@ _ALL = [
         SCHEDULER_EVENTS, 1, scheduler__term_ended=scheduler.TermEnded,
         scheduler__eos_date_reached=scheduler.EosDateReached,
         scheduler__lifecycle_step_due=scheduler.LifecycleStepDue,
+        scheduler__charge_cycle_started=scheduler.ChargeCycleStarted,
+        scheduler__month_ended=scheduler.MonthEnded,
     ),
-    *_specs(BILLING_EVENTS, 1, billing__charge_created=billing.ChargeCreated),
+    *_specs(BILLING_EVENTS, 1, billing__charge_created=billing.ChargeCreated,
+            billing__invoice_issued=billing.InvoiceIssued),
 ]
 
 REGISTRY: dict[tuple[str, int], MessageSpec] = {(s.type, s.version): s for s in _ALL}

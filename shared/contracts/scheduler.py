@@ -1,9 +1,8 @@
 """Messages of the scheduler: time turned into events (the instant each stands for is in the data)."""
 from datetime import date
+from typing import Annotated, Literal
 
-from typing import Literal
-
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, Field
 
 from shared.contracts.catalog import EosScope, EosState
 from shared.contracts.common import Data, Id
@@ -35,3 +34,21 @@ class LifecycleStepDue(Data):
     customer_id: Id
     step: Literal["disabled", "deleted"]
     instant: AwareDatetime
+
+
+class ChargeCycleStarted(Data):
+    """scheduler.charge_cycle_started v1: a charge cycle after a term's first began (billing: `cycleCharge`)."""
+
+    subscription_id: Id
+    customer_id: Id
+    cycle_start: date
+    term_end: date
+    instant: AwareDatetime
+
+
+class MonthEnded(Data):
+    """scheduler.month_ended v1: a calendar month (UTC) ended at `instant` (billing closes its invoices)."""
+
+    month: Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+    instant: AwareDatetime
+

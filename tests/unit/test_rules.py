@@ -4,7 +4,6 @@ from decimal import Decimal
 
 import pytest
 
-from services.billing.domain.charges import cycle_unit_price, first_cycle, prorated_charge, round_line
 from services.catalog.domain.offers import check_offer
 from services.scheduler.domain.timers import term_end_instant
 from services.subscription.domain import purchase as rules
@@ -67,28 +66,6 @@ def test_an_offer_with_a_billing_cycle_longer_than_its_term_is_refused() -> None
     with pytest.raises(CommandRejectedError) as caught:
         check_offer([("P1M", "annual")], 1, 10, trial=False)
     assert caught.value.code == "900270"
-
-
-def test_cycle_prices_are_shares_of_the_term_price() -> None:
-    assert cycle_unit_price(Decimal("72"), "P1Y", "monthly") == Decimal("6")
-    assert cycle_unit_price(Decimal("360"), "P3Y", "annual") == Decimal("120")
-    assert cycle_unit_price(Decimal("360"), "P3Y", "triennial") == Decimal("360")
-
-
-def test_a_new_full_cycle_charge_is_exact_and_rounded_down_per_seat() -> None:
-    price = cycle_unit_price(Decimal("100"), "P1Y", "monthly")  # 8.3333…
-    charge = prorated_charge("new", price, first_cycle(date(2025, 1, 31), "monthly"), date(2025, 1, 31), 3)
-    assert (charge.charge_start, charge.charge_end) == (date(2025, 1, 31), date(2025, 2, 27))
-    assert charge.amount == Decimal("24.99")  # ROUNDDOWN(8.3333…, 2) × 3, not ROUND(25.00)
-
-
-def test_a_mid_cycle_event_bills_only_the_days_left_including_the_event_day() -> None:
-    charge = prorated_charge("addQuantity", Decimal("31"), (date(2025, 1, 1), date(2025, 1, 31)), date(2025, 1, 22), 2)
-    assert charge.effective_unit_price == Decimal("10") and charge.amount == Decimal("20.00")
-
-
-def test_rounding_is_down_to_the_cent() -> None:
-    assert round_line(Decimal("1.999")) == Decimal("1.99")
 
 
 def test_an_offer_past_its_end_of_sale_date_or_a_legacy_offer_is_not_sold() -> None:

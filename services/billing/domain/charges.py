@@ -1,59 +1,92 @@
-"""Charge lines and their money (domain.md §4.2, §4.3, §9.2, §9.7, §9.9): pure, Decimal only."""
+"""Charge cycles and charge lines (domain.md §4.2, §4.3, §4.4, §9.2, §9.3, §9.7, §9.9): pure, Decimal only.
+
+A line covers [charge_start, charge_end] of one charge cycle: EUP = cycle price / cycle days × billable days (the
+event day is billable), amount = ROUNDDOWN(EUP × FX, 2) × quantity — the one rounding rule, in `round_line`.
+Refunds are negative amounts. Cycles are anchored to the term's start day and clamped at month ends; the last
+cycle of a term cut short by a custom end date is charged for its days over the standard cycle's length.
+"""
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_DOWN, Decimal
 
-from shared.dates import CYCLE_MONTHS, TERM_MONTHS, period_end
+from shared.dates import CYCLE_MONTHS, TERM_MONTHS, add_months, cycle_starts
 
 CENT = Decimal("0.01")
+SHOWN_PRICE, SHOWN_EUP = Decimal("0.000001"), Decimal("0.000000000001")  # as stored and shown; amounts use exact
 
 
 def round_line(amount: Decimal) -> Decimal:
-    """The one rounding rule (S13 'Subtotal'): round down to the cent, before multiplying by the quantity."""
+    """The one rounding rule (S13 'Subtotal', §9.2): down to the cent, before multiplying by the quantity."""
     return amount.quantize(CENT, rounding=ROUND_DOWN)
 
 
-def cycle_unit_price(unit_price: Decimal, term_duration: str, billing_cycle: str) -> Decimal:
-    """The share of the term price one charge cycle carries (P1Y monthly: 1/12; P3Y annual: 1/3; §9.7)."""
-    return unit_price * CYCLE_MONTHS[billing_cycle] / TERM_MONTHS[term_duration]
+@dataclass(frozen=True)
+class Plan:
+    """What billing knows of a subscription's current term: enough to price any day of it."""
 
+    term_duration: str
+    billing_cycle: str  # monthly | annual | triennial | none (a trial: one cycle, the term)
+    anchor: date  # the day cycles count from: the term's start (a partial-upgrade child: its parent's)
+    term_end: date
+    unit_price: Decimal  # the locked price of the whole term, per seat (§9.7)
+    effective_unit_price: Decimal  # after the promotion, if any
 
-def first_cycle(term_start: date, billing_cycle: str) -> tuple[date, date]:
-    return term_start, period_end(term_start, CYCLE_MONTHS[billing_cycle])
+    @property
+    def cycle_months(self) -> int:
+        return CYCLE_MONTHS.get(self.billing_cycle) or TERM_MONTHS[self.term_duration]
+
+    def cycle_price(self, effective: bool = True) -> Decimal:
+        """The share of the term price one cycle carries (P1Y monthly: 1/12; P3Y annual: 1/3)."""
+        price = self.effective_unit_price if effective else self.unit_price
+        return price * self.cycle_months / TERM_MONTHS[self.term_duration]
+
+    def cycle(self, day: date) -> tuple[date, date, date]:
+        """(start, standard end, end) of the cycle holding `day`; `end` stops at the term's end."""
+        k = 0
+        while add_months(self.anchor, (k + 1) * self.cycle_months) <= day:
+            k += 1
+        start = add_months(self.anchor, k * self.cycle_months)
+        standard_end = add_months(self.anchor, (k + 1) * self.cycle_months) - timedelta(days=1)
+        return start, standard_end, min(standard_end, self.term_end)
+
+    def cycle_starts(self) -> list[date]:
+        """Every cycle start after the first, up to the term's end (when `cycleCharge` lines fall due)."""
+        return cycle_starts(self.anchor, self.term_end, self.cycle_months)
 
 
 @dataclass(frozen=True)
-class Charge:
+class Line:
     charge_type: str
     charge_start: date
     charge_end: date
     quantity: int
-    unit_price: Decimal
-    effective_unit_price: Decimal
-    amount: Decimal
-    fx_rate: Decimal
+    unit_price: Decimal  # the cycle's list price per seat (6 decimals)
+    effective_unit_price: Decimal  # per seat for the days charged, after promotion (12 decimals)
+    amount: Decimal  # signed: refunds are negative
 
 
-def prorated_charge(
-    charge_type: str,
-    cycle_price: Decimal,
-    cycle: tuple[date, date],
-    event_date: date,
-    quantity: int,
-    fx_rate: Decimal = Decimal(1),
-) -> Charge:
-    """EUP = cycle price / cycle days × billable days (event day billable); amount = ROUNDDOWN(EUP × FX) × qty."""
-    start, end = cycle
-    cycle_days = (end - start).days + 1
-    billable_days = (end - event_date).days + 1
-    eup = cycle_price * billable_days / cycle_days  # multiply first: a whole cycle stays exact
-    return Charge(
-        charge_type=charge_type,
-        charge_start=event_date,
-        charge_end=end,
-        quantity=quantity,
-        unit_price=cycle_price,
-        effective_unit_price=eup,
-        amount=round_line(eup * fx_rate) * quantity,
-        fx_rate=fx_rate,
-    )
+def charge(plan: Plan, charge_type: str, day: date, quantity: int, sign: int = 1,
+           fx_rate: Decimal = Decimal(1)) -> Line:
+    """`quantity` seats from `day` to the end of its cycle (a refund when `sign` is -1)."""
+    start, standard_end, end = plan.cycle(day)
+    cycle_days = (standard_end - start).days + 1
+    billable_days = (end - day).days + 1
+    # One division of exact products: ROUNDDOWN flips a cent on 3.999…9 where the exact value is 4.00.
+    eup = (plan.effective_unit_price * plan.cycle_months * billable_days
+           / (TERM_MONTHS[plan.term_duration] * cycle_days))
+    return Line(charge_type, day, end, quantity, plan.cycle_price(effective=False).quantize(SHOWN_PRICE),
+                eup.quantize(SHOWN_EUP), sign * round_line(eup * fx_rate) * quantity)
+
+
+def reprice(before: int, after: int, plan: Plan, day: date, charge_type: str) -> list[Line]:
+    """Wipe and recreate (§4.3): the cycle's rest for the old seats refunded, for the new seats charged."""
+    return [charge(plan, charge_type, day, before, -1), charge(plan, charge_type, day, after)]
+
+
+def quantity_change(plan: Plan, day: date, before: int, after: int) -> list[Line]:
+    return reprice(before, after, plan, day, "addQuantity" if after > before else "removeQuantity")
+
+
+def switch(old: Plan, old_quantity: int, new: Plan, new_quantity: int, day: date, charge_type: str) -> list[Line]:
+    """Seats leave one plan and join another on `day`: the old plan's rest refunded, the new plan's charged."""
+    return [charge(old, charge_type, day, old_quantity, -1), charge(new, charge_type, day, new_quantity)]

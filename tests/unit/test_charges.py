@@ -1,0 +1,88 @@
+"""Charge cycles and lines (domain.md §4.2, §4.3, §9.2, §9.7, §9.9): exact to the cent."""
+from datetime import date
+from decimal import Decimal
+
+from services.billing.domain.charges import Plan, charge, quantity_change, round_line
+
+D = Decimal
+
+
+def plan(start: date, end: date, price: str, cycle: str = "monthly", term: str = "P1Y", effective: str | None = None):  # type: ignore[no-untyped-def]
+    return Plan(term, cycle, start, end, D(price), D(effective or price))
+
+
+def test_cycle_prices_are_shares_of_the_term_price() -> None:
+    assert plan(date(2025, 1, 1), date(2025, 12, 31), "72").cycle_price() == D("6")
+    assert plan(date(2025, 1, 1), date(2027, 12, 31), "360", "annual", "P3Y").cycle_price() == D("120")
+    assert plan(date(2025, 1, 1), date(2027, 12, 31), "360", "triennial", "P3Y").cycle_price() == D("360")
+
+
+def test_cycles_are_anchored_to_the_start_day_and_clamped_at_month_ends() -> None:
+    p = plan(date(2021, 1, 31), date(2022, 1, 30), "120")
+    assert [p.cycle(d)[:2] for d in (date(2021, 1, 31), date(2021, 2, 28), date(2021, 3, 31))] == [
+        (date(2021, 1, 31), date(2021, 2, 27)), (date(2021, 2, 28), date(2021, 3, 30)),
+        (date(2021, 3, 31), date(2021, 4, 29))]
+    assert p.cycle_starts()[:3] == [date(2021, 2, 28), date(2021, 3, 31), date(2021, 4, 30)]
+    assert len(p.cycle_starts()) == 11
+
+
+def test_a_full_cycle_is_the_cycle_price_rounded_down_per_seat() -> None:
+    line = charge(plan(date(2025, 1, 31), date(2026, 1, 30), "100"), "new", date(2025, 1, 31), 3)  # 8.3333…
+    assert (line.charge_start, line.charge_end) == (date(2025, 1, 31), date(2025, 2, 27))
+    assert line.amount == D("24.99")  # ROUNDDOWN(8.3333…, 2) × 3, not ROUND(25.00)
+
+
+def test_a_mid_cycle_change_bills_the_days_left_including_the_event_day_as_wipe_and_recreate() -> None:
+    p = plan(date(2025, 1, 1), date(2025, 12, 31), "372")  # 31 a month
+    removed, added = quantity_change(p, date(2025, 1, 22), 2, 5)
+    assert (removed.charge_type, removed.effective_unit_price, removed.amount) == ("addQuantity", D("10"), D("-20.00"))
+    assert (added.quantity, added.amount, added.charge_end) == (5, D("50.00"), date(2025, 1, 31))
+
+
+def test_an_upfront_short_first_term_is_charged_for_its_days_of_the_standard_term() -> None:
+    p = plan(date(2025, 3, 1), date(2025, 12, 31), "365", "annual")  # custom end: 306 days of 365
+    line = charge(p, "new", date(2025, 3, 1), 1)
+    assert (line.charge_end, line.amount) == (date(2025, 12, 31), D("306.00"))
+
+
+def test_rounding_is_down_to_the_cent() -> None:
+    assert round_line(D("1.999")) == D("1.99")
+
+
+# Partner Center's worked examples (S12, "NCE billing scenarios"; 10 seats of a EUR 10.08 monthly term)
+def monthly_term(start: date, price: str) -> Plan:
+    from shared.dates import period_end
+
+    return Plan("P1M", "monthly", start, period_end(start, 1), D(price), D(price))
+
+
+def test_s12_purchase_and_prepaid_annual() -> None:
+    assert charge(monthly_term(date(2021, 6, 18), "10.08"), "new", date(2021, 6, 18), 10).amount == D("100.80")
+    annual = Plan("P1Y", "annual", date(2021, 6, 18), date(2022, 6, 17), D("120.96"), D("120.96"))
+    line = charge(annual, "new", date(2021, 6, 18), 10)
+    assert (line.charge_end, line.amount) == (date(2022, 6, 17), D("1209.60"))
+
+
+def test_s12_cancellation_on_the_third_day_refunds_29_of_31_days() -> None:
+    line = charge(monthly_term(date(2021, 7, 15), "10.08"), "cancelImmediate", date(2021, 7, 17), 10, -1)
+    assert (line.charge_start, line.charge_end, line.amount) == (date(2021, 7, 17), date(2021, 8, 14), D("-94.20"))
+
+
+def test_s12_full_and_partial_upgrade_refund_the_source_and_charge_the_target_for_23_of_30_days() -> None:
+    from services.billing.domain.charges import switch
+
+    source, target = monthly_term(date(2021, 6, 18), "10.08"), monthly_term(date(2021, 6, 18), "6.43")
+    full = switch(source, 300, target, 300, date(2021, 6, 25), "convert")
+    assert [(x.charge_type, x.amount) for x in full] == [("convert", D("-2316.00")), ("convert", D("1476.00"))]
+    partial = switch(source, 100, target, 100, date(2021, 6, 25), "convert")
+    assert [x.amount for x in partial] == [D("-772.00"), D("492.00")]
+
+
+def test_s12_a_trial_converted_the_day_it_started_is_charged_the_whole_cycle() -> None:
+    assert charge(monthly_term(date(2021, 6, 25), "52.61"), "convert", date(2021, 6, 25), 25).amount == D("1315.25")
+
+
+def test_exact_arithmetic_keeps_a_whole_cycle_whole() -> None:
+    assert charge(monthly_term(date(2021, 6, 1), "4"), "new", date(2021, 6, 1), 1).amount == D("4.00")
+    assert charge(Plan("P1Y", "annual", date(2021, 6, 18), date(2022, 6, 17), D("120.96"), D("120.96")), "new",
+                  date(2021, 6, 18), 1).amount == D("120.96")
