@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from shared.rejection import CommandRejectedError
 from shared.rules.eos import EosRule
 
+from services.subscription.domain.scheduled import NotEligibleForAutoRenewError
 from services.subscription.domain.purchase import (
     CANCELLATION_WINDOW,
     QuantityOutOfRangeError,
@@ -38,10 +39,6 @@ class PooledSeatLimitError(CommandRejectedError):
 
 class TrialLockedError(CommandRejectedError):
     code = "TRIAL_NOT_CHANGEABLE"
-
-
-class NotEligibleForAutoRenewError(CommandRejectedError):
-    code = "800093"
 
 
 @dataclass(frozen=True)
