@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from services.billing.app import SERVICE as BILLING
 from services.subscription.app import SERVICE as SUBSCRIPTION
 from shared.clock import SimulatedClock
 from shared.contracts.envelope import OPERATOR, new_envelope
@@ -128,6 +129,28 @@ async def run(database_url: str, sequence: list) -> None:  # type: ignore[type-a
         assert s["quantity"] == s["seats"], f"{s['subscription_id']}: quantity {s['quantity']} != seats {s['seats']}"
     held = sum(s["quantity"] for s in subs if s["status"] in ("active", "suspended") and s["item"] == BASIC)
     assert held <= 300, "the pooled per-customer maximum holds"
+    await pool.close()
+    await bill_twice(database_url, [e for e in events if BILLING.handlers.get(e["type"])
+                                    and e["data"].get("customer_id") == customer], customer)
+
+
+async def bill_twice(database_url: str, events: list[dict], customer: str) -> None:  # type: ignore[type-arg]
+    """Billing fed the subscription events, then all of them again: the second pass adds no line."""
+    stack = type("S", (), {"database_url": database_url})()
+    pool = await migrated_pool(stack, "billing")  # type: ignore[arg-type]
+    consumer = Consumer(BILLING.handlers, pool, SimulatedClock(datetime(2025, 1, 1, tzinfo=UTC)), max_bytes=1_000_000,
+                        max_backoff_s=0.01)
+    records = [Record("nce.subscription.events", 0, i, customer.encode(), json.dumps(e).encode())
+               for i, e in enumerate(events)]
+    count = "SELECT count(*), coalesce(sum(amount), 0) FROM charge_lines WHERE customer_id = $1"
+    for record in records:
+        await consumer.handle(record)
+    once = await pool.fetchrow(count, customer)
+    for record in records:
+        await consumer.handle(record)
+    assert await pool.fetchrow(count, customer) == once, "a redelivered event adds no charge line"
+    assert once[0] >= sum(e["type"] == "subscription.created" for e in events)
+    assert await pool.fetchval("SELECT count(*) FROM dead_letters") == 0
     await pool.close()
 
 
