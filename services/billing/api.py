@@ -1,7 +1,8 @@
 """Billing's HTTP reads: charge lines, calendar-month invoices and their reconciliation file."""
 import csv
 import io
-from datetime import date
+from dataclasses import asdict
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +14,7 @@ from shared.http import error
 from shared.runtime import Runtime
 
 from services.billing import storage
+from services.billing.domain.charges import due_in
 
 # Partner Center's reconciliation columns (domain.md §4.4) and where each comes from in a charge line.
 RECON_COLUMNS: list[tuple[str, Any]] = [
@@ -81,7 +83,29 @@ def routes(rt: Runtime) -> list[BaseRoute]:
         return Response(out.getvalue(), media_type="text/csv", headers={
             "content-disposition": f'attachment; filename="reconciliation-{found["partner_id"]}-{found["month"]}.csv"'})
 
+    async def preview(request: Request) -> Response:
+        """What the month will bill if nothing changes: lines already there plus the cycles and renewals due."""
+        partner, month = request.path_params["partner_id"], _month(request.path_params["month"])
+        if month is None:
+            return error(400, "the month must be YYYY-MM")
+        last = date(month.year + month.month // 12, month.month % 12 + 1, 1) - timedelta(days=1)
+        recorded = await storage.lines(rt.db(), {"partner_id": partner}, month)
+        first = max(month, (await rt.clock.now()).date() + timedelta(days=1))  # today's cycles have been charged
+        projected = [
+            {"subscription_id": p["subscription_id"], "customer_id": p["customer_id"], "currency": p["currency"],
+             **{k: str(v) for k, v in asdict(line).items()}}
+            for p in await storage.active_plans(rt.db(), partner)
+            for line in due_in(storage.as_plan(p), p["quantity"], p["auto_renew"], first, last)
+        ]
+        totals: dict[str, Decimal] = {}
+        for line in [*recorded, *projected]:
+            totals[line["currency"]] = totals.get(line["currency"], Decimal(0)) + Decimal(line["amount"])
+        return JSONResponse({"partner_id": partner, "month": f"{month:%Y-%m}", "status": "preview",
+                             "totals": {c: str(t) for c, t in totals.items()}, "recorded": recorded,
+                             "projected": projected})
+
     return [
+        Route("/billing/invoices/{partner_id}/{month}/preview", preview),
         Route("/billing/lines", lines),
         Route("/billing/invoices/{partner_id}/{month}", invoice),
         Route("/billing/invoices/{partner_id}/{month}/reconciliation.csv", reconciliation),

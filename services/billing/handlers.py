@@ -6,13 +6,16 @@ from uuid import NAMESPACE_URL, uuid5
 from shared.contracts.billing import ChargeCreated, InvoiceIssued
 from shared.contracts.scheduler import ChargeCycleStarted, MonthEnded
 from shared.contracts.subscription import (
+    AutoRenewChanged,
     QuantityChanged,
     SubscriptionCancelled,
     SubscriptionCreated,
     SubscriptionDeleted,
     SubscriptionDisabled,
     SubscriptionExpired,
+    SubscriptionReactivated,
     SubscriptionRenewed,
+    SubscriptionSuspended,
     SubscriptionTerms,
     TermChanged,
     Transitioned,
@@ -27,11 +30,11 @@ handlers = Handlers("billing")
 
 
 def _plan_values(terms: SubscriptionTerms, quantity: int, anchor: date | None = None,
-                 status: str = "active") -> dict[str, Any]:
+                 auto_renew: bool = True) -> dict[str, Any]:
     values = terms.model_dump()
     effective = terms.effective_unit_price if terms.effective_unit_price is not None else terms.unit_price
     return {**values, "effective_unit_price": effective, "anchor": anchor or terms.term_start, "quantity": quantity,
-            "status": status}
+            "status": "active", "auto_renew": auto_renew}
 
 
 async def _bill(ctx: Context, sub: dict[str, Any], lines: list[Line], order_date: date, tag: str) -> None:
@@ -50,9 +53,9 @@ async def _bill(ctx: Context, sub: dict[str, Any], lines: list[Line], order_date
 
 
 async def _open(ctx: Context, terms: SubscriptionTerms, quantity: int, charge_type: str,
-                anchor: date | None = None) -> None:
+                auto_renew: bool = True) -> None:
     """A term (or a plan) that starts now: remember it and charge its first cycle from its start."""
-    values = _plan_values(terms, quantity, anchor)
+    values = _plan_values(terms, quantity, auto_renew=auto_renew)
     await storage.save_plan(ctx.conn, values)
     plan = storage.as_plan(values)
     await _bill(ctx, values, [charge(plan, charge_type, terms.term_start, quantity)], terms.term_start,
@@ -61,12 +64,12 @@ async def _open(ctx: Context, terms: SubscriptionTerms, quantity: int, charge_ty
 
 @handlers.on("subscription.created")
 async def on_created(ctx: Context, event: SubscriptionCreated) -> None:
-    await _open(ctx, event, event.quantity, "new")
+    await _open(ctx, event, event.quantity, "new", event.auto_renew)
 
 
 @handlers.on("subscription.renewed")
 async def on_renewed(ctx: Context, event: SubscriptionRenewed) -> None:
-    await _open(ctx, event, event.quantity, "renew")
+    await _open(ctx, event, event.quantity, "renew", event.auto_renew)
 
 
 @handlers.on("scheduler.charge_cycle_started")
@@ -109,7 +112,7 @@ async def on_transitioned(ctx: Context, event: Transitioned) -> None:
         return
     day, old = event.at.date(), storage.as_plan(sub)
     if event.kind == "full":
-        values = _plan_values(event.target, event.target_quantity_after, anchor=sub["anchor"])
+        values = _plan_values(event.target, event.target_quantity_after, sub["anchor"], sub["auto_renew"])
         await storage.save_plan(ctx.conn, values)
         lines = switch(old, event.quantity_before, storage.as_plan(values), event.moved, day, "convert")
         await _bill(ctx, values, lines, day, "full")
@@ -118,7 +121,7 @@ async def on_transitioned(ctx: Context, event: Transitioned) -> None:
     kind = "moveQuantity" if event.kind == "existing" else "convert"
     await _bill(ctx, sub, reprice(event.quantity_before, event.quantity_after, old, day, kind), day, "source")
     if event.kind == "partial":  # a coterminous child sharing its parent's cycles
-        values = _plan_values(event.target, event.moved, anchor=sub["anchor"])
+        values = _plan_values(event.target, event.moved, sub["anchor"], sub["auto_renew"])
         await storage.save_plan(ctx.conn, values)
         await _bill(ctx, values, [charge(storage.as_plan(values), kind, day, event.moved)], day, "target")
         return
@@ -137,7 +140,7 @@ async def on_term_changed(ctx: Context, event: TermChanged) -> None:
     if sub is None:
         return
     day = event.at.date()
-    values = _plan_values(event, event.quantity)
+    values = _plan_values(event, event.quantity, auto_renew=sub["auto_renew"])
     await storage.save_plan(ctx.conn, values)
     lines = switch(storage.as_plan(sub), event.quantity, storage.as_plan(values), event.quantity, day,
                    "changeBillingPlan")
@@ -149,25 +152,40 @@ async def on_trial_converted(ctx: Context, event: TrialConverted) -> None:
     await _open(ctx, event, event.quantity, "convert")
 
 
-async def _ended(ctx: Context, subscription_id: str, status: str) -> None:
+async def _update(ctx: Context, subscription_id: str, **changes: Any) -> None:
     sub = await storage.plan(ctx.conn, subscription_id)
     if sub is not None:
-        await storage.save_plan(ctx.conn, {**sub, "status": status})
+        await storage.save_plan(ctx.conn, {**sub, **changes})
+
+
+@handlers.on("subscription.auto_renew_changed")
+async def on_auto_renew_changed(ctx: Context, event: AutoRenewChanged) -> None:
+    await _update(ctx, event.subscription_id, auto_renew=event.enabled)
+
+
+@handlers.on("subscription.suspended")
+async def on_suspended(ctx: Context, event: SubscriptionSuspended) -> None:
+    await _update(ctx, event.subscription_id, status="suspended", auto_renew=False)  # §3.2: billing continues
+
+
+@handlers.on("subscription.reactivated")
+async def on_reactivated(ctx: Context, event: SubscriptionReactivated) -> None:
+    await _update(ctx, event.subscription_id, status="active")
 
 
 @handlers.on("subscription.expired")
 async def on_expired(ctx: Context, event: SubscriptionExpired) -> None:
-    await _ended(ctx, event.subscription_id, "expired")
+    await _update(ctx, event.subscription_id, status="expired")
 
 
 @handlers.on("subscription.disabled")
 async def on_disabled(ctx: Context, event: SubscriptionDisabled) -> None:
-    await _ended(ctx, event.subscription_id, "disabled")
+    await _update(ctx, event.subscription_id, status="disabled")
 
 
 @handlers.on("subscription.deleted")
 async def on_deleted(ctx: Context, event: SubscriptionDeleted) -> None:
-    await _ended(ctx, event.subscription_id, "deleted")
+    await _update(ctx, event.subscription_id, status="deleted")
 
 
 @handlers.on("scheduler.month_ended")

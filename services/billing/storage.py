@@ -14,7 +14,7 @@ from services.billing.domain.charges import Line, Plan
 _FILTERS = ("subscription_id", "customer_id", "partner_id")
 PLAN_FIELDS = ("subscription_id", "partner_id", "customer_id", "catalog_item_id", "term_duration", "billing_cycle",
                "anchor", "term_start", "term_end", "unit_price", "effective_unit_price", "currency", "promotion_id",
-               "quantity", "status")
+               "quantity", "status", "auto_renew")
 
 
 async def save_plan(conn: asyncpg.Connection, values: dict[str, Any]) -> None:
@@ -93,6 +93,12 @@ async def close_month(conn: asyncpg.Connection, month: date, now: datetime) -> l
         month, now,
     )
     return [{**r, "totals": json.loads(r["totals"])} for r in rows]
+
+
+async def active_plans(pool: asyncpg.Pool, partner_id: str) -> list[dict[str, Any]]:
+    rows = await pool.fetch("SELECT * FROM plans WHERE partner_id = $1 AND status IN ('active', 'suspended')"
+                            " ORDER BY subscription_id", partner_id)
+    return [dict(r) for r in rows]
 
 
 async def invoice(pool: asyncpg.Pool, partner_id: str, month: date) -> dict[str, Any] | None:

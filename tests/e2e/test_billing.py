@@ -95,3 +95,10 @@ def test_each_later_cycle_is_charged_at_its_start_and_each_month_closes_into_an_
     assert csv[0].startswith("PartnerId,CustomerId,OrderId,OrderDate,ProductId,SkuId,AvailabilityId,ChargeType")
     assert len(csv) == 8 and ",cycleCharge," in csv[-1] and ",CFQ7TTC0LH18,0001,CFQ7TTC0K971," in csv[-1]
     assert date.fromisoformat(csv[-1].split(",")[3]) == date(2026, 2, 28)
+
+
+def test_a_preview_shows_what_the_coming_month_bills_if_nothing_changes(up: Up) -> None:
+    preview = up.get("/billing/invoices/P1/2026-03/preview")  # the clock stands at 2026-03-01
+    assert [(p["subscription_id"], p["charge_type"], p["charge_start"], p["amount"]) for p in preview["projected"]] == [
+        ("S-M", "cycleCharge", "2026-03-31", "75.60")]  # the cancelled S-A is not in it
+    assert preview["status"] == "preview" and preview["totals"] == {"USD": "75.60"}

@@ -86,3 +86,15 @@ def test_exact_arithmetic_keeps_a_whole_cycle_whole() -> None:
     assert charge(monthly_term(date(2021, 6, 1), "4"), "new", date(2021, 6, 1), 1).amount == D("4.00")
     assert charge(Plan("P1Y", "annual", date(2021, 6, 18), date(2022, 6, 17), D("120.96"), D("120.96")), "new",
                   date(2021, 6, 18), 1).amount == D("120.96")
+
+
+def test_what_falls_due_in_a_month_if_nothing_changes() -> None:
+    from services.billing.domain.charges import due_in
+
+    monthly = plan(date(2026, 1, 15), date(2027, 1, 14), "75.60")
+    due = due_in(monthly, 10, True, date(2026, 3, 1), date(2026, 3, 31))
+    assert [(x.charge_type, x.charge_start, x.amount) for x in due] == [("cycleCharge", date(2026, 3, 15), D("63.00"))]
+    renewing = due_in(monthly, 10, True, date(2027, 1, 1), date(2027, 1, 31))
+    assert [(x.charge_type, x.charge_start, x.charge_end) for x in renewing] == [
+        ("renew", date(2027, 1, 15), date(2027, 2, 14))]
+    assert due_in(monthly, 10, False, date(2027, 1, 1), date(2027, 1, 31)) == []  # auto-renew off: it expires

@@ -90,3 +90,17 @@ def quantity_change(plan: Plan, day: date, before: int, after: int) -> list[Line
 def switch(old: Plan, old_quantity: int, new: Plan, new_quantity: int, day: date, charge_type: str) -> list[Line]:
     """Seats leave one plan and join another on `day`: the old plan's rest refunded, the new plan's charged."""
     return [charge(old, charge_type, day, old_quantity, -1), charge(new, charge_type, day, new_quantity)]
+
+
+def due_in(plan: Plan, quantity: int, auto_renew: bool, first: date, last: date) -> list[Line]:
+    """The lines that fall due between `first` and `last` if nothing changes: the term's later cycles starting then,
+    and its renewal (at today's locked price: the price list may say otherwise on the day)."""
+    lines = [charge(plan, "cycleCharge", start, quantity) for start in plan.cycle_starts() if first <= start <= last]
+    renewal = plan.term_end + timedelta(days=1)
+    if auto_renew and first <= renewal <= last:
+        months = TERM_MONTHS[plan.term_duration]
+        renewed = Plan(plan.term_duration, plan.billing_cycle, renewal, add_months(renewal, months) - timedelta(days=1),
+                       plan.unit_price, plan.effective_unit_price)
+        lines.append(charge(renewed, "renew", renewal, quantity))
+    return lines
+
