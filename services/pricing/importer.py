@@ -103,41 +103,42 @@ def _money_ok(column: str) -> str:
     return f"({column} >= 0 AND {column} < 1e9 AND scale({column}) <= 6)"
 
 
-# Each check in the order a person fixing the file would want them; the first failing one is reported.
-CHECKS: list[tuple[str, str]] = [
-    ("product_id ~ '^[A-Z0-9]{12}$'", "ProductId {a!r} is not 12 upper-case letters or digits"),
-    ("sku_as_written ~ '^[A-Z0-9]{1,4}$'", "SkuId {a!r} is not 1-4 upper-case letters or digits"),
-    ("market = $1", "Market {a!r} does not match the file's market {market}"),
-    ("currency ~ '^[A-Z]{3}$'", "Currency {a!r} is not an ISO 4217 code"),
-    (f"term_duration IN ({', '.join(repr(t) for t in sorted(TERMS))})",
+# Each check in the order a person fixing the file would want them (the first failing one is reported), with the
+# values its message shows as {a} and {b}.
+CHECKS: list[tuple[str, tuple[str, ...], str]] = [
+    ("product_id ~ '^[A-Z0-9]{12}$'", ("product_id",), "ProductId {a!r} is not 12 upper-case letters or digits"),
+    ("sku_as_written ~ '^[A-Z0-9]{1,4}$'", ("sku_as_written",),
+     "SkuId {a!r} is not 1-4 upper-case letters or digits"),
+    ("market = $1", ("market",), "Market {a!r} does not match the file's market {market}"),
+    ("currency ~ '^[A-Z]{3}$'", ("currency",), "Currency {a!r} is not an ISO 4217 code"),
+    (f"term_duration IN ({', '.join(repr(t) for t in sorted(TERMS))})", ("term_duration",),
      "TermDuration {a!r} is not P1M, P1Y or P3Y"),
-    (f"billing_cycle IN ({', '.join(repr(p) for p in sorted(PLANS))})",
+    (f"billing_cycle IN ({', '.join(repr(p) for p in sorted(PLANS))})", ("billing_cycle",),
      "BillingPlan {a!r} is not Monthly, Annual, Triennial or None"),
-    ("effective_start IS NOT NULL AND isfinite(effective_start)", "EffectiveStartDate {a!r} is not a date"),
-    ("effective_end IS NOT NULL AND isfinite(effective_end)", "EffectiveEndDate {a!r} is not a date"),
-    ("effective_start <= effective_end", "EffectiveStartDate {a} is after EffectiveEndDate {b}"),
-    (f"tier_min BETWEEN 0 AND {TIER_MAX} AND tier_max BETWEEN 0 AND {TIER_MAX}",
+    ("effective_start IS NOT NULL AND isfinite(effective_start)", ("effective_start",),
+     "EffectiveStartDate {a!r} is not a date"),
+    ("effective_end IS NOT NULL AND isfinite(effective_end)", ("effective_end",),
+     "EffectiveEndDate {a!r} is not a date"),
+    ("effective_start <= effective_end", ("effective_start", "effective_end"),
+     "EffectiveStartDate {a} is after EffectiveEndDate {b}"),
+    (f"tier_min BETWEEN 0 AND {TIER_MAX} AND tier_max BETWEEN 0 AND {TIER_MAX}", ("tier_min", "tier_max"),
      "PricingTierRange {a}-{b} must be whole numbers from 0 to " + f"{TIER_MAX:,}"),
-    ("tier_min <= tier_max", "PricingTierRangeMin {a} is above PricingTierRangeMax {b}"),
-    (f"unit_price IS NOT NULL AND {_money_ok('unit_price')}",
+    ("tier_min <= tier_max", ("tier_min", "tier_max"), "PricingTierRangeMin {a} is above PricingTierRangeMax {b}"),
+    (f"unit_price IS NOT NULL AND {_money_ok('unit_price')}", ("unit_price",),
      "UnitPrice {a!r} must be between 0 and 1000000000 with at most 6 decimals"),
-    (f"erp_price IS NULL OR {_money_ok('erp_price')}",
+    (f"erp_price IS NULL OR {_money_ok('erp_price')}", ("erp_price",),
      "ERP Price {a!r} must be between 0 and 1000000000 with at most 6 decimals"),
-    (f"cardinality(tags) <= {MAX_TAGS}", "Tags has {a} entries, at most " + f"{MAX_TAGS}"),
-    ("end_of_sale_date IS NULL OR isfinite(end_of_sale_date)", "EndofSaleDate {a!r} is not a date"),
+    (f"cardinality(tags) <= {MAX_TAGS}", ("cardinality(tags)",), "Tags has {a} entries, at most " + f"{MAX_TAGS}"),
+    ("end_of_sale_date IS NULL OR isfinite(end_of_sale_date)", ("end_of_sale_date",),
+     "EndofSaleDate {a!r} is not a date"),
 ]
-# What each check's message shows as {a} and {b}.
-SHOWN = ["product_id", "sku_as_written", "market", "currency", "term_duration", "billing_cycle", "effective_start",
-         "effective_end", "effective_start, effective_end", "tier_min, tier_max", "tier_min, tier_max",
-         "unit_price", "erp_price", "cardinality(tags)", "end_of_sale_date"]
 
 
 def _validation(source: str) -> str:
-    failing = "CASE " + " ".join(f"WHEN NOT coalesce({check}, false) THEN {i}" for i, (check, _) in
-                                 enumerate(CHECKS)) + " END"
-    shown = "CASE f " + " ".join(
-        f"WHEN {i} THEN ARRAY[{', '.join(f'{c.strip()}::text' for c in cols.split(','))}]"
-        for i, cols in enumerate(SHOWN)) + " END"
+    failing = "CASE " + " ".join(f"WHEN NOT coalesce({check}, false) THEN {i}"
+                                 for i, (check, _, _) in enumerate(CHECKS)) + " END"
+    shown = "CASE f " + " ".join(f"WHEN {i} THEN ARRAY[{', '.join(f'{c}::text' for c in columns)}]"
+                                 for i, (_, columns, _) in enumerate(CHECKS)) + " END"
     return f"""SELECT n, f, {shown} AS shown FROM (SELECT *, {failing} AS f FROM ({source}) s) v
                WHERE f IS NOT NULL ORDER BY n"""
 
@@ -182,7 +183,7 @@ async def _validate(conn: asyncpg.Connection, source: str, market: str, report: 
     bad = await conn.fetch(_validation(source), market)
     for r in bad:
         a, b = [("" if v is None else v) for v in (r["shown"] + [None])[:2]]
-        report.problem(r["n"] + 1, CHECKS[r["f"]][1].format(a=a, b=b, market=market))
+        report.problem(r["n"] + 1, CHECKS[r["f"]][2].format(a=a, b=b, market=market))
     return [r["n"] for r in bad]
 
 
