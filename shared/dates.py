@@ -39,6 +39,11 @@ def after(instant: datetime, duration: str) -> datetime:
     return instant + count * _UNITS[unit]
 
 
+def cycle_months(term_duration: str, billing_cycle: str) -> int:
+    """A charge cycle's length in months; a plan without one (a trial's `none`) bills the term as one cycle."""
+    return CYCLE_MONTHS.get(billing_cycle) or TERM_MONTHS[term_duration]
+
+
 def cycle_starts(anchor: date, term_end: date, months: int) -> list[date]:
     """The starts of every charge cycle after the first in a term (cycles anchored to `anchor`, §4.2)."""
     starts, k = [], 1

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from shared.dates import month_after
 from shared.http import error
 from shared.runtime import Runtime
 
@@ -40,6 +41,14 @@ def _month(text: str) -> date | None:
         return None
 
 
+def _totals(lines: list[dict[str, Any]]) -> dict[str, str]:
+    """The lines' amounts summed per currency."""
+    totals: dict[str, Decimal] = {}
+    for line in lines:
+        totals[line["currency"]] = totals.get(line["currency"], Decimal(0)) + Decimal(line["amount"])
+    return {currency: str(total) for currency, total in totals.items()}
+
+
 def routes(rt: Runtime) -> list[BaseRoute]:
     async def lines(request: Request) -> JSONResponse:
         q = request.query_params
@@ -59,11 +68,8 @@ def routes(rt: Runtime) -> list[BaseRoute]:
         found = await storage.lines(rt.db(), {"partner_id": partner}, month)
         issued = await storage.invoice(rt.db(), partner, month)
         if issued is None:
-            totals: dict[str, Decimal] = {}
-            for line in found:
-                totals[line["currency"]] = totals.get(line["currency"], Decimal(0)) + Decimal(line["amount"])
             issued = {"partner_id": partner, "month": f"{month:%Y-%m}", "invoice_number": None, "status": "open",
-                      "totals": {c: str(t) for c, t in totals.items()}, "lines": len(found)}
+                      "totals": _totals(found), "lines": len(found)}
         return {**issued, "month": f"{month:%Y-%m}", "line_items": found}
 
     async def invoice(request: Request) -> Response:
@@ -88,7 +94,7 @@ def routes(rt: Runtime) -> list[BaseRoute]:
         partner, month = request.path_params["partner_id"], _month(request.path_params["month"])
         if month is None:
             return error(400, "the month must be YYYY-MM")
-        last = date(month.year + month.month // 12, month.month % 12 + 1, 1) - timedelta(days=1)
+        last = month_after(month) - timedelta(days=1)
         recorded = await storage.lines(rt.db(), {"partner_id": partner}, month)
         first = max(month, (await rt.clock.now()).date() + timedelta(days=1))  # today's cycles have been charged
         projected = [
@@ -97,11 +103,8 @@ def routes(rt: Runtime) -> list[BaseRoute]:
             for p in await storage.active_plans(rt.db(), partner)
             for line in due_in(storage.as_plan(p), p["quantity"], p["auto_renew"], first, last)
         ]
-        totals: dict[str, Decimal] = {}
-        for line in [*recorded, *projected]:
-            totals[line["currency"]] = totals.get(line["currency"], Decimal(0)) + Decimal(line["amount"])
         return JSONResponse({"partner_id": partner, "month": f"{month:%Y-%m}", "status": "preview",
-                             "totals": {c: str(t) for c, t in totals.items()}, "recorded": recorded,
+                             "totals": _totals([*recorded, *projected]), "recorded": recorded,
                              "projected": projected})
 
     return [

@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 
+from shared.dates import month_after
 from shared.http import row_json
 
 from services.billing.domain.charges import Line, Plan
@@ -42,7 +43,7 @@ async def invoice_month(conn: asyncpg.Connection, order_date: date) -> date:
     last_closed = await conn.fetchval("SELECT max(month) FROM closed_months")
     if last_closed is None or month > last_closed:
         return month
-    return date(last_closed.year + last_closed.month // 12, last_closed.month % 12 + 1, 1)
+    return month_after(last_closed)
 
 
 async def insert_line(conn: asyncpg.Connection, line_id: str, line: Line, sub: dict[str, Any], *,

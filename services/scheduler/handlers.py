@@ -15,7 +15,7 @@ from shared.contracts.subscription import (
     Transitioned,
     TrialConverted,
 )
-from shared.dates import CYCLE_MONTHS, TERM_MONTHS, cycle_starts, month_after, start_of_day
+from shared.dates import cycle_months, cycle_starts, month_after, start_of_day
 from shared.messaging.handlers import Context, Handlers
 
 from services.scheduler import storage
@@ -33,8 +33,8 @@ async def _time_term_end(ctx: Context, event: SubscriptionTerms, anchor: date | 
     await storage.set_timer(ctx.conn, "term_end", event.subscription_id, instant, event.customer_id, ended,
                             "scheduler.term_ended", ctx.now)
     await storage.cancel_timers_of(ctx.conn, "cycle", event.subscription_id)
-    months = CYCLE_MONTHS.get(event.billing_cycle) or TERM_MONTHS[event.term_duration]
-    starts = cycle_starts(anchor or event.term_start, event.term_end, months)
+    starts = cycle_starts(anchor or event.term_start, event.term_end,
+                          cycle_months(event.term_duration, event.billing_cycle))
     for start in starts:
         started = ChargeCycleStarted(subscription_id=event.subscription_id, customer_id=event.customer_id,
                                      cycle_start=start, term_end=event.term_end, instant=start_of_day(start))

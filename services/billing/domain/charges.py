@@ -1,7 +1,7 @@
 """Charge cycles and charge lines (domain.md §4.2, §4.3, §4.4, §9.2, §9.3, §9.7, §9.9): pure, Decimal only.
 
 A line covers [charge_start, charge_end] of one charge cycle: EUP = cycle price / cycle days × billable days (the
-event day is billable), amount = ROUNDDOWN(EUP × FX, 2) × quantity — the one rounding rule, in `round_line`.
+event day is billable), amount = ROUNDDOWN(EUP, 2) × quantity — the one rounding rule, in `round_line`.
 Refunds are negative amounts. Cycles are anchored to the term's start day and clamped at month ends; the last
 cycle of a term cut short by a custom end date is charged for its days over the standard cycle's length.
 """
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_DOWN, Decimal
 
-from shared.dates import CYCLE_MONTHS, TERM_MONTHS, add_months, cycle_starts
+from shared.dates import TERM_MONTHS, add_months, cycle_months, cycle_starts
 
 CENT = Decimal("0.01")
 SHOWN_PRICE, SHOWN_EUP = Decimal("0.000001"), Decimal("0.000000000001")  # as stored and shown; amounts use exact
@@ -33,7 +33,7 @@ class Plan:
 
     @property
     def cycle_months(self) -> int:
-        return CYCLE_MONTHS.get(self.billing_cycle) or TERM_MONTHS[self.term_duration]
+        return cycle_months(self.term_duration, self.billing_cycle)
 
     def cycle_price(self, effective: bool = True) -> Decimal:
         """The share of the term price one cycle carries (P1Y monthly: 1/12; P3Y annual: 1/3)."""
@@ -65,8 +65,7 @@ class Line:
     amount: Decimal  # signed: refunds are negative
 
 
-def charge(plan: Plan, charge_type: str, day: date, quantity: int, sign: int = 1,
-           fx_rate: Decimal = Decimal(1)) -> Line:
+def charge(plan: Plan, charge_type: str, day: date, quantity: int, sign: int = 1) -> Line:
     """`quantity` seats from `day` to the end of its cycle (a refund when `sign` is -1)."""
     start, standard_end, end = plan.cycle(day)
     cycle_days = (standard_end - start).days + 1
@@ -75,7 +74,7 @@ def charge(plan: Plan, charge_type: str, day: date, quantity: int, sign: int = 1
     eup = (plan.effective_unit_price * plan.cycle_months * billable_days
            / (TERM_MONTHS[plan.term_duration] * cycle_days))
     return Line(charge_type, day, end, quantity, plan.cycle_price(effective=False).quantize(SHOWN_PRICE),
-                eup.quantize(SHOWN_EUP), sign * round_line(eup * fx_rate) * quantity)
+                eup.quantize(SHOWN_EUP), sign * round_line(eup) * quantity)
 
 
 def reprice(before: int, after: int, plan: Plan, day: date, charge_type: str) -> list[Line]:
