@@ -97,12 +97,17 @@ def routes(rt: Runtime) -> list[BaseRoute]:
         last = month_after(month) - timedelta(days=1)
         recorded = await storage.lines(rt.db(), {"partner_id": partner}, month)
         first = max(month, (await rt.clock.now()).date() + timedelta(days=1))  # today's cycles have been charged
-        projected = [
-            {"subscription_id": p["subscription_id"], "customer_id": p["customer_id"], "currency": p["currency"],
-             **{k: str(v) for k, v in asdict(line).items()}}
-            for p in await storage.active_plans(rt.db(), partner)
-            for line in due_in(storage.as_plan(p), p["quantity"], p["auto_renew"], first, last)
-        ]
+        try:
+            projected = [
+                {"subscription_id": p["subscription_id"], "customer_id": p["customer_id"],
+                 "currency": p["billing_currency"], "pricing_currency": p["currency"],
+                 **{k: str(v) for k, v in asdict(line).items()}}
+                for p in await storage.active_plans(rt.db(), partner)
+                for line in due_in(await storage.priced(rt.db(), p, first), p["quantity"], p["auto_renew"], first,
+                                   last)
+            ]
+        except storage.MissingFxRateError as e:
+            return error(409, str(e))
         return JSONResponse({"partner_id": partner, "month": f"{month:%Y-%m}", "status": "preview",
                              "totals": _totals([*recorded, *projected]), "recorded": recorded,
                              "projected": projected})

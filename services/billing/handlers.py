@@ -4,6 +4,7 @@ from typing import Any
 from uuid import NAMESPACE_URL, uuid5
 
 from shared.contracts.billing import ChargeCreated, InvoiceIssued
+from shared.contracts.pricing import FxRatesPublished
 from shared.contracts.scheduler import ChargeCycleStarted, MonthEnded
 from shared.contracts.subscription import (
     AutoRenewChanged,
@@ -34,7 +35,7 @@ def _plan_values(terms: SubscriptionTerms, quantity: int, anchor: date | None = 
     values = terms.model_dump()
     effective = terms.effective_unit_price if terms.effective_unit_price is not None else terms.unit_price
     return {**values, "effective_unit_price": effective, "anchor": anchor or terms.term_start, "quantity": quantity,
-            "status": "active", "auto_renew": auto_renew}
+            "status": "active", "auto_renew": auto_renew, "billing_currency": terms.billing_currency or terms.currency}
 
 
 async def _bill(ctx: Context, sub: dict[str, Any], lines: list[Line], order_date: date, tag: str) -> None:
@@ -57,7 +58,7 @@ async def _open(ctx: Context, terms: SubscriptionTerms, quantity: int, charge_ty
     """A term (or a plan) that starts now: remember it and charge its first cycle from its start."""
     values = _plan_values(terms, quantity, auto_renew=auto_renew)
     await storage.save_plan(ctx.conn, values)
-    plan = storage.as_plan(values)
+    plan = await storage.priced(ctx.conn, values, terms.term_start)
     await _bill(ctx, values, [charge(plan, charge_type, terms.term_start, quantity)], terms.term_start,
                 terms.subscription_id)
 
@@ -77,7 +78,7 @@ async def on_cycle_started(ctx: Context, event: ChargeCycleStarted) -> None:
     sub = await storage.plan(ctx.conn, event.subscription_id)
     if sub is None or sub["term_end"] != event.term_end or sub["status"] not in ("active", "suspended"):
         return  # a stale timer: the term moved on or the subscription ended (suspended ones keep paying, §3.2)
-    plan = storage.as_plan(sub)
+    plan = await storage.priced(ctx.conn, sub, event.cycle_start)
     await _bill(ctx, sub, [charge(plan, "cycleCharge", event.cycle_start, sub["quantity"])], event.cycle_start,
                 "cycle")
 
@@ -88,7 +89,7 @@ async def on_quantity_changed(ctx: Context, event: QuantityChanged) -> None:
     if sub is None:
         return
     day = event.at.date()
-    lines = quantity_change(storage.as_plan(sub), day, event.quantity_before, event.quantity_after)
+    lines = quantity_change(await storage.priced(ctx.conn, sub, day), day, event.quantity_before, event.quantity_after)
     await storage.save_plan(ctx.conn, {**sub, "quantity": event.quantity_after})
     await _bill(ctx, sub, lines, day, "quantity")
 
@@ -100,7 +101,7 @@ async def on_cancelled(ctx: Context, event: SubscriptionCancelled) -> None:
         return
     day = event.at.date()
     await storage.save_plan(ctx.conn, {**sub, "status": "deleted"})
-    await _bill(ctx, sub, [charge(storage.as_plan(sub), "cancelImmediate", day, event.quantity, -1)], day, "cancel")
+    await _bill(ctx, sub, [charge(await storage.priced(ctx.conn, sub, day), "cancelImmediate", day, event.quantity, -1)], day, "cancel")
 
 
 @handlers.on("subscription.transitioned")
@@ -110,11 +111,13 @@ async def on_transitioned(ctx: Context, event: Transitioned) -> None:
     sub = await storage.plan(ctx.conn, event.subscription_id)
     if sub is None:
         return
-    day, old = event.at.date(), storage.as_plan(sub)
+    day = event.at.date()
+    old = await storage.priced(ctx.conn, sub, day)
     if event.kind == "full":
         values = _plan_values(event.target, event.target_quantity_after, sub["anchor"], sub["auto_renew"])
         await storage.save_plan(ctx.conn, values)
-        lines = switch(old, event.quantity_before, storage.as_plan(values), event.moved, day, "convert")
+        lines = switch(old, event.quantity_before, await storage.priced(ctx.conn, values, day), event.moved, day,
+                       "convert")
         await _bill(ctx, values, lines, day, "full")
         return
     await storage.save_plan(ctx.conn, {**sub, "quantity": event.quantity_after})
@@ -123,14 +126,15 @@ async def on_transitioned(ctx: Context, event: Transitioned) -> None:
     if event.kind == "partial":  # a coterminous child sharing its parent's cycles
         values = _plan_values(event.target, event.moved, sub["anchor"], sub["auto_renew"])
         await storage.save_plan(ctx.conn, values)
-        await _bill(ctx, values, [charge(storage.as_plan(values), kind, day, event.moved)], day, "target")
+        await _bill(ctx, values, [charge(await storage.priced(ctx.conn, values, day), kind, day, event.moved)], day,
+                    "target")
         return
     target = await storage.plan(ctx.conn, event.target.subscription_id)
     if target is not None:
         before = event.target_quantity_after - event.moved
         await storage.save_plan(ctx.conn, {**target, "quantity": event.target_quantity_after})
-        await _bill(ctx, target, reprice(before, event.target_quantity_after, storage.as_plan(target), day, kind),
-                    day, "target")
+        lines = reprice(before, event.target_quantity_after, await storage.priced(ctx.conn, target, day), day, kind)
+        await _bill(ctx, target, lines, day, "target")
 
 
 @handlers.on("subscription.term_changed")
@@ -142,8 +146,8 @@ async def on_term_changed(ctx: Context, event: TermChanged) -> None:
     day = event.at.date()
     values = _plan_values(event, event.quantity, auto_renew=sub["auto_renew"])
     await storage.save_plan(ctx.conn, values)
-    lines = switch(storage.as_plan(sub), event.quantity, storage.as_plan(values), event.quantity, day,
-                   "changeBillingPlan")
+    lines = switch(await storage.priced(ctx.conn, sub, day), event.quantity, await storage.priced(ctx.conn, values, day),
+                   event.quantity, day, "changeBillingPlan")
     await _bill(ctx, values, lines, day, "term")
 
 
@@ -186,6 +190,12 @@ async def on_disabled(ctx: Context, event: SubscriptionDisabled) -> None:
 @handlers.on("subscription.deleted")
 async def on_deleted(ctx: Context, event: SubscriptionDeleted) -> None:
     await _update(ctx, event.subscription_id, status="deleted")
+
+
+@handlers.on("pricing.fx_rates_published")
+async def on_fx_rates_published(ctx: Context, event: FxRatesPublished) -> None:
+    await storage.save_fx_rates(ctx.conn, [(r.from_currency, r.to_currency, date.fromisoformat(f"{r.month}-01"),
+                                            r.rate) for r in event.rates])
 
 
 @handlers.on("scheduler.month_ended")

@@ -15,7 +15,7 @@ from services.billing.domain.charges import Line, Plan
 _FILTERS = ("subscription_id", "customer_id", "partner_id")
 PLAN_FIELDS = ("subscription_id", "partner_id", "customer_id", "catalog_item_id", "term_duration", "billing_cycle",
                "anchor", "term_start", "term_end", "unit_price", "effective_unit_price", "currency", "promotion_id",
-               "quantity", "status", "auto_renew")
+               "quantity", "status", "auto_renew", "billing_currency")
 
 
 async def save_plan(conn: asyncpg.Connection, values: dict[str, Any]) -> None:
@@ -32,9 +32,37 @@ async def plan(conn: asyncpg.Connection, subscription_id: str) -> dict[str, Any]
     return dict(row) if row else None
 
 
-def as_plan(row: dict[str, Any]) -> Plan:
+def as_plan(row: dict[str, Any], fx_rate: Decimal = Decimal(1)) -> Plan:
     return Plan(row["term_duration"], row["billing_cycle"], row["anchor"], row["term_end"], row["unit_price"],
-                row["effective_unit_price"])
+                row["effective_unit_price"], fx_rate)
+
+
+class MissingFxRateError(Exception):
+    """No rate to convert a price into the partner's currency: the message waits in the DLQ until one is imported."""
+
+
+async def fx_rate(db: asyncpg.Connection | asyncpg.Pool, source: str, target: str, day: date) -> Decimal:
+    """The rate of `day`'s month, else the latest earlier month's (rates are published monthly, §2.1)."""
+    if source == target:
+        return Decimal(1)
+    rate = await db.fetchval(
+        """SELECT rate FROM fx_rates WHERE from_currency = $1 AND to_currency = $2 AND month <= $3
+           ORDER BY month DESC LIMIT 1""", source, target, day.replace(day=1))
+    if rate is None:
+        raise MissingFxRateError(f"no FX rate {source} to {target} for {day:%Y-%m} or earlier: import one with "
+                                 "`nce fx import`")
+    return rate
+
+
+async def priced(db: asyncpg.Connection | asyncpg.Pool, row: dict[str, Any], day: date) -> Plan:
+    """The plan with its prices converted at `day`'s rate into the partner's currency."""
+    return as_plan(row, await fx_rate(db, row["currency"], row["billing_currency"], day))
+
+
+async def save_fx_rates(conn: asyncpg.Connection, rates: list[tuple[str, str, date, Decimal]]) -> None:
+    await conn.executemany(
+        """INSERT INTO fx_rates VALUES ($1, $2, $3, $4)
+           ON CONFLICT (from_currency, to_currency, month) DO UPDATE SET rate = EXCLUDED.rate""", rates)
 
 
 async def invoice_month(conn: asyncpg.Connection, order_date: date) -> date:
@@ -52,8 +80,8 @@ async def insert_line(conn: asyncpg.Connection, line_id: str, line: Line, sub: d
     fields = {
         "line_id": line_id, **asdict(line), **{k: sub[k] for k in (
             "subscription_id", "customer_id", "partner_id", "catalog_item_id", "term_start", "term_end",
-            "billing_cycle", "currency", "promotion_id")},
-        "pricing_currency": sub["currency"], "fx_rate": Decimal(1), "reference_id": reference_id,
+            "billing_cycle", "promotion_id")},
+        "currency": sub["billing_currency"], "pricing_currency": sub["currency"], "reference_id": reference_id,
         "order_date": order_date, "invoice_month": await invoice_month(conn, order_date), "created_at": now,
     }
     marks = ", ".join(f"${i}" for i in range(1, len(fields) + 1))

@@ -62,7 +62,9 @@ async def record_redemption(conn: asyncpg.Connection, subscription_id: str, prom
 
 
 async def fx_rates(pool: asyncpg.Pool, month: date, to_currency: str) -> dict[str, Decimal]:
+    """Rates into `to_currency` for `month`: each pair's rate of that month, else its latest earlier one."""
     rows = await pool.fetch(
-        "SELECT from_currency, rate FROM fx_rates WHERE month = $1 AND to_currency = $2", month, to_currency
+        """SELECT DISTINCT ON (from_currency) from_currency, rate FROM fx_rates
+           WHERE month <= $1 AND to_currency = $2 ORDER BY from_currency, month DESC""", month, to_currency
     )
     return {r["from_currency"]: r["rate"] for r in rows}

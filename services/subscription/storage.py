@@ -159,14 +159,28 @@ async def upsert_prices(conn: asyncpg.Connection, event: PricesPublished) -> Non
     )
 
 
+async def save_fx_pairs(conn: asyncpg.Connection, pairs: list[tuple[str, str, date]]) -> None:
+    await conn.executemany(
+        """INSERT INTO fx_pairs VALUES ($1, $2, $3) ON CONFLICT (from_currency, to_currency)
+           DO UPDATE SET first_month = least(fx_pairs.first_month, EXCLUDED.first_month)""", pairs)
+
+
+async def converts(conn: asyncpg.Connection, source: str, target: str, on: date) -> bool:
+    """Whether billing can convert `source` into `target` on `on` (a rate for that month or an earlier one)."""
+    return source == target or bool(await conn.fetchval(
+        "SELECT true FROM fx_pairs WHERE from_currency = $1 AND to_currency = $2 AND first_month <= $3",
+        source, target, on))
+
+
 async def price_rows(
-    conn: asyncpg.Connection, catalog_item_id: str, market: str, currency: str, term: str, cycle: str
+    conn: asyncpg.Connection, catalog_item_id: str, market: str, currency: str | None, term: str, cycle: str
 ) -> list[Row]:
+    """The plan's rows in `market`, in `currency` (None: in every currency the market has)."""
     product_id, sku_id, _ = catalog_item_id.split(":")
     rows = await conn.fetch(
         """SELECT currency, tier_min, tier_max, effective_start, effective_end, unit_price FROM price_rows
-           WHERE product_id = $1 AND sku_id = $2 AND market = $3 AND currency = $4 AND term_duration = $5
-             AND billing_cycle = $6""",
+           WHERE product_id = $1 AND sku_id = $2 AND market = $3 AND ($4::text IS NULL OR currency = $4)
+             AND term_duration = $5 AND billing_cycle = $6""",
         product_id, sku_id, market, currency, term, cycle,
     )
     return [Row(*r) for r in rows]

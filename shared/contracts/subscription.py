@@ -66,9 +66,10 @@ class SubscriptionTerms(Data):
     term_start: date
     term_end: date
     unit_price: Money
-    currency: Currency
+    currency: Currency  # of the price (the price list's row)
     promotion_id: str | None = None
     effective_unit_price: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] | None = None  # after the promotion
+    billing_currency: Currency | None = None  # the partner's invoice currency when it differs from `currency`
 
 
 class SubscriptionCreated(SubscriptionTerms):

@@ -16,6 +16,20 @@ class Row:
     unit_price: Decimal
 
 
+# When a market has no row in the partner's currency, it is billed from the first of these the market has (then
+# alphabetical), converted with the month's FX rate at the charge date (§2.1).
+SOURCE_PREFERENCE = ("USD", "EUR", "GBP")
+
+
+def pricing_currency(currencies: Iterable[str], partner_currency: str) -> str | None:
+    """The currency a partner is priced in: its own when the market has it, else the preferred one there."""
+    present = set(currencies)
+    if partner_currency in present:
+        return partner_currency
+    ranked = sorted(present, key=lambda c: (SOURCE_PREFERENCE.index(c) if c in SOURCE_PREFERENCE else 99, c))
+    return ranked[0] if ranked else None
+
+
 def select_row(rows: Iterable[Row], on: date, quantity: int) -> Row | None:
     """The row effective on `on` for `quantity`; of overlapping rows the one whose range closes first wins."""
     candidates = [r for r in rows if r.effective_start <= on <= r.effective_end and r.tier_min <= quantity <= r.tier_max]

@@ -102,3 +102,33 @@ def test_a_preview_shows_what_the_coming_month_bills_if_nothing_changes(up: Up) 
     assert [(p["subscription_id"], p["charge_type"], p["charge_start"], p["amount"]) for p in preview["projected"]] == [
         ("S-M", "cycleCharge", "2026-03-31", "75.60")]  # the cancelled S-A is not in it
     assert preview["status"] == "preview" and preview["totals"] == {"USD": "75.60"}
+
+
+def test_a_price_in_another_currency_is_converted_at_each_charge_dates_monthly_rate(up: Up) -> None:
+    """A GBP partner's US customer: the US list has USD only, so each line converts at its month's USD→GBP rate."""
+    up.send("partner.register", {"partner_id": "P2", "name": "P2", "billing_currency": "GBP", "country": "GB"})
+    up.send("customer.register", {"partner_id": "P2", "customer_id": "C2", "name": "C2", "country": "US"})
+    code, out = up.send("subscription.purchase", {"customer_id": "C2", "catalog_item_id": BASIC, "quantity": 10,
+                                                  "term_duration": "P1Y", "billing_cycle": "monthly",
+                                                  "subscription_id": "S-GBP"})  # at 2026-03-01
+    assert code == 0 and (out["data"]["currency"], out["data"]["billing_currency"]) == ("USD", "GBP"), out
+    quote = up.get(f"/pricing/quote?catalog_item_id={BASIC}&term_duration=P1Y&billing_cycle=monthly&market=US"
+                   "&currency=GBP&quantity=10&at=2026-03-01T00:00:00Z")
+    at(up, "2026-04-01T00:00:00Z")
+    found = up.get("/billing/lines?subscription_id=S-GBP")["lines"]
+    assert [(r["charge_type"], r["currency"], r["pricing_currency"], r["fx_rate"]) for r in found] == [
+        ("new", "GBP", "USD", "0.7927060000"), ("cycleCharge", "GBP", "USD", "0.7917280000")]  # sample's 2026-03, -04
+    assert D(quote["fx_rate"]) == D(found[0]["fx_rate"])  # the quote and the charge agree on the rate
+    # ROUNDDOWN(EUP × FX, 2) × seats: 6.30 × 0.792706 = 4.9940478 → 4.99; 6.30 × 0.791728 = 4.9878864 → 4.98
+    assert [r["amount"] for r in found] == ["49.90", "49.80"]
+    march = up.get("/billing/invoices/P2/2026-03")
+    assert (march["status"], march["totals"]) == ("issued", {"GBP": "49.90"})
+
+
+def test_a_purchase_billing_could_not_convert_is_refused(up: Up) -> None:
+    up.send("partner.register", {"partner_id": "P3", "name": "P3", "billing_currency": "JPY", "country": "JP"})
+    up.send("customer.register", {"partner_id": "P3", "customer_id": "C3", "name": "C3", "country": "US"})
+    code, out = up.send("subscription.purchase", {"customer_id": "C3", "catalog_item_id": BASIC, "quantity": 1,
+                                                  "term_duration": "P1Y", "billing_cycle": "monthly"})
+    assert code != 0 and out["data"]["code"] == "NO_PRICE", out
+    assert "no JPY price in US (USD only) and no FX rate USD to JPY" in out["data"]["message"]

@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from services.pricing.domain.quote import QuoteError, quote
-from shared.rules.prices import Promo, Row, best_promotion, discounted, renewal_row, select_row
+from shared.rules.prices import Promo, Row, best_promotion, discounted, pricing_currency, renewal_row, select_row
 
 OPEN_START, OPEN_END = date(1753, 1, 1), date(9999, 12, 31)
 
@@ -95,7 +95,14 @@ def test_without_a_row_in_the_partner_currency_the_months_fx_rate_converts() -> 
     assert (q.row.currency, q.fx_rate) == ("EUR", Decimal("1.08"))
 
 
+def test_without_the_partner_currency_the_preferred_market_currency_is_converted() -> None:
+    rows = [row("90", OPEN_START, OPEN_END, "SEK"), row("100", OPEN_START, OPEN_END, "EUR")]
+    q = quoted(rows, "USD", {"SEK": Decimal("0.09"), "EUR": Decimal("1.08")})
+    assert (q.row.currency, q.fx_rate) == ("EUR", Decimal("1.08"))
+    assert pricing_currency(["SEK", "NOK"], "USD") == "NOK" and pricing_currency([], "USD") is None
+
+
 def test_no_row_and_no_rate_is_a_specific_422() -> None:
-    with pytest.raises(QuoteError, match="no JPY price in DE .EUR only. and no 2025-03 FX rate to JPY") as e:
+    with pytest.raises(QuoteError, match="no JPY price in DE .EUR only. and no 2025-03 FX rate EUR to JPY") as e:
         quoted([row("100", OPEN_START, OPEN_END, "EUR")], "JPY")
     assert e.value.status == 422

@@ -1,11 +1,12 @@
 """Charge cycles and charge lines (domain.md §4.2, §4.3, §4.4, §9.2, §9.3, §9.7, §9.9): pure, Decimal only.
 
 A line covers [charge_start, charge_end] of one charge cycle: EUP = cycle price / cycle days × billable days (the
-event day is billable), amount = ROUNDDOWN(EUP, 2) × quantity — the one rounding rule, in `round_line`.
+event day is billable), amount = ROUNDDOWN(EUP × FX, 2) × quantity — the one rounding rule, in `round_line`. Prices
+are in the price list's currency, amounts in the partner's (FX = 1 when they are the same).
 Refunds are negative amounts. Cycles are anchored to the term's start day and clamped at month ends; the last
 cycle of a term cut short by a custom end date is charged for its days over the standard cycle's length.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import ROUND_DOWN, Decimal
 
@@ -30,6 +31,7 @@ class Plan:
     term_end: date
     unit_price: Decimal  # the locked price of the whole term, per seat (§9.7)
     effective_unit_price: Decimal  # after the promotion, if any
+    fx_rate: Decimal = Decimal(1)  # price currency → partner currency at the charge date
 
     @property
     def cycle_months(self) -> int:
@@ -62,7 +64,8 @@ class Line:
     quantity: int
     unit_price: Decimal  # the cycle's list price per seat (6 decimals)
     effective_unit_price: Decimal  # per seat for the days charged, after promotion (12 decimals)
-    amount: Decimal  # signed: refunds are negative
+    amount: Decimal  # signed, in the partner's currency: refunds are negative
+    fx_rate: Decimal
 
 
 def charge(plan: Plan, charge_type: str, day: date, quantity: int, sign: int = 1) -> Line:
@@ -74,7 +77,7 @@ def charge(plan: Plan, charge_type: str, day: date, quantity: int, sign: int = 1
     eup = (plan.effective_unit_price * plan.cycle_months * billable_days
            / (TERM_MONTHS[plan.term_duration] * cycle_days))
     return Line(charge_type, day, end, quantity, plan.cycle_price(effective=False).quantize(SHOWN_PRICE),
-                eup.quantize(SHOWN_EUP), sign * round_line(eup) * quantity)
+                eup.quantize(SHOWN_EUP), sign * round_line(eup * plan.fx_rate) * quantity, plan.fx_rate)
 
 
 def reprice(before: int, after: int, plan: Plan, day: date, charge_type: str) -> list[Line]:
@@ -98,8 +101,7 @@ def due_in(plan: Plan, quantity: int, auto_renew: bool, first: date, last: date)
     renewal = plan.term_end + timedelta(days=1)
     if auto_renew and first <= renewal <= last:
         months = TERM_MONTHS[plan.term_duration]
-        renewed = Plan(plan.term_duration, plan.billing_cycle, renewal, add_months(renewal, months) - timedelta(days=1),
-                       plan.unit_price, plan.effective_unit_price)
+        renewed = replace(plan, anchor=renewal, term_end=add_months(renewal, months) - timedelta(days=1))
         lines.append(charge(renewed, "renew", renewal, quantity))
     return lines
 

@@ -4,11 +4,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from shared.rules.prices import Promo, Row, best_promotion, discounted, select_row
-
-# When a market has no row in the partner's currency, convert from the first of these it has (then alphabetical).
-SOURCE_PREFERENCE = ("USD", "EUR", "GBP")
-
+from shared.rules.prices import Promo, Row, best_promotion, discounted, pricing_currency, select_row
 
 class QuoteError(Exception):
     def __init__(self, status: int, message: str) -> None:
@@ -24,27 +20,21 @@ class Quote:
     fx_rate: Decimal
 
 
-def _source_currency(currencies: Iterable[str], fx: Mapping[str, Decimal]) -> str | None:
-    ranked = sorted(set(currencies), key=lambda c: (SOURCE_PREFERENCE.index(c) if c in SOURCE_PREFERENCE else 99, c))
-    return next((c for c in ranked if c in fx), None)
-
-
 def quote(
     rows: list[Row], *, currency: str, fx: Mapping[str, Decimal], promos: Iterable[Promo], product_id: str,
     sku_id: str, term: str, cycle: str, market: str, on: date, quantity: int, redeemed: Mapping[str, int],
     requested: str | None = None,
 ) -> Quote:
     """`rows` are the offer's rows for this market, term and plan, in any currency."""
+    source = pricing_currency((r.currency for r in rows), currency)
     fx_rate = Decimal(1)
-    if not any(r.currency == currency for r in rows):
-        source = _source_currency((r.currency for r in rows), fx)
-        if source is None:
-            have = ", ".join(sorted({r.currency for r in rows}))
-            raise QuoteError(422, f"no {currency} price in {market} ({have} only) and no {on:%Y-%m} FX rate to {currency}")
+    if source != currency:
+        if source not in fx:
+            have = ", ".join(sorted({r.currency for r in rows})) or "nothing"
+            raise QuoteError(422, f"no {currency} price in {market} ({have} only) and no {on:%Y-%m} FX rate "
+                                  f"{source} to {currency}")
         fx_rate = fx[source]
-        rows = [r for r in rows if r.currency == source]
-    else:
-        rows = [r for r in rows if r.currency == currency]
+    rows = [r for r in rows if r.currency == source]
     row = select_row(rows, on, quantity)
     if row is None:
         raise QuoteError(404, f"no price row effective on {on} for {quantity} seats")

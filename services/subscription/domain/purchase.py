@@ -85,10 +85,13 @@ class Subscription:
     market: str
     promotion_id: str | None = None
     effective_unit_price: Decimal | None = None  # the locked price after the promotion; None = unit_price
+    billing_currency: str | None = None  # the partner's invoice currency; None = `currency` (the price's)
 
     def __post_init__(self) -> None:
         if self.effective_unit_price is None:
             object.__setattr__(self, "effective_unit_price", self.unit_price)
+        if self.billing_currency is None:
+            object.__setattr__(self, "billing_currency", self.currency)
 
 
 def term_end(start: date, term_duration: str) -> date:
@@ -111,6 +114,7 @@ def purchase(
     promotion: Promo | None = None,
     custom_term_end: date | None = None,
     others: list[tuple[date, str]] | None = None,
+    price_currency: str | None = None,
 ) -> Subscription:
     """The new subscription; `eos` is the End-of-Sale rule in force for the target plan at `now`, if any."""
     if customer is None:
@@ -150,8 +154,9 @@ def purchase(
         term_end=end,
         cancellation_allowed_until=now + cancellation_window(offer.kind),
         unit_price=unit_price,
-        currency=customer.currency,
+        currency=price_currency or customer.currency,
         market=customer.market,
         promotion_id=promotion.promotion_id if promotion else None,
         effective_unit_price=discounted(unit_price, promotion),
+        billing_currency=customer.currency,
     )

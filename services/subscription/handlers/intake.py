@@ -1,5 +1,6 @@
 """Copies of catalog and pricing facts, registrations and purchases."""
 from dataclasses import asdict
+from datetime import date
 from uuid import NAMESPACE_URL, uuid5
 
 from services.subscription import storage
@@ -12,7 +13,7 @@ from services.subscription.handlers.common import (
     handlers,
 )
 from shared.contracts.catalog import EosChanged, OfferPublished
-from shared.contracts.pricing import PricesPublished, PromotionPublished
+from shared.contracts.pricing import FxRatesPublished, PricesPublished, PromotionPublished
 from shared.contracts.subscription import (
     CustomerRegistered,
     PartnerRegistered,
@@ -23,7 +24,7 @@ from shared.contracts.subscription import (
 )
 from shared.messaging.handlers import Context
 from shared.rejection import CommandRejectedError
-from shared.rules.prices import best_promotion, select_row
+from shared.rules.prices import best_promotion, pricing_currency, select_row
 
 
 @handlers.on("catalog.offer_published")
@@ -44,6 +45,12 @@ async def on_promotion_published(ctx: Context, event: PromotionPublished) -> Non
 @handlers.on("pricing.prices_published")
 async def on_prices_published(ctx: Context, event: PricesPublished) -> None:
     await storage.upsert_prices(ctx.conn, event)
+
+
+@handlers.on("pricing.fx_rates_published")
+async def on_fx_rates_published(ctx: Context, event: FxRatesPublished) -> None:
+    await storage.save_fx_pairs(ctx.conn, [(r.from_currency, r.to_currency, date.fromisoformat(f"{r.month}-01"))
+                                           for r in event.rates])
 
 
 @handlers.on("partner.register")
@@ -68,18 +75,22 @@ async def on_purchase(ctx: Context, cmd: Purchase) -> None:
     if customer is not None:
         _authorize(ctx, customer.partner_id)
     offer = await storage.offer(ctx.conn, cmd.catalog_item_id)
-    price = None
-    if customer is not None:
-        rows = await storage.price_rows(ctx.conn, cmd.catalog_item_id, customer.market, customer.currency,
-                                        cmd.term_duration, cmd.billing_cycle)
-        row = select_row(rows, ctx.now.date(), cmd.quantity)
-        price = row.unit_price if row else None
+    row = None
+    if customer is not None:  # priced in the partner's currency, else the market's, converted by billing (§2.1)
+        rows = await storage.price_rows(ctx.conn, cmd.catalog_item_id, customer.market, None, cmd.term_duration,
+                                        cmd.billing_cycle)
+        currency = pricing_currency((r.currency for r in rows), customer.currency)
+        row = select_row([r for r in rows if r.currency == currency], ctx.now.date(), cmd.quantity)
+        if row is not None and not await storage.converts(ctx.conn, row.currency, customer.currency, ctx.now.date()):
+            raise rules.NoPriceError(f"no {customer.currency} price in {customer.market} ({row.currency} only) and "
+                                     f"no FX rate {row.currency} to {customer.currency}")
     subscription = rules.purchase(
         now=ctx.now,
         subscription_id=cmd.subscription_id or str(uuid5(NAMESPACE_URL, f"nce:subscription:{ctx.envelope.id}")),
         customer=customer,
         offer=offer,
-        unit_price=price,
+        unit_price=row.unit_price if row else None,
+        price_currency=row.currency if row else None,
         term_duration=cmd.term_duration,
         billing_cycle=cmd.billing_cycle,
         quantity=cmd.quantity,
