@@ -25,7 +25,7 @@ from shared.contracts.subscription import (
 from shared.messaging.handlers import Context, Handlers
 
 from services.billing import storage
-from services.billing.domain.charges import Line, charge, quantity_change, reprice, switch
+from services.billing.domain.charges import Line, charge, quantity_change, switch
 
 handlers = Handlers("billing")
 
@@ -38,12 +38,11 @@ def _plan_values(terms: SubscriptionTerms, quantity: int, anchor: date | None = 
             "status": "active", "auto_renew": auto_renew, "billing_currency": terms.billing_currency or terms.currency}
 
 
-async def _bill(ctx: Context, sub: dict[str, Any], lines: list[Line], order_date: date, tag: str) -> None:
-    """Store `lines` for `sub` (ids derived from the inbound message: a redelivery adds nothing) and announce them.
-
-    Lines written together (wipe and recreate, a refund and its charge) share one reference id."""
+async def _bill(ctx: Context, lines: list[tuple[dict[str, Any], Line]], order_date: date, tag: str) -> None:
+    """Store each line for its subscription (ids derived from the inbound message: a redelivery adds nothing) and
+    announce them. Lines written together (wipe and recreate, a refund and its charge) share one reference id."""
     reference = str(uuid5(NAMESPACE_URL, f"nce:charge:{ctx.envelope.id}:{tag}"))
-    for i, line in enumerate(lines):
+    for i, (sub, line) in enumerate(lines):
         line_id = reference if len(lines) == 1 else str(uuid5(NAMESPACE_URL, f"{reference}:{i}"))
         stored = await storage.insert_line(ctx.conn, line_id, line, sub, reference_id=reference,
                                            order_date=order_date, now=ctx.now)
@@ -59,7 +58,7 @@ async def _open(ctx: Context, terms: SubscriptionTerms, quantity: int, charge_ty
     values = _plan_values(terms, quantity, auto_renew=auto_renew)
     await storage.save_plan(ctx.conn, values)
     plan = await storage.priced(ctx.conn, values, terms.term_start)
-    await _bill(ctx, values, [charge(plan, charge_type, terms.term_start, quantity)], terms.term_start,
+    await _bill(ctx, [(values, charge(plan, charge_type, terms.term_start, quantity))], terms.term_start,
                 terms.subscription_id)
 
 
@@ -79,7 +78,7 @@ async def on_cycle_started(ctx: Context, event: ChargeCycleStarted) -> None:
     if sub is None or sub["term_end"] != event.term_end or sub["status"] not in ("active", "suspended"):
         return  # a stale timer: the term moved on or the subscription ended (suspended ones keep paying, §3.2)
     plan = await storage.priced(ctx.conn, sub, event.cycle_start)
-    await _bill(ctx, sub, [charge(plan, "cycleCharge", event.cycle_start, sub["quantity"])], event.cycle_start,
+    await _bill(ctx, [(sub, charge(plan, "cycleCharge", event.cycle_start, sub["quantity"]))], event.cycle_start,
                 "cycle")
 
 
@@ -91,7 +90,7 @@ async def on_quantity_changed(ctx: Context, event: QuantityChanged) -> None:
     day = event.at.date()
     lines = quantity_change(await storage.priced(ctx.conn, sub, day), day, event.quantity_before, event.quantity_after)
     await storage.save_plan(ctx.conn, {**sub, "quantity": event.quantity_after})
-    await _bill(ctx, sub, lines, day, "quantity")
+    await _bill(ctx, [(sub, line) for line in lines], day, "quantity")
 
 
 @handlers.on("subscription.cancelled")
@@ -101,40 +100,35 @@ async def on_cancelled(ctx: Context, event: SubscriptionCancelled) -> None:
         return
     day = event.at.date()
     await storage.save_plan(ctx.conn, {**sub, "status": "deleted"})
-    await _bill(ctx, sub, [charge(await storage.priced(ctx.conn, sub, day), "cancelImmediate", day, event.quantity, -1)], day, "cancel")
+    refund = charge(await storage.priced(ctx.conn, sub, day), "cancelImmediate", day, event.quantity, -1)
+    await _bill(ctx, [(sub, refund)], day, "cancel")
 
 
 @handlers.on("subscription.transitioned")
 async def on_transitioned(ctx: Context, event: Transitioned) -> None:
-    """Seats move to the upgraded offer on the event's day: refunded on the old plan to the end of its cycle,
-    charged on the new one (`convert` into a new or the same subscription, `moveQuantity` into an existing one)."""
+    """The moved seats leave the old plan on the event's day, refunded to the end of its cycle, and join the new one,
+    charged to the end of its cycle, under one reference (S12's upgrade examples): `convert` into a new or the same
+    subscription, `moveQuantity` into an existing one."""
     sub = await storage.plan(ctx.conn, event.subscription_id)
     if sub is None:
         return
     day = event.at.date()
-    old = await storage.priced(ctx.conn, sub, day)
-    if event.kind == "full":
-        values = _plan_values(event.target, event.target_quantity_after, sub["anchor"], sub["auto_renew"])
-        await storage.save_plan(ctx.conn, values)
-        lines = switch(old, event.quantity_before, await storage.priced(ctx.conn, values, day), event.moved, day,
-                       "convert")
-        await _bill(ctx, values, lines, day, "full")
-        return
-    await storage.save_plan(ctx.conn, {**sub, "quantity": event.quantity_after})
     kind = "moveQuantity" if event.kind == "existing" else "convert"
-    await _bill(ctx, sub, reprice(event.quantity_before, event.quantity_after, old, day, kind), day, "source")
-    if event.kind == "partial":  # a coterminous child sharing its parent's cycles
-        values = _plan_values(event.target, event.moved, sub["anchor"], sub["auto_renew"])
-        await storage.save_plan(ctx.conn, values)
-        await _bill(ctx, values, [charge(await storage.priced(ctx.conn, values, day), kind, day, event.moved)], day,
-                    "target")
-        return
-    target = await storage.plan(ctx.conn, event.target.subscription_id)
-    if target is not None:
-        before = event.target_quantity_after - event.moved
-        await storage.save_plan(ctx.conn, {**target, "quantity": event.target_quantity_after})
-        lines = reprice(before, event.target_quantity_after, await storage.priced(ctx.conn, target, day), day, kind)
-        await _bill(ctx, target, lines, day, "target")
+    if event.kind == "full":  # same subscription, new offer, same anchor
+        target = _plan_values(event.target, event.target_quantity_after, sub["anchor"], sub["auto_renew"])
+    elif event.kind == "partial":  # a coterminous child sharing its parent's cycles
+        await storage.save_plan(ctx.conn, {**sub, "quantity": event.quantity_after})
+        target = _plan_values(event.target, event.moved, sub["anchor"], sub["auto_renew"])
+    else:
+        await storage.save_plan(ctx.conn, {**sub, "quantity": event.quantity_after})
+        found = await storage.plan(ctx.conn, event.target.subscription_id)
+        if found is None:
+            return
+        target = {**found, "quantity": event.target_quantity_after}
+    await storage.save_plan(ctx.conn, target)
+    refund, added = switch(await storage.priced(ctx.conn, sub, day), event.moved,
+                           await storage.priced(ctx.conn, target, day), event.moved, day, kind)
+    await _bill(ctx, [(sub, refund), (target, added)], day, "transition")
 
 
 @handlers.on("subscription.term_changed")
@@ -146,14 +140,33 @@ async def on_term_changed(ctx: Context, event: TermChanged) -> None:
     day = event.at.date()
     values = _plan_values(event, event.quantity, auto_renew=sub["auto_renew"])
     await storage.save_plan(ctx.conn, values)
-    lines = switch(await storage.priced(ctx.conn, sub, day), event.quantity, await storage.priced(ctx.conn, values, day),
-                   event.quantity, day, "changeBillingPlan")
-    await _bill(ctx, values, lines, day, "term")
+    refund, added = switch(await storage.priced(ctx.conn, sub, day), event.quantity,
+                           await storage.priced(ctx.conn, values, day), event.quantity, day, "changeBillingPlan")
+    await _bill(ctx, [(sub, refund), (values, added)], day, "term")
 
 
 @handlers.on("subscription.trial_converted")
 async def on_trial_converted(ctx: Context, event: TrialConverted) -> None:
-    await _open(ctx, event, event.quantity, "convert")
+    """The paid seats charged (`convert`): a paid term of the trial's own from its start, or seats added to an
+    existing subscription from today. A conversion before the trial's end also closes the free trial's rest with a
+    zero `convert` line under the same reference (S12's trial example)."""
+    trial_id = event.trial.subscription_id
+    trial = await storage.plan(ctx.conn, trial_id)
+    if event.subscription_id == trial_id:
+        day, paid, added = event.term_start, _plan_values(event, event.quantity), event.quantity
+    else:
+        found = await storage.plan(ctx.conn, event.subscription_id)
+        if found is None:
+            return
+        day, paid, added = event.at.date(), {**found, "quantity": event.quantity}, event.quantity - found["quantity"]
+        if trial is not None:
+            await storage.save_plan(ctx.conn, {**trial, "status": "converted"})
+    await storage.save_plan(ctx.conn, paid)
+    lines = [(paid, charge(await storage.priced(ctx.conn, paid, day), "convert", day, added))]
+    if trial is not None and day <= trial["term_end"]:
+        free = charge(await storage.priced(ctx.conn, trial, day), "convert", day, trial["quantity"], -1)
+        lines.insert(0, (trial, free))
+    await _bill(ctx, lines, day, "trial")
 
 
 async def _update(ctx: Context, subscription_id: str, **changes: Any) -> None:

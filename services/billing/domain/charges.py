@@ -76,8 +76,9 @@ def charge(plan: Plan, charge_type: str, day: date, quantity: int, sign: int = 1
     # One division of exact products: ROUNDDOWN flips a cent on 3.999…9 where the exact value is 4.00.
     eup = (plan.effective_unit_price * plan.cycle_months * billable_days
            / (TERM_MONTHS[plan.term_duration] * cycle_days))
+    amount = round_line(eup * plan.fx_rate) * quantity
     return Line(charge_type, day, end, quantity, plan.cycle_price(effective=False).quantize(SHOWN_PRICE),
-                eup.quantize(SHOWN_EUP), sign * round_line(eup * plan.fx_rate) * quantity, plan.fx_rate)
+                eup.quantize(SHOWN_EUP), -amount if sign < 0 and amount else amount, plan.fx_rate)
 
 
 def reprice(before: int, after: int, plan: Plan, day: date, charge_type: str) -> list[Line]:
