@@ -9,7 +9,6 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from decimal import ROUND_DOWN, Decimal
-from pathlib import Path
 
 import pytest
 
