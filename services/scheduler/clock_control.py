@@ -25,11 +25,12 @@ class NotSettledError(TimeoutError):
 
 
 async def _outboxes(pool: asyncpg.Pool, schemas: list[str]) -> dict[str, tuple[int, int]]:
-    """Per schema: the newest outbox id and how many rows are unsent."""
+    """Per schema: the last outbox id handed out (written, sent or not) and how many rows are still to send."""
     marks = {}
     for schema in schemas:
         row = await pool.fetchrow(
-            f'SELECT coalesce(max(id), 0) AS top, count(*) FILTER (WHERE sent_at IS NULL) AS unsent FROM "{schema}".outbox'
+            f'SELECT (SELECT last_value FROM "{schema}".outbox_id_seq) AS top, '
+            f'(SELECT count(*) FROM "{schema}".outbox) AS unsent'
         )
         marks[schema] = (row["top"], row["unsent"])
     return marks

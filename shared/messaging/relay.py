@@ -1,8 +1,8 @@
-"""The outbox relay: publishes committed outbox rows in id order, then marks them sent.
+"""The outbox relay: publishes committed outbox rows in id order, then deletes them.
 
 Only one relay per service publishes at a time: it holds a session advisory lock for as long as it runs, so a
 second instance waits in standby and rows of one key are never published out of order by two relays. A crash
-between publish and mark re-publishes the rows; consumers drop the repeats by message id (inbox).
+between publish and delete re-publishes the rows; consumers drop the repeats by message id (inbox).
 """
 import asyncio
 import json
@@ -26,7 +26,6 @@ class Relay:
         *,
         batch: int = 500,
         idle_s: float = 0.2,
-        retention: str = "1 hour",
         max_backoff_s: float = 5.0,
     ) -> None:
         self.connect = connect
@@ -34,7 +33,6 @@ class Relay:
         self.service = service
         self.batch = batch
         self.idle_s = idle_s
-        self.retention = retention
         self.max_backoff_s = max_backoff_s
         self.wake = asyncio.Event()
         self.active = False
@@ -64,12 +62,8 @@ class Relay:
                 await asyncio.sleep(min(self.max_backoff_s, 0.1 * 2**failures))
 
     async def _drain_forever(self, conn: asyncpg.Connection) -> None:
-        passes = 0
         while True:
             sent = await self.publish_once(conn)
-            passes += 1
-            if passes % 300 == 0:
-                await conn.execute(f"DELETE FROM outbox WHERE sent_at < now() - interval '{self.retention}'")
             if sent < self.batch:
                 self.wake.clear()
                 try:
@@ -79,7 +73,7 @@ class Relay:
 
     async def publish_once(self, conn: asyncpg.Connection) -> int:
         rows = await conn.fetch(
-            "SELECT id, topic, key, headers, payload FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1",
+            "SELECT id, topic, key, headers, payload FROM outbox ORDER BY id LIMIT $1",
             self.batch,
         )
         if not rows:
@@ -95,9 +89,9 @@ class Relay:
             for r in rows
         ]
         await asyncio.gather(*pending)
-        await conn.execute("UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
+        await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
         metrics.PUBLISHED.labels(self.service).inc(len(rows))
         full = len(rows) == self.batch
-        backlog = await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") if full else 0
+        backlog = await conn.fetchval("SELECT count(*) FROM outbox") if full else 0
         metrics.OUTBOX_BACKLOG.labels(self.service).set(backlog)
         return len(rows)
