@@ -1,5 +1,8 @@
-"""Prometheus metrics of the platform layer, labelled by service."""
+"""Prometheus metrics of the platform layer and the business counters, labelled by service."""
+from collections.abc import Iterable
+
 from prometheus_client import Counter, Gauge, Histogram
+from pydantic import BaseModel
 
 HANDLED = Counter(
     "nce_messages_handled_total",
@@ -16,3 +19,20 @@ LATENCY = Histogram(
 )
 OUTBOX_BACKLOG = Gauge("nce_outbox_backlog", "Outbox rows not yet published", ["service"])
 PUBLISHED = Counter("nce_outbox_published_total", "Outbox rows published to the broker", ["service"])
+EMITTED = Counter(
+    "nce_events_total",
+    "Events committed, by type: purchases are subscription.created, renewals subscription.renewed, charges "
+    "billing.charge_created, invoices billing.invoice_issued, timers fired scheduler.*",
+    ["service", "type"],
+)
+REJECTED = Counter("nce_commands_rejected_total", "Commands rejected, by type and code", ["service", "type", "code"])
+CHARGED = Gauge("nce_charged_amount", "Sum of charge line amounts (refunds negative), in the partner's currency",
+                ["currency", "charge_type"])
+
+
+def committed(service: str, events: Iterable[tuple[str, BaseModel]]) -> None:
+    """Count what a transaction wrote, once it has committed."""
+    for type_, data in events:
+        EMITTED.labels(service, type_).inc()
+        if type_ == "billing.charge_created":
+            CHARGED.labels(data.currency, data.charge_type).inc(float(data.amount))  # type: ignore[attr-defined]

@@ -110,7 +110,7 @@ class Consumer:
     async def _apply(self, m: Decoded, now: datetime, record: Record) -> None:
         handler = self.handlers.get(m.spec.type)
         assert handler is not None
-        outcome = "applied"
+        outcome, ctx = "applied", None
         async with self.pool.acquire() as conn:
             try:
                 async with conn.transaction():
@@ -120,6 +120,8 @@ class Consumer:
                         ctx = Context(conn, m.envelope, now, self.service)
                         await handler(ctx, m.data)
                         await ctx.flush_side_effects()
+                if ctx is not None:
+                    metrics.committed(self.service, ctx.emitted)
             except CommandRejectedError as rejection:
                 if not m.spec.topic.carries_commands:
                     raise  # an event is a fact; a handler refusing one is a bug, parked after retries
@@ -130,6 +132,8 @@ class Consumer:
                         await self._reject(conn, m.envelope, now, record, rejection.code, rejection.message)
                     else:
                         outcome = "duplicate"
+                if outcome == "rejected":
+                    metrics.REJECTED.labels(self.service, m.spec.type, rejection.code).inc()
         metrics.HANDLED.labels(self.service, m.spec.type, outcome).inc()
         if outcome != "duplicate":
             self._fault_point(m.envelope.id)

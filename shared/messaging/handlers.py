@@ -23,12 +23,14 @@ class Context:
     service: str
     _outcome: Envelope | None = None
     _side_effects: list[tuple[str, BaseModel, str]] = field(default_factory=list)
+    emitted: list[tuple[str, BaseModel]] = field(default_factory=list)  # for the metrics, once committed
 
     async def emit(self, type_: str, data: BaseModel, key: str, id: UUID | None = None) -> Envelope:
         """Write an event caused by the inbound message to the outbox (published after commit)."""
         out = envelope_for(type_, data, occurred_at=self.now, source=self.service, cause=self.envelope, id=id)
         await enqueue_envelope(self.conn, out, key)
         self._outcome = self._outcome or out
+        self.emitted.append((type_, data))
         return out
 
     def emit_side_effect(self, type_: str, data: BaseModel, key: str) -> None:
@@ -41,6 +43,7 @@ class Context:
             out = envelope_for(type_, data, occurred_at=self.now, source=self.service,
                                cause=self._outcome or self.envelope)
             await enqueue_envelope(self.conn, out, key)
+            self.emitted.append((type_, data))
         self._side_effects.clear()
 
 

@@ -123,6 +123,7 @@ def test_a_price_in_another_currency_is_converted_at_each_charge_dates_monthly_r
     assert [r["amount"] for r in found] == ["49.90", "49.80"]
     march = up.get("/billing/invoices/P2/2026-03")
     assert (march["status"], march["totals"]) == ("issued", {"GBP": "49.90"})
+    assert 'nce_charged_amount{charge_type="cycleCharge",currency="GBP"} 49.8' in up.get_text("/metrics")
 
 
 def test_a_purchase_billing_could_not_convert_is_refused(up: Up) -> None:

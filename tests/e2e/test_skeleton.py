@@ -79,6 +79,10 @@ def test_unknown_customer_or_offer_is_rejected_with_a_code_and_exit_1(up: Up) ->
     code, outcome = up.send("subscription.purchase", {"customer_id": "C1", "catalog_item_id": "AAAAAAAAAAAA:1:AAAAAAAAAAAA",
                                                       "term_duration": "P1Y", "billing_cycle": "monthly", "quantity": 1})
     assert code == 1 and outcome["data"]["code"] == "UNKNOWN_OFFER"
+    metrics = httpx.get(up.url + "/metrics", timeout=5).text
+    assert ('nce_commands_rejected_total{code="UNKNOWN_OFFER",service="subscription",type="subscription.purchase"} 1.0'
+            in metrics)
+    assert 'nce_events_total{service="subscription",type="customer.registered"}' in metrics
 
 
 def test_resending_a_command_id_has_no_second_effect(up: Up) -> None:
