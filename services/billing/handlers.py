@@ -126,8 +126,8 @@ async def on_transitioned(ctx: Context, event: Transitioned) -> None:
             return
         target = {**found, "quantity": event.target_quantity_after}
     await storage.save_plan(ctx.conn, target)
-    refund, added = switch(await storage.priced(ctx.conn, sub, day), event.moved,
-                           await storage.priced(ctx.conn, target, day), event.moved, day, kind)
+    refund, added = switch(await storage.priced(ctx.conn, sub, day), await storage.priced(ctx.conn, target, day),
+                           event.moved, day, kind)
     await _bill(ctx, [(sub, refund), (target, added)], day, "transition")
 
 
@@ -140,8 +140,8 @@ async def on_term_changed(ctx: Context, event: TermChanged) -> None:
     day = event.at.date()
     values = _plan_values(event, event.quantity, auto_renew=sub["auto_renew"])
     await storage.save_plan(ctx.conn, values)
-    refund, added = switch(await storage.priced(ctx.conn, sub, day), event.quantity,
-                           await storage.priced(ctx.conn, values, day), event.quantity, day, "changeBillingPlan")
+    refund, added = switch(await storage.priced(ctx.conn, sub, day), await storage.priced(ctx.conn, values, day),
+                           event.quantity, day, "changeBillingPlan")
     await _bill(ctx, [(sub, refund), (values, added)], day, "term")
 
 

@@ -72,9 +72,9 @@ def test_s12_full_and_partial_upgrade_refund_the_source_and_charge_the_target_fo
     from services.billing.domain.charges import switch
 
     source, target = monthly_term(date(2021, 6, 18), "10.08"), monthly_term(date(2021, 6, 18), "6.43")
-    full = switch(source, 300, target, 300, date(2021, 6, 25), "convert")
+    full = switch(source, target, 300, date(2021, 6, 25), "convert")
     assert [(x.charge_type, x.amount) for x in full] == [("convert", D("-2316.00")), ("convert", D("1476.00"))]
-    partial = switch(source, 100, target, 100, date(2021, 6, 25), "convert")
+    partial = switch(source, target, 100, date(2021, 6, 25), "convert")
     assert [x.amount for x in partial] == [D("-772.00"), D("492.00")]
 
 

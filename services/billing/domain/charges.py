@@ -90,9 +90,9 @@ def quantity_change(plan: Plan, day: date, before: int, after: int) -> list[Line
     return reprice(before, after, plan, day, "addQuantity" if after > before else "removeQuantity")
 
 
-def switch(old: Plan, old_quantity: int, new: Plan, new_quantity: int, day: date, charge_type: str) -> list[Line]:
+def switch(old: Plan, new: Plan, quantity: int, day: date, charge_type: str) -> list[Line]:
     """Seats leave one plan and join another on `day`: the old plan's rest refunded, the new plan's charged."""
-    return [charge(old, charge_type, day, old_quantity, -1), charge(new, charge_type, day, new_quantity)]
+    return [charge(old, charge_type, day, quantity, -1), charge(new, charge_type, day, quantity)]
 
 
 def due_in(plan: Plan, quantity: int, auto_renew: bool, first: date, last: date) -> list[Line]:

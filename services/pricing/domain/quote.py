@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from shared.rules.prices import Promo, Row, best_promotion, discounted, pricing_currency, select_row
 
+
 class QuoteError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
