@@ -164,6 +164,12 @@ app.add_typer(clock_app, name="clock")
 UrlOpt = Annotated[str | None, typer.Option(help="the system's URL (default: the running nce up)")]
 
 
+def _auth() -> dict[str, str]:
+    """The operator's bearer token: NCE_OPERATOR_TOKEN, else the one the running `nce up` generated."""
+    token = os.environ.get("NCE_OPERATOR_TOKEN") or _from_up("operator_token")
+    return {"authorization": f"Bearer {token}"} if token else {}
+
+
 def _clock(url: str | None, to: str | None) -> None:
     import httpx
 
@@ -172,8 +178,8 @@ def _clock(url: str | None, to: str | None) -> None:
         typer.echo("usage error: no system: pass --url or start `nce up --clock simulated`", err=True)
         raise typer.Exit(2)
     try:
-        response = (httpx.post(base + "/clock", json={"to": to}, timeout=3600) if to
-                    else httpx.get(base + "/clock", timeout=10))
+        response = (httpx.post(base + "/clock", json={"to": to}, timeout=3600, headers=_auth()) if to
+                    else httpx.get(base + "/clock", timeout=10, headers=_auth()))
     except httpx.HTTPError as e:
         typer.echo(f"the system does not answer at {base}: {e}", err=True)
         raise typer.Exit(2) from None
@@ -202,7 +208,7 @@ def clock_advance(by: Annotated[str, typer.Argument(help="e.g. 30d, 12h, 2w, 13m
 
     base = url or _from_up("url")
     try:
-        current = datetime.fromisoformat(httpx.get(f"{base}/clock", timeout=10).json()["now"])
+        current = datetime.fromisoformat(httpx.get(f"{base}/clock", timeout=10, headers=_auth()).json()["now"])
         target = after(current, by)
     except (ValueError, KeyError, TypeError, httpx.HTTPError) as e:
         typer.echo(f"usage error: {e}", err=True)

@@ -1,13 +1,20 @@
-"""One HTTP entry point for `nce up`: every service's paths on one port, as in the contract."""
+"""One HTTP entry point: every service's paths on one port (as in the contract), the operator reads that span all
+services (`/ops/...`) and the dashboard page. `nce up` serves it; `nce dashboard` runs it on its own."""
 import asyncio
 import contextlib
+from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
+
+from shared.auth import BearerAuth, Tokens, operator_only
+
+DASHBOARD = Path(__file__).parent / "dashboard.html"
 
 ROUTES = {
     "/catalog": "catalog",
@@ -42,7 +49,13 @@ def merge_metrics(texts: list[str]) -> str:
     return "\n".join(out) + "\n"
 
 
-def build_gateway(urls: dict[str, str]) -> Starlette:
+def _samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """One metric's samples from an exposition, by their labels."""
+    return {tuple(sorted(s.labels.items())): s.value for fam in text_string_to_metric_families(text)
+            for s in fam.samples if s.name == name}
+
+
+def build_gateway(urls: dict[str, str], tokens: Tokens) -> Starlette:
     client = httpx.AsyncClient(timeout=httpx.Timeout(900.0, connect=2.0))  # POST /clock may take long
 
     async def healthz(request: Request) -> JSONResponse:
@@ -69,6 +82,68 @@ def build_gateway(urls: dict[str, str]) -> Starlette:
         texts = await asyncio.gather(*(one(u) for u in urls.values()))
         return Response(merge_metrics(list(texts)), media_type="text/plain; version=0.0.4")
 
+    async def fan_out(request: Request, path: str) -> dict[str, dict] | Response:  # type: ignore[type-arg]
+        """GET `path` from every service with the caller's token; the first refusal is the answer."""
+        auth = {"authorization": request.headers.get("authorization", "")}
+
+        async def one(name: str) -> tuple[str, httpx.Response | None]:
+            try:
+                return name, await client.get(urls[name] + path, headers=auth, timeout=5)
+            except httpx.HTTPError:
+                return name, None
+
+        out = {}
+        for name, answer in await asyncio.gather(*(one(n) for n in urls)):
+            if answer is not None and answer.status_code in (401, 403):
+                return Response(answer.content, answer.status_code, media_type="application/json")
+            out[name] = answer.json() if answer is not None and answer.status_code == 200 else None
+        return out
+
+    async def rejections(request: Request) -> Response:
+        found = await fan_out(request, "/ops/rejections")
+        if isinstance(found, Response):
+            return found
+        by_code = [{**r, "service": n} for n, body in found.items() if body for r in body["by_code"]]
+        latest = sorted((r for body in found.values() if body for r in body["latest"]),
+                        key=lambda r: r["rejected_at"], reverse=True)[:20]
+        return JSONResponse({"by_code": sorted(by_code, key=lambda r: -r["n"]), "latest": latest,
+                             "total": sum(r["n"] for r in by_code), "unanswered": [n for n, b in found.items() if not b]})
+
+    async def dead_letters(request: Request) -> Response:
+        found = await fan_out(request, "/ops/dead-letters")
+        if isinstance(found, Response):
+            return found
+        latest = sorted((r for body in found.values() if body for r in body["latest"]),
+                        key=lambda r: r["parked_at"], reverse=True)[:20]
+        return JSONResponse({"total": sum(b["total"] for b in found.values() if b),
+                             "by_service": {n: b["total"] for n, b in found.items() if b}, "latest": latest,
+                             "unanswered": [n for n, b in found.items() if not b]})
+
+    async def status(request: Request) -> Response:
+        """Each service's readiness checks and, from its metrics, messages handled, outbox backlog, consumer lag."""
+        if (refused := operator_only(request)) is not None:
+            return refused
+
+        async def one(name: str) -> tuple[str, dict]:  # type: ignore[type-arg]
+            try:
+                ready, text = await asyncio.gather(client.get(urls[name] + "/readyz", timeout=3),
+                                                   client.get(urls[name] + "/metrics", timeout=3))
+            except httpx.HTTPError as e:
+                return name, {"ready": False, "error": f"not answering: {type(e).__name__}"}
+            handled = _samples(text.text, "nce_messages_handled_total")
+            return name, {
+                "ready": ready.status_code == 200, "checks": ready.json().get("checks", {}),
+                "handled": sum(v for k, v in handled.items() if ("outcome", "applied") in k),
+                "rejected": sum(v for k, v in handled.items() if ("outcome", "rejected") in k),
+                "outbox_backlog": sum(_samples(text.text, "nce_outbox_backlog").values()),
+                "consumer_lag": sum(_samples(text.text, "nce_consumer_lag").values()),
+            }
+
+        return JSONResponse({"services": dict(await asyncio.gather(*(one(n) for n in urls)))})
+
+    async def dashboard(request: Request) -> Response:
+        return FileResponse(DASHBOARD, media_type="text/html")
+
     async def proxy(request: Request) -> Response:
         service = service_for(request.url.path)
         if service is None:
@@ -89,8 +164,14 @@ def build_gateway(urls: dict[str, str]) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
+            Route("/dashboard", dashboard),
+            Route("/", lambda request: RedirectResponse("/dashboard")),
+            Route("/ops/rejections", rejections),
+            Route("/ops/dead-letters", dead_letters),
+            Route("/ops/status", status),
             Route("/{path:path}", proxy, methods=["GET", "POST", "PUT", "DELETE"]),
         ],
+        middleware=[Middleware(BearerAuth, tokens=tokens)],
         lifespan=_closing(client),
     )
 

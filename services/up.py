@@ -5,13 +5,17 @@ import fcntl
 import json
 import logging
 import os
+import secrets
 import socket
 from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
+from pydantic import ValidationError
 
 from shared import infra
+from shared.auth import Tokens
+from shared.settings import TokenSettings
 from services.gateway import build_gateway
 from services.system import System
 
@@ -51,9 +55,21 @@ def load_sample(bootstrap: str, database_url: str) -> bool:
     return not any(codes)
 
 
-async def _serve(system: System, port: int, banner: str, seed: Callable[[], None] | None) -> None:
+def operator_token(data_dir: Path) -> str:
+    """NCE_OPERATOR_TOKEN when set; else the one generated at this data dir's first start (kept, owner-only)."""
+    if token := os.environ.get("NCE_OPERATOR_TOKEN"):
+        return token
+    kept = data_dir / "operator-token"
+    if not kept.exists():
+        kept.touch(mode=0o600)
+        kept.write_text(secrets.token_urlsafe(32))
+    return kept.read_text().strip()
+
+
+async def _serve(system: System, port: int, banner: str, seed: Callable[[], None] | None, tokens: Tokens) -> None:
     gateway = uvicorn.Server(uvicorn.Config(
-        build_gateway({n: system.url(n) for n in system.services}), host="127.0.0.1", port=port, log_level="warning",
+        build_gateway({n: system.url(n) for n in system.services}, tokens), host="127.0.0.1", port=port,
+        log_level="warning",
     ))
 
     async def supervise() -> None:
@@ -92,14 +108,22 @@ def run_up(*, kafka: str | None, database: str | None, port: int, data_dir: Path
             if _port_in_use(port):
                 print(f"port {port} is in use; choose another with --port")
                 return 1
+            token = operator_token(data_dir)
+            try:  # partner tokens, if any, come from NCE_PARTNER_TOKENS
+                tokens = Tokens(TokenSettings(operator_token=token))
+            except ValidationError as e:
+                print(f"invalid tokens: {e}")
+                return 2
             stack = infra.start(data_dir, kafka=kafka, database=database, keep_data=True)
             try:
-                env = {**stack.env(), "NCE_CLOCK": clock, **({"NCE_CLOCK_START": start} if start else {})}
+                env = {**stack.env(), "NCE_CLOCK": clock, **({"NCE_CLOCK_START": start} if start else {}),
+                       "NCE_OPERATOR_TOKEN": token}
                 system = System(env, data_dir / "logs")
                 url = f"http://127.0.0.1:{port}"
                 (data_dir / "up.json").write_text(json.dumps({
                     "url": url, "kafka_bootstrap": stack.kafka_bootstrap, "database_url": stack.database_url,
-                    "pid": os.getpid()}))
+                    "pid": os.getpid(), "operator_token": token}))
+                (data_dir / "up.json").chmod(0o600)
                 marker = data_dir / "sample-loaded"
 
                 def seed() -> None:
@@ -112,10 +136,14 @@ def run_up(*, kafka: str | None, database: str | None, port: int, data_dir: Path
                 banner = (
                     f"\nnce is up at {url}  (broker {stack.kafka_bootstrap} [{stack.kafka_kind}], "
                     f"database [{stack.database_kind}], clock {clock})\n"
+                    + (f"dashboard: {url}/dashboard  (operator token: NCE_OPERATOR_TOKEN)\n"
+                       if "NCE_OPERATOR_TOKEN" in os.environ else
+                       f"dashboard: {url}/dashboard#token={token}\n"
+                       f"operator token for HTTP reads ('Authorization: Bearer <token>'): {token}\n") +
                     f"data and logs: {data_dir}\nstop with Ctrl-C\n"
                 )
                 try:
-                    asyncio.run(_serve(system, port, banner, seed if sample and not marker.exists() else None))
+                    asyncio.run(_serve(system, port, banner, seed if sample and not marker.exists() else None, tokens))
                 finally:
                     print("stopping the services…", flush=True)
                     system.stop()

@@ -2,16 +2,17 @@
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 from starlette.responses import JSONResponse
 
 
 def row_json(row: asyncpg.Record) -> dict[str, Any]:
-    """A database row as JSON: dates ISO 8601, money as decimal strings (never floats)."""
+    """A database row as JSON: dates ISO 8601, money as decimal strings (never floats), UUIDs as text."""
     out = {}
     for k, v in dict(row).items():
-        out[k] = v.isoformat() if isinstance(v, date | datetime) else str(v) if isinstance(v, Decimal) else v
+        out[k] = v.isoformat() if isinstance(v, date | datetime) else str(v) if isinstance(v, Decimal | UUID) else v
     return out
 
 

@@ -18,10 +18,13 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from shared.auth import BearerAuth, Tokens
+from shared import ops
 from shared.clock import Clock, SystemClock, join_simulation
 from shared.contracts.topics import TOPICS
 from shared.db.migrate import migrate
@@ -194,12 +197,15 @@ def build_app(defn: ServiceDef, rt: Runtime) -> Starlette:
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
+        *ops.routes(defn.name, rt.db),
         *defn.routes(rt),
     ]
     async def not_ready(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=503)
 
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={NotReadyError: not_ready})
+    tokens = Tokens(rt.settings)
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={NotReadyError: not_ready},
+                     middleware=[Middleware(BearerAuth, tokens=tokens)])
 
 
 async def shutdown(rt: Runtime, connecting: asyncio.Task[None]) -> None:

@@ -9,8 +9,27 @@ DEFAULT_PORTS = {"catalog": 8101, "pricing": 8102, "subscription": 8103, "billin
 _PLACEHOLDER_SECRETS = {"changethis", "changeme", "secret", "password"}
 
 
-class ServiceSettings(BaseSettings):
+class TokenSettings(BaseSettings):
+    """Bearer tokens for HTTP reads, never defaulted: without any, reads answer 401. Partner tokens are JSON
+    {"partner_id": "token", ...}; each sees only its own partner's data."""
+
     model_config = SettingsConfigDict(env_prefix="NCE_", extra="ignore")
+
+    operator_token: SecretStr | None = None
+    partner_tokens: dict[str, SecretStr] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _strong_tokens(self) -> "TokenSettings":
+        tokens = [*self.partner_tokens.values(), *([self.operator_token] if self.operator_token else [])]
+        values = [t.get_secret_value() for t in tokens]
+        if any(len(v) < 16 for v in values):
+            raise ValueError("bearer tokens (NCE_OPERATOR_TOKEN, NCE_PARTNER_TOKENS) need at least 16 characters")
+        if len(set(values)) != len(values):
+            raise ValueError("each bearer token must be different (one token, one reader)")
+        return self
+
+
+class ServiceSettings(TokenSettings):
 
     service: str = ""
     kafka_bootstrap: str

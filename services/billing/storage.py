@@ -1,7 +1,7 @@
 """Billing's own tables: plans (each subscription's current term), charge lines, invoices."""
 import json
 from dataclasses import asdict
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -133,3 +133,35 @@ async def active_plans(pool: asyncpg.Pool, partner_id: str) -> list[dict[str, An
 async def invoice(pool: asyncpg.Pool, partner_id: str, month: date) -> dict[str, Any] | None:
     row = await pool.fetchrow("SELECT * FROM invoices WHERE partner_id = $1 AND month = $2", partner_id, month)
     return {**row_json(row), "totals": json.loads(row["totals"]), "status": "issued"} if row else None
+
+
+async def summary(pool: asyncpg.Pool, partner_id: str | None, today: date, months: int) -> dict[str, Any]:
+    """Per partner the amounts billed but not yet on an issued invoice and its last three invoices; and the
+    lines' totals per invoice month over the last `months` months (the revenue chart)."""
+    scope, args = ("", []) if partner_id is None else (" AND l.partner_id = $1", [partner_id])
+    unbilled = await pool.fetch(
+        "SELECT l.partner_id, l.currency, sum(l.amount)::text AS total, count(*) AS lines,"
+        " min(l.invoice_month) AS since FROM charge_lines l LEFT JOIN invoices i"
+        " ON i.partner_id = l.partner_id AND i.month = l.invoice_month WHERE i.month IS NULL" + scope
+        + " GROUP BY 1, 2 ORDER BY 1, 2", *args)
+    issued = await pool.fetch(
+        "SELECT * FROM (SELECT l.*, row_number() OVER (PARTITION BY partner_id ORDER BY month DESC) AS k"
+        " FROM invoices l WHERE true" + scope + ") t WHERE k <= 3 ORDER BY partner_id, month DESC", *args)
+    first = today.replace(day=1)
+    for _ in range(months - 1):
+        first = (first - timedelta(days=1)).replace(day=1)
+    revenue = await pool.fetch(
+        "SELECT to_char(l.invoice_month, 'YYYY-MM') AS month, l.currency, sum(l.amount)::text AS total"
+        f" FROM charge_lines l WHERE l.invoice_month >= ${len(args) + 1}" + scope + " GROUP BY 1, 2 ORDER BY 1, 2",
+        *args, first)
+    partners: dict[str, dict[str, Any]] = {}
+    for r in unbilled:
+        p = partners.setdefault(r["partner_id"], {"partner_id": r["partner_id"], "unbilled": {}, "last_invoices": []})
+        p["unbilled"][r["currency"]] = r["total"]
+    for r in issued:
+        p = partners.setdefault(r["partner_id"], {"partner_id": r["partner_id"], "unbilled": {}, "last_invoices": []})
+        p["last_invoices"].append({"month": f"{r['month']:%Y-%m}", "invoice_number": r["invoice_number"],
+                                   "totals": json.loads(r["totals"]), "lines": r["lines"],
+                                   "issued_at": r["issued_at"].isoformat()})
+    return {"partners": sorted(partners.values(), key=lambda p: p["partner_id"]),
+            "revenue": [dict(r) for r in revenue], "months": months}

@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
+from shared.auth import operator_only
 from shared.clock import ClockMovedBackwardsError, SharedSimulatedClock
 from shared.http import error
 from shared.runtime import NotReadyError, Runtime
@@ -27,6 +28,8 @@ def routes(rt: Runtime) -> list[BaseRoute]:
         return controls[0]
 
     async def timers(request: Request) -> JSONResponse:
+        if (refused := operator_only(request)) is not None:
+            return refused
         return JSONResponse({"timers": await storage.timers(rt.db(), request.query_params.get("key"))})
 
     async def read_clock(request: Request) -> JSONResponse:
@@ -35,6 +38,8 @@ def routes(rt: Runtime) -> list[BaseRoute]:
         return JSONResponse({"now": (await rt.clock.now()).isoformat(), "mode": "simulated"})
 
     async def move_clock(request: Request) -> JSONResponse:
+        if (refused := operator_only(request)) is not None:
+            return refused
         if rt.settings.clock != "simulated":
             return error(409, SYSTEM_CLOCK)
         try:

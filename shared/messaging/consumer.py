@@ -32,6 +32,12 @@ _COORDINATES = uuid.UUID("6b0c54a8-3f55-4f3e-9d0f-2d7c1a4f0e11")
 _MAX_HANDLER_ATTEMPTS = 3
 
 
+def _partner_of(command: Envelope) -> str | None:
+    """The partner a refused command was for: its actor's, else the one its data names (operators act for any)."""
+    named = command.data.get("partner_id")
+    return (command.actor.partner_id if command.actor else None) or (named if isinstance(named, str) else None)
+
+
 class Consumer:
     def __init__(
         self,
@@ -156,6 +162,11 @@ class Consumer:
         out = envelope_for(f"{area}.command_rejected", data, occurred_at=now, source=self.service, cause=cause)
         key = record.key.decode("utf-8", "replace") if record.key else str(cause.id)
         await enqueue_envelope(conn, out, key)
+        await conn.execute(
+            "INSERT INTO rejections (message_id, type, code, message, partner_id, correlation_id, rejected_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            cause.id, cause.type, code, message[:2000], _partner_of(cause), cause.correlation_id, now,
+        )
 
     async def _park(self, record: Record, poison: PoisonError) -> None:
         env = poison.envelope

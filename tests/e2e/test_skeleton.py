@@ -17,11 +17,12 @@ from tests.up import Up
 
 pytestmark = pytest.mark.e2e
 OFFER = "NCETESTPROD1:0001:NCETESTAVAIL"  # not in the sample, so the sample's prices don't apply
+PARTNER_TOKENS = {"P1": "p1-token-0123456789abcdef", "P2": "p2-token-0123456789abcdef"}
 
 
 @pytest.fixture(scope="module")
 def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
-    system = Up(tmp_path_factory.mktemp("up"))
+    system = Up(tmp_path_factory.mktemp("up"), env={"NCE_PARTNER_TOKENS": json.dumps(PARTNER_TOKENS)})
     try:
         system.wait_for("nce is up at")
         yield system
@@ -72,6 +73,34 @@ def test_a_purchase_flows_from_nce_send_to_a_charge_line(up: Up) -> None:
     assert up.get("/subscriptions/S-e2e")["status"] == "active"
 
 
+def test_reads_need_a_bearer_token_and_a_partner_sees_only_its_own(up: Up) -> None:
+    token = up.token()
+    assert f"dashboard: {up.url}/dashboard#token={token}" in up.output()  # generated, printed with the URL
+    bare = httpx.get(up.url + "/subscriptions/S-e2e", timeout=5)
+    assert bare.status_code == 401 and "bearer token is required" in bare.json()["error"]
+    assert bare.headers["www-authenticate"].startswith("Bearer")
+    assert up.get("/subscriptions/S-e2e", 401, token="not-a-token-at-all-0000")["error"] == "the bearer token is not valid"
+    for open_path in ("/healthz", "/readyz", "/metrics", "/dashboard"):
+        assert httpx.get(up.url + open_path, timeout=5).status_code == 200, open_path
+
+    p1, p2 = PARTNER_TOKENS["P1"], PARTNER_TOKENS["P2"]
+    assert up.get("/subscriptions/S-e2e", token=p1)["partner_id"] == "P1"
+    assert up.get("/subscriptions/S-e2e", 404, token=p2) == {"error": "unknown subscription"}
+    assert up.get("/subscriptions?customer_id=C1", token=p2)["subscriptions"] == []
+    assert len(up.get("/subscriptions?customer_id=C1", token=p1)["subscriptions"]) == 1
+    assert up.get("/billing/lines?subscription_id=S-e2e", token=p2)["lines"] == []
+    assert len(up.get("/billing/lines?subscription_id=S-e2e", token=p1)["lines"]) == 1
+    assert up.get("/billing/lines?partner_id=P1", 404, token=p2) == {"error": "unknown partner"}
+    assert up.get("/billing/invoices/P1/2026-11", 404, token=p2) == {"error": "unknown partner"}
+    assert up.get("/subscriptions/summary", token=p2)["total"] == 0
+    assert up.get("/subscriptions/summary", token=p1)["total"] == up.get("/subscriptions/summary?partner_id=P1")["total"]
+    assert len(up.get("/catalog/items?market=US", token=p2)["items"]) > 0  # the catalog is every partner's
+    for operator_read in ("/scheduler/timers", "/ops/rejections", "/ops/dead-letters", "/ops/status"):
+        assert "operator token" in up.get(operator_read, 403, token=p2)["error"], operator_read
+    refused = httpx.post(up.url + "/clock", json={"to": "2030-01-01T00:00:00Z"}, headers=up.auth(p2), timeout=5)
+    assert refused.status_code == 403
+
+
 def test_unknown_customer_or_offer_is_rejected_with_a_code_and_exit_1(up: Up) -> None:
     code, outcome = up.send("subscription.purchase", {"customer_id": "NOBODY", "catalog_item_id": OFFER,
                                                       "term_duration": "P1Y", "billing_cycle": "monthly", "quantity": 1})
@@ -83,6 +112,10 @@ def test_unknown_customer_or_offer_is_rejected_with_a_code_and_exit_1(up: Up) ->
     assert ('nce_commands_rejected_total{code="UNKNOWN_OFFER",service="subscription",type="subscription.purchase"} 1.0'
             in metrics)
     assert 'nce_events_total{service="subscription",type="customer.registered"}' in metrics
+    rejections = up.get("/ops/rejections")
+    assert {"service": "subscription", "type": "subscription.purchase", "code": "UNKNOWN_OFFER", "n": 1}.items() <= [
+        r for r in rejections["by_code"] if r["code"] == "UNKNOWN_OFFER"][0].items()
+    assert rejections["latest"][0]["message"] == outcome["data"]["message"]
 
 
 def test_resending_a_command_id_has_no_second_effect(up: Up) -> None:

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from services.system import System
+from tests.conftest import OPERATOR
 from tests.sample import OFFERS, SAMPLE
 
 pytestmark = pytest.mark.integration
@@ -42,7 +43,7 @@ def system(module_stack) -> Iterator[System]:  # type: ignore[no-untyped-def]
 
 
 def get(system: System, service: str, path: str, status: int = 200, **params: Any) -> Any:
-    response = httpx.get(system.url(service) + path, params=params, timeout=10)
+    response = httpx.get(system.url(service) + path, params=params, timeout=10, headers=OPERATOR)
     assert response.status_code == status, response.text
     return response.json()
 
