@@ -5,6 +5,7 @@ no message types. The document is drawn from a separate broker that is never sta
 (type, version) the service consumes and one publisher per (type, version) on the topics it owns, each carrying the
 envelope whose `data` is that type's model.
 """
+import inspect
 from collections.abc import Awaitable, Callable, Iterable
 from functools import cache
 from typing import Any, Literal
@@ -30,7 +31,7 @@ def envelope_model(spec: MessageSpec) -> type[Envelope]:
 
 
 def description(spec: MessageSpec) -> str:
-    what = (spec.model.__doc__ or "").strip() or f"{spec.type} v{spec.version}."
+    what = inspect.cleandoc(spec.model.__doc__ or "") or f"{spec.type} v{spec.version}."
     return f"{what}\n\nOn `{spec.topic.name}`, keyed by {spec.topic.key}."
 
 
@@ -72,4 +73,9 @@ def document(service: str, consumes: Iterable[str]) -> dict[str, Any]:
         description=f"The messages the {service} service consumes (receive) and publishes (send). Every message is "
                     "the JSON envelope of contract.md; a breaking change of `data` is a new `version`.",
     )
-    return spec.to_specification().to_jsonable()  # type: ignore[no-any-return]
+    doc: dict[str, Any] = spec.to_specification().to_jsonable()
+    # FastStream keeps a broker's endpoints in a WeakSet, so their order changes from one process to the next.
+    for part, key in ((doc, "channels"), (doc, "operations"), (doc["components"], "messages"),
+                      (doc["components"], "schemas")):
+        part[key] = dict(sorted(part[key].items()))
+    return doc
