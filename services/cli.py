@@ -106,6 +106,15 @@ def send(
     raise typer.Exit(1 if is_rejection(outcome) else 0)
 
 
+@app.command()
+def docs(out: Annotated[Path, typer.Option(help="the folder to write them to")] = Path("docs")) -> None:
+    """Write every service's AsyncAPI (asyncapi-SERVICE.json) and OpenAPI (openapi-SERVICE.json) documents."""
+    from services.docs import write
+
+    for path in write(out):
+        typer.echo(path)
+
+
 catalog_app = typer.Typer(help="the offer matrix")
 pricelist_app = typer.Typer(help="Partner Center price lists")
 promotions_app = typer.Typer(help="promotions")

@@ -159,6 +159,21 @@ def build_gateway(urls: dict[str, str], tokens: Tokens) -> Starlette:
         keep = {k: v for k, v in upstream.headers.items() if k.lower() in ("content-type",)}
         return Response(upstream.content, status_code=upstream.status_code, headers=keep)
 
+    def service_doc(path: str):  # type: ignore[no-untyped-def]
+        """A service's own document (`path`) at /asyncapi/SERVICE or /openapi/SERVICE.json here."""
+
+        async def endpoint(request: Request) -> Response:
+            service = request.path_params["service"]
+            if service not in urls:
+                return JSONResponse({"error": f"no such service: {service}"}, status_code=404)
+            try:
+                upstream = await client.get(urls[service] + path)
+            except httpx.HTTPError as e:
+                return JSONResponse({"error": f"{service} is not answering: {e!r}"}, status_code=503)
+            return Response(upstream.content, status_code=upstream.status_code, media_type="application/json")
+
+        return endpoint
+
     return Starlette(
         routes=[
             Route("/healthz", healthz),
@@ -169,6 +184,8 @@ def build_gateway(urls: dict[str, str], tokens: Tokens) -> Starlette:
             Route("/ops/rejections", rejections),
             Route("/ops/dead-letters", dead_letters),
             Route("/ops/status", status),
+            Route("/asyncapi/{service}", service_doc("/asyncapi")),
+            Route("/openapi/{service}.json", service_doc("/openapi.json")),
             Route("/{path:path}", proxy, methods=["GET", "POST", "PUT", "DELETE"]),
         ],
         middleware=[Middleware(BearerAuth, tokens=tokens)],

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from shared.settings import TokenSettings
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/asyncapi", "/openapi.json", "/", "/dashboard"})
+OPEN_PREFIXES = ("/asyncapi/", "/openapi/")  # the gateway's per-service documents
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class BearerAuth:
         self.app, self.tokens = app, tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS or scope["path"].startswith(OPEN_PREFIXES):
             await self.app(scope, receive, send)
             return
         request = Request(scope)

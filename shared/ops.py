@@ -14,6 +14,14 @@ _LATEST = 20
 
 def routes(service: str, database: Callable[[], asyncpg.Pool]) -> list[BaseRoute]:
     async def rejections(request: Request) -> JSONResponse:
+        """---
+        summary: Commands this service refused, by type and code, and the latest 20 with their reasons
+        responses:
+          '200': {description: 'by_code: [{type, code, n, last}], latest: [{message_id, type, code, message, partner_id, correlation_id, rejected_at}]'}
+          '401': {$ref: '#/components/responses/Unauthorized'}
+          '403': {$ref: '#/components/responses/Forbidden'}
+          '503': {$ref: '#/components/responses/NotReady'}
+        """
         if (refused := operator_only(request)) is not None:
             return refused
         db = database()
@@ -24,6 +32,14 @@ def routes(service: str, database: Callable[[], asyncpg.Pool]) -> list[BaseRoute
                              "latest": [{**row_json(r), "service": service} for r in latest]})
 
     async def dead_letters(request: Request) -> JSONResponse:
+        """---
+        summary: Messages this service parked in a dead-letter topic, the total and the latest 20 with their reasons
+        responses:
+          '200': {description: 'total, latest: [{topic, partition, offset, reason, message_id, type, parked_at}]'}
+          '401': {$ref: '#/components/responses/Unauthorized'}
+          '403': {$ref: '#/components/responses/Forbidden'}
+          '503': {$ref: '#/components/responses/NotReady'}
+        """
         if (refused := operator_only(request)) is not None:
             return refused
         db = database()

@@ -26,6 +26,7 @@ from starlette.routing import BaseRoute, Route
 from shared.auth import BearerAuth, Tokens
 from shared import ops
 from shared.clock import Clock, SystemClock, join_simulation
+from shared.contracts.asyncapi import document as asyncapi_document
 from shared.contracts.topics import TOPICS
 from shared.db.migrate import migrate
 from shared.db.pool import connect as connect_db
@@ -35,6 +36,7 @@ from shared.messaging.decode import Record
 from shared.messaging.handlers import Handlers
 from shared.messaging.kafka import ensure_topics, make_broker, make_producer, subscribe
 from shared.messaging.relay import Relay
+from shared.openapi import document as openapi_document
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -175,15 +177,52 @@ async def readiness(rt: Runtime) -> dict[str, bool]:
 
 def build_app(defn: ServiceDef, rt: Runtime) -> Starlette:
     async def healthz(request: Request) -> JSONResponse:
+        """---
+        summary: Liveness
+        security: []
+        responses:
+          '200': {description: 'The process answers: {"status": "alive", "service": ...}'}
+        """
         return JSONResponse({"status": "alive", "service": defn.name})
 
     async def readyz(request: Request) -> JSONResponse:
+        """---
+        summary: Readiness (database and broker reachable, consumer started)
+        security: []
+        responses:
+          '200': {description: 'Ready: {"ready": true, "service": ..., "checks": {"database": true, ...}}'}
+          '503': {description: 'Not ready; `checks` says what is missing'}
+        """
         checks = await readiness(rt)
         ok = all(checks.values())
         return JSONResponse({"ready": ok, "service": defn.name, "checks": checks}, status_code=200 if ok else 503)
 
     async def metrics(request: Request) -> Response:
+        """---
+        summary: Prometheus metrics
+        security: []
+        responses:
+          '200': {description: Prometheus text exposition, content: {text/plain: {schema: {type: string}}}}
+        """
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    async def asyncapi(request: Request) -> JSONResponse:
+        """---
+        summary: The AsyncAPI 3.0 document of the messages this service consumes and publishes
+        security: []
+        responses:
+          '200': {description: AsyncAPI document, content: {application/json: {schema: {type: object}}}}
+        """
+        return JSONResponse(asyncapi_document(defn.name, defn.handlers.types))
+
+    async def openapi(request: Request) -> JSONResponse:
+        """---
+        summary: This OpenAPI document
+        security: []
+        responses:
+          '200': {description: OpenAPI document, content: {application/json: {schema: {type: object}}}}
+        """
+        return JSONResponse(openapi_document(defn.name, request.app.routes))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):  # type: ignore[no-untyped-def]
@@ -198,6 +237,8 @@ def build_app(defn: ServiceDef, rt: Runtime) -> Starlette:
         Route("/readyz", readyz),
         Route("/metrics", metrics),
         *ops.routes(defn.name, rt.db),
+        Route("/asyncapi", asyncapi),
+        Route("/openapi.json", openapi),
         *defn.routes(rt),
     ]
     async def not_ready(request: Request, exc: Exception) -> JSONResponse:

@@ -52,6 +52,51 @@ def _totals(lines: list[dict[str, Any]]) -> dict[str, str]:
 
 def routes(rt: Runtime) -> list[BaseRoute]:
     async def lines(request: Request) -> JSONResponse:
+        """---
+        summary: Charge lines, filtered (at least one filter)
+        parameters:
+          - {name: subscription_id, in: query, schema: {type: string}}
+          - {name: customer_id, in: query, schema: {type: string}}
+          - {name: partner_id, in: query, schema: {type: string}}
+          - {name: month, in: query, schema: {type: string, pattern: '^\\d{4}-\\d{2}$'},
+             description: 'the invoice month, YYYY-MM'}
+        responses:
+          '200':
+            description: The lines in order date order (amounts in the partner's currency, refunds negative)
+            content:
+              application/json:
+                schema:
+                  type: object
+                  properties:
+                    lines:
+                      type: array
+                      items:
+                        type: object
+                        properties:
+                          line_id: {type: string}
+                          subscription_id: {type: string}
+                          customer_id: {type: string}
+                          partner_id: {type: string}
+                          catalog_item_id: {type: string}
+                          charge_type: {type: string,
+                                        examples: [new, renew, cycleCharge, addQuantity, removeQuantity, convert]}
+                          charge_start: {type: string, format: date}
+                          charge_end: {type: string, format: date}
+                          quantity: {type: integer}
+                          unit_price: {$ref: '#/components/schemas/Money'}
+                          effective_unit_price: {$ref: '#/components/schemas/Money'}
+                          amount: {$ref: '#/components/schemas/Money'}
+                          currency: {type: string}
+                          pricing_currency: {type: string}
+                          fx_rate: {$ref: '#/components/schemas/Money'}
+                          promotion_id: {type: [string, 'null']}
+                          reference_id: {type: string}
+                          order_date: {type: string, format: date}
+                          invoice_month: {type: string, format: date}
+          '400': {$ref: '#/components/responses/BadRequest'}
+          '401': {$ref: '#/components/responses/Unauthorized'}
+          '503': {$ref: '#/components/responses/NotReady'}
+        """
         q = request.query_params
         filters = {k: q[k] for k in ("subscription_id", "customer_id", "partner_id") if q.get(k)}
         if (own := reader(request).partner_id) is not None:
@@ -79,10 +124,50 @@ def routes(rt: Runtime) -> list[BaseRoute]:
         return {**issued, "month": f"{month:%Y-%m}", "line_items": found}
 
     async def invoice(request: Request) -> Response:
+        """---
+        summary: A partner's calendar-month invoice (open until the month has ended, then issued)
+        parameters:
+          - {name: partner_id, in: path, required: true, schema: {type: string}}
+          - {name: month, in: path, required: true, schema: {type: string, pattern: '^\\d{4}-\\d{2}$'},
+             example: 2025-01}
+        responses:
+          '200':
+            description: The invoice and its lines
+            content:
+              application/json:
+                schema:
+                  type: object
+                  properties:
+                    partner_id: {type: string}
+                    month: {type: string}
+                    invoice_number: {type: [string, 'null'], description: null while open}
+                    status: {type: string, enum: [open, issued]}
+                    totals: {type: object, additionalProperties: {$ref: '#/components/schemas/Money'},
+                             description: per currency}
+                    lines: {type: integer, description: how many}
+                    line_items: {type: array, items: {type: object}, description: as GET /billing/lines}
+          '400': {$ref: '#/components/responses/BadRequest'}
+          '401': {$ref: '#/components/responses/Unauthorized'}
+          '503': {$ref: '#/components/responses/NotReady'}
+        """
         found = await _invoice(request)
         return found if isinstance(found, Response) else JSONResponse(found)
 
     async def reconciliation(request: Request) -> Response:
+        """---
+        summary: The month's lines in Partner Center's reconciliation column layout
+        parameters:
+          - {name: partner_id, in: path, required: true, schema: {type: string}}
+          - {name: month, in: path, required: true, schema: {type: string, pattern: '^\\d{4}-\\d{2}$'},
+             example: 2025-01}
+        responses:
+          '200':
+            description: CSV, one header row then one row per line
+            content: {text/csv: {schema: {type: string}}}
+          '400': {$ref: '#/components/responses/BadRequest'}
+          '401': {$ref: '#/components/responses/Unauthorized'}
+          '503': {$ref: '#/components/responses/NotReady'}
+        """
         found = await _invoice(request)
         if isinstance(found, Response):
             return found
@@ -96,7 +181,34 @@ def routes(rt: Runtime) -> list[BaseRoute]:
             "content-disposition": f'attachment; filename="reconciliation-{found["partner_id"]}-{found["month"]}.csv"'})
 
     async def preview(request: Request) -> Response:
-        """What the month will bill if nothing changes: lines already there plus the cycles and renewals due."""
+        """What the month will bill if nothing changes: lines already there plus the cycles and renewals due.
+        ---
+        summary: What the month will bill if nothing changes
+        parameters:
+          - {name: partner_id, in: path, required: true, schema: {type: string}}
+          - {name: month, in: path, required: true, schema: {type: string, pattern: '^\\d{4}-\\d{2}$'},
+             example: 2025-01}
+        responses:
+          '200':
+            description: The lines recorded so far and the cycle charges and renewals still due in the month
+            content:
+              application/json:
+                schema:
+                  type: object
+                  properties:
+                    partner_id: {type: string}
+                    month: {type: string}
+                    status: {type: string, enum: [preview]}
+                    totals: {type: object, additionalProperties: {$ref: '#/components/schemas/Money'}}
+                    recorded: {type: array, items: {type: object}}
+                    projected: {type: array, items: {type: object}}
+          '400': {$ref: '#/components/responses/BadRequest'}
+          '401': {$ref: '#/components/responses/Unauthorized'}
+          '409':
+            description: A projected charge needs an FX rate that is not there yet
+            content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+          '503': {$ref: '#/components/responses/NotReady'}
+        """
         partner, month = request.path_params["partner_id"], _month(request.path_params["month"])
         if not sees(request, partner):
             return error(404, "unknown partner")
@@ -121,7 +233,35 @@ def routes(rt: Runtime) -> list[BaseRoute]:
                              "projected": projected})
 
     async def summary(request: Request) -> JSONResponse:
-        """Per partner: what is billed but not yet invoiced, the last invoices; and revenue per invoice month."""
+        """---
+        summary: Per partner what is billed but not yet invoiced and the last three invoices; revenue per month
+        parameters:
+          - {name: months, in: query, schema: {type: integer, minimum: 1, maximum: 120, default: 12}}
+        responses:
+          '200':
+            description: A partner token sees only its own partner
+            content:
+              application/json:
+                schema:
+                  type: object
+                  properties:
+                    partners:
+                      type: array
+                      items:
+                        type: object
+                        properties:
+                          partner_id: {type: string}
+                          unbilled: {type: object, additionalProperties: {$ref: '#/components/schemas/Money'}}
+                          last_invoices: {type: array, items: {type: object}}
+                    revenue:
+                      type: array
+                      items:
+                        type: object
+                        properties: {month: {type: string}, currency: {type: string}, total: {$ref: '#/components/schemas/Money'}}
+          '400': {$ref: '#/components/responses/BadRequest'}
+          '401': {$ref: '#/components/responses/Unauthorized'}
+          '503': {$ref: '#/components/responses/NotReady'}
+        """
         months = request.query_params.get("months", "12")
         if not months.isdigit() or not 1 <= int(months) <= 120:
             return error(400, "months must be a whole number from 1 to 120")

@@ -34,6 +34,49 @@ def _summary(offer: dict[str, Any], plans: list[tuple[str, str]], eos: str) -> d
 
 def routes(rt: Runtime) -> list[BaseRoute]:
     async def items(request: Request) -> JSONResponse:
+        """---
+        summary: The offers purchasable in a market at an instant
+        parameters:
+          - {name: market, in: query, required: true, schema: {type: string, pattern: '^[A-Za-z]{2}$'},
+             description: ISO-2 country code, example: US}
+          - $ref: '#/components/parameters/at'
+        responses:
+          '200':
+            description: The offers, without legacy ones and plans past their End-of-Sale
+            content:
+              application/json:
+                schema:
+                  type: object
+                  properties:
+                    market: {type: string}
+                    at: {type: string, format: date-time}
+                    items:
+                      type: array
+                      items:
+                        type: object
+                        properties:
+                          catalog_item_id: {type: string}
+                          product_id: {type: string}
+                          sku_id: {type: string}
+                          product_title: {type: string}
+                          sku_title: {type: string}
+                          kind: {type: string, enum: [license, software_subscription, perpetual]}
+                          segment: {type: string}
+                          terms: {type: array, items: {type: string}}
+                          plans: {type: array, items: {$ref: '#/components/schemas/Plan'}}
+                          min_quantity: {type: integer}
+                          max_quantity: {type: integer}
+                          flags:
+                            type: object
+                            properties:
+                              addon: {type: boolean}
+                              trial: {type: boolean}
+                              legacy: {type: boolean}
+                              eos_state: {type: string}
+          '400': {$ref: '#/components/responses/BadRequest'}
+          '401': {$ref: '#/components/responses/Unauthorized'}
+          '503': {$ref: '#/components/responses/NotReady'}
+        """
         market = request.query_params.get("market", "")
         if not re.fullmatch(r"[A-Z]{2}", market.upper()):
             return error(400, "market is required: an ISO-2 country code such as US")
@@ -51,6 +94,45 @@ def routes(rt: Runtime) -> list[BaseRoute]:
         return JSONResponse({"market": market, "at": at.isoformat(), "items": listed})
 
     async def item(request: Request) -> JSONResponse:
+        """---
+        summary: Everything known about one offer, with its End-of-Sale state per market and plan at an instant
+        parameters:
+          - {name: catalog_item_id, in: path, required: true, schema: {type: string},
+             description: PRODUCT:SKU:AVAILABILITY}
+          - $ref: '#/components/parameters/at'
+        responses:
+          '200':
+            description: >-
+              The offer as published (catalog.offer_published data and its revision), plus `at`, `eos` (the state
+              per market, term and billing cycle at `at`) and `eos_rules` (every rule for the offer, upcoming ones
+              too)
+            content:
+              application/json:
+                schema:
+                  type: object
+                  properties:
+                    catalog_item_id: {type: string}
+                    revision: {type: integer}
+                    at: {type: string, format: date-time}
+                    markets: {type: array, items: {type: string}}
+                    plans: {type: array, items: {$ref: '#/components/schemas/Plan'}}
+                    upgrade_targets: {type: array, items: {type: string}}
+                    eos:
+                      type: array
+                      items:
+                        type: object
+                        properties:
+                          market: {type: string}
+                          term_duration: {type: string}
+                          billing_cycle: {type: string}
+                          state: {type: string, enum: [Active, EndOfSale, EndOfSaleWithConversions, EndOfLife]}
+                          effective_date: {type: [string, 'null'], format: date}
+                    eos_rules: {type: array, items: {type: object}}
+          '400': {$ref: '#/components/responses/BadRequest'}
+          '401': {$ref: '#/components/responses/Unauthorized'}
+          '404': {$ref: '#/components/responses/NotFound'}
+          '503': {$ref: '#/components/responses/NotReady'}
+        """
         found = await storage.offer(rt.db(), request.path_params["catalog_item_id"])
         if found is None:
             return error(404, f"unknown catalog_item_id {request.path_params['catalog_item_id']}")

@@ -44,6 +44,55 @@ def _query(q: Any) -> dict[str, Any] | str:
 
 def routes(rt: Runtime) -> list[BaseRoute]:
     async def get_quote(request: Request) -> JSONResponse:
+        """---
+        summary: The price of an offer's plan in a market and currency at an instant, with the best promotion
+        parameters:
+          - $ref: '#/components/parameters/catalog_item_id'
+          - {name: term_duration, in: query, required: true, schema: {type: string, enum: [P1M, P1Y, P3Y]}}
+          - {name: billing_cycle, in: query, required: true,
+             schema: {type: string, enum: [monthly, annual, triennial, none]}}
+          - {name: market, in: query, required: true, schema: {type: string, pattern: '^[A-Za-z]{2}$'},
+             description: ISO-2 country code}
+          - {name: currency, in: query, required: true, schema: {type: string, pattern: '^[A-Za-z]{3}$'},
+             description: 'ISO 4217: the partner''s billing currency (converted at the month''s FX rate)'}
+          - {name: quantity, in: query, schema: {type: integer, minimum: 1, maximum: 10000000, default: 1},
+             description: seats (picks the price tier)}
+          - $ref: '#/components/parameters/at'
+          - {name: customer_id, in: query, schema: {type: string},
+             description: leaves out the promotions this customer has used up}
+          - {name: promotion_id, in: query, schema: {type: string}, description: ask for this promotion}
+        responses:
+          '200':
+            description: The quote
+            content:
+              application/json:
+                schema:
+                  type: object
+                  properties:
+                    catalog_item_id: {type: string}
+                    market: {type: string}
+                    term_duration: {type: string}
+                    billing_cycle: {type: string}
+                    quantity: {type: integer}
+                    at: {type: string, format: date-time}
+                    currency: {type: string, description: the currency asked for}
+                    pricing_currency: {type: string, description: the price list's currency}
+                    fx_rate: {$ref: '#/components/schemas/Money'}
+                    unit_price: {$ref: '#/components/schemas/Money'}
+                    promotion:
+                      type: [object, 'null']
+                      properties: {promotion_id: {type: string}, discount: {$ref: '#/components/schemas/Money'}}
+                    effective_unit_price: {$ref: '#/components/schemas/Money'}
+                    effective_unit_price_in_currency: {$ref: '#/components/schemas/Money'}
+                    row: {type: object, description: the price row used}
+          '400': {$ref: '#/components/responses/BadRequest'}
+          '401': {$ref: '#/components/responses/Unauthorized'}
+          '404': {$ref: '#/components/responses/NotFound'}
+          '422':
+            description: No price in that currency and no FX rate for the month to convert one
+            content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+          '503': {$ref: '#/components/responses/NotReady'}
+        """
         q = _query(request.query_params)
         if isinstance(q, str):
             return error(400, q)
@@ -86,6 +135,21 @@ def routes(rt: Runtime) -> list[BaseRoute]:
         })
 
     async def price_rows(request: Request) -> JSONResponse:
+        """---
+        summary: The price rows of an offer (every market, or one)
+        parameters:
+          - $ref: '#/components/parameters/catalog_item_id'
+          - {name: market, in: query, schema: {type: string, pattern: '^[A-Za-z]{2}$'}}
+        responses:
+          '200':
+            description: The rows, as imported from the price lists
+            content:
+              application/json:
+                schema: {type: object, properties: {rows: {type: array, items: {type: object}}}}
+          '400': {$ref: '#/components/responses/BadRequest'}
+          '401': {$ref: '#/components/responses/Unauthorized'}
+          '503': {$ref: '#/components/responses/NotReady'}
+        """
         try:
             item = _ITEM.validate_python(request.query_params.get("catalog_item_id", ""))
         except ValidationError:

@@ -28,16 +28,89 @@ def routes(rt: Runtime) -> list[BaseRoute]:
         return controls[0]
 
     async def timers(request: Request) -> JSONResponse:
+        """---
+        summary: The timers still to fire (the first 1000 by due time)
+        parameters:
+          - {name: key, in: query, schema: {type: string}, description: 'only this key (a subscription id, say)'}
+        responses:
+          '200':
+            description: The timers and the event each will publish
+            content:
+              application/json:
+                schema:
+                  type: object
+                  properties:
+                    timers:
+                      type: array
+                      items:
+                        type: object
+                        properties:
+                          kind: {type: string}
+                          key: {type: string}
+                          due_at: {type: string, format: date-time}
+                          event_id: {type: string, format: uuid}
+                          event_type: {type: string, examples: [scheduler.term_ended]}
+                          data: {type: object}
+          '401': {$ref: '#/components/responses/Unauthorized'}
+          '403': {$ref: '#/components/responses/Forbidden'}
+          '503': {$ref: '#/components/responses/NotReady'}
+        """
         if (refused := operator_only(request)) is not None:
             return refused
         return JSONResponse({"timers": await storage.timers(rt.db(), request.query_params.get("key"))})
 
     async def read_clock(request: Request) -> JSONResponse:
+        """---
+        summary: The simulated time (simulated clock only)
+        responses:
+          '200':
+            description: The simulated time
+            content:
+              application/json:
+                schema:
+                  type: object
+                  properties: {now: {type: string, format: date-time}, mode: {type: string, enum: [simulated]}}
+          '401': {$ref: '#/components/responses/Unauthorized'}
+          '404': {$ref: '#/components/responses/NotFound'}
+          '503': {$ref: '#/components/responses/NotReady'}
+        """
         if rt.settings.clock != "simulated":
             return error(404, SYSTEM_CLOCK)
         return JSONResponse({"now": (await rt.clock.now()).isoformat(), "mode": "simulated"})
 
     async def move_clock(request: Request) -> JSONResponse:
+        """---
+        summary: Move the simulated clock forward; answer once everything due by then has fired and settled
+        requestBody:
+          required: true
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [to]
+                properties: {to: {type: string, format: date-time, examples: ['2025-02-01T00:00:00Z']}}
+        responses:
+          '200':
+            description: Settled at the new time
+            content:
+              application/json:
+                schema:
+                  type: object
+                  properties:
+                    now: {type: string, format: date-time}
+                    steps: {type: integer, description: due instants stepped through}
+                    fired: {type: integer, description: timers fired}
+          '400': {$ref: '#/components/responses/BadRequest'}
+          '401': {$ref: '#/components/responses/Unauthorized'}
+          '403': {$ref: '#/components/responses/Forbidden'}
+          '409':
+            description: The system clock is in use, or the instant is before the simulated time
+            content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+          '503': {$ref: '#/components/responses/NotReady'}
+          '504':
+            description: Not settled in time
+            content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+        """
         if (refused := operator_only(request)) is not None:
             return refused
         if rt.settings.clock != "simulated":

@@ -50,6 +50,12 @@ EVENT_COLUMNS = ("product_id", "sku_id", "market", "currency", "term_duration", 
                  "tier_max", "effective_start", "effective_end", "unit_price", "tags", "end_of_sale_date")
 
 
+def _rows_schema(schema: dict[str, Any]) -> None:
+    """Document what the wire carries: each row an array in `columns` order (objects are accepted too)."""
+    schema["items"] = {"anyOf": [{"type": "array", "description": "the row's values in `columns` order"},
+                                 schema["items"]]}
+
+
 class PricesPublished(Data):
     """pricing.prices_published v1: new or changed price rows of one market (chunks of a price-list import).
 
@@ -59,7 +65,7 @@ class PricesPublished(Data):
 
     market: Country
     columns: tuple[Literal[EVENT_COLUMNS], ...] = EVENT_COLUMNS  # type: ignore[valid-type]
-    rows: list[PriceRow] = Field(min_length=1, max_length=1000)
+    rows: list[PriceRow] = Field(min_length=1, max_length=1000, json_schema_extra=_rows_schema)
 
     @model_validator(mode="before")
     @classmethod

@@ -72,5 +72,9 @@ class Handlers:
         return self._by_type.get(type_)
 
     @property
+    def types(self) -> list[str]:
+        return sorted(self._by_type)
+
+    @property
     def topics(self) -> list[str]:
         return sorted({latest(t).topic.name for t in self._by_type})
