@@ -2,6 +2,9 @@
 VENV ?= .venv
 PYTHON ?= python3
 STAMP := $(VENV)/.installed
+# The dashboard's browser test drives Debian's headless Chromium through its ChromeDriver (no browser download).
+BROWSER := /usr/bin/chromedriver
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: up test bench clean
 
@@ -14,7 +17,11 @@ $(STAMP): pyproject.toml
 up: $(STAMP)
 	$(VENV)/bin/nce up
 
-test: $(STAMP)
+$(BROWSER):
+	$(SUDO) apt-get update -q
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium chromium-driver
+
+test: $(STAMP) $(BROWSER)
 	$(VENV)/bin/pytest -q
 
 bench: $(STAMP)

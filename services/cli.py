@@ -55,6 +55,32 @@ def up(
                             start=start, sample=sample))
 
 
+@app.command()
+def dashboard(
+    port: Annotated[int, typer.Option(help="HTTP port")] = 8090,
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+) -> None:
+    """Run the dashboard on its own, with the one-port API in front of running services.
+
+    Each service is found at NCE_<SERVICE>_URL (e.g. NCE_BILLING_URL=http://billing:8104), else on this host at its
+    default port. Reads need NCE_OPERATOR_TOKEN or a partner token, as on the services themselves.
+    """
+    import uvicorn
+
+    from services.gateway import build_gateway
+    from shared.auth import Tokens
+    from shared.settings import DEFAULT_PORTS, TokenSettings
+
+    try:
+        tokens = Tokens(TokenSettings())
+    except ValidationError as e:
+        typer.echo(f"invalid tokens:\n{e}", err=True)
+        raise typer.Exit(2) from None
+    urls = {n: os.environ.get(f"NCE_{n.upper()}_URL", f"http://127.0.0.1:{p}") for n, p in DEFAULT_PORTS.items()}
+    typer.echo(f"dashboard at http://{host}:{port}/dashboard over {', '.join(f'{n} {u}' for n, u in urls.items())}")
+    uvicorn.run(build_gateway(urls, tokens), host=host, port=port, log_level="warning")
+
+
 def _from_up(field: str) -> str | None:
     state = Path(".nce") / STATE_FILE
     return json.loads(state.read_text()).get(field) if state.exists() else None

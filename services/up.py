@@ -122,7 +122,8 @@ def run_up(*, kafka: str | None, database: str | None, port: int, data_dir: Path
                 url = f"http://127.0.0.1:{port}"
                 (data_dir / "up.json").write_text(json.dumps({
                     "url": url, "kafka_bootstrap": stack.kafka_bootstrap, "database_url": stack.database_url,
-                    "pid": os.getpid(), "operator_token": token}))
+                    "pid": os.getpid(), "operator_token": token,
+                    "services": {n: system.url(n) for n in system.services}}))
                 (data_dir / "up.json").chmod(0o600)
                 marker = data_dir / "sample-loaded"
 

@@ -1,17 +1,23 @@
 """The operations dashboard in a real browser (Debian's headless Chromium driven by Selenium) against a running
 system with the sample data: the numbers shown are the API's, a click reaches a subscription, and screenshots are
 kept in `test-artifacts/` (or NCE_ARTIFACTS)."""
+import json
 import os
 import shutil
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import httpx
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from shared.infra import free_port
 from tests.sample import OFFERS
 from tests.up import Up
 
@@ -145,3 +151,28 @@ def test_a_click_leads_to_the_subscription_and_its_charges(up: Up, browser: webd
     assert [r.find_elements(By.TAG_NAME, "td")[1].text for r in rows] == [ln["charge_type"] for ln in lines] == [
         "new", "renew"]
     assert browser.save_screenshot(str(ARTIFACTS / "dashboard-subscription.png"))
+
+
+def test_the_dashboard_runs_on_its_own_in_front_of_the_services(up: Up) -> None:
+    urls = json.loads((up.data_dir / "up.json").read_text())["services"]
+    port = free_port()
+    env = {**os.environ, "NCE_OPERATOR_TOKEN": up.token(), **{f"NCE_{n.upper()}_URL": u for n, u in urls.items()}}
+    alone = subprocess.Popen([sys.executable, "-m", "services.cli", "dashboard", "--port", str(port)], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                status = httpx.get(f"http://127.0.0.1:{port}/ops/status", headers=up.auth(), timeout=5)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline and alone.poll() is None, "nce dashboard did not start"
+                time.sleep(0.3)
+        assert status.status_code == 200 and all(s["ready"] for s in status.json()["services"].values())
+        assert httpx.get(f"http://127.0.0.1:{port}/ops/status", timeout=5).status_code == 401
+        assert "nce operations" in httpx.get(f"http://127.0.0.1:{port}/dashboard", timeout=5).text
+        summary = httpx.get(f"http://127.0.0.1:{port}/subscriptions/summary", headers=up.auth(), timeout=5).json()
+        assert summary == up.get("/subscriptions/summary")
+    finally:
+        alone.terminate()
+        alone.wait(10)
