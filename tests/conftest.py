@@ -61,9 +61,11 @@ async def own_stack(base: infra.Infra, log_dir: Path):  # type: ignore[no-untype
     await admin.close()
     with contextlib.ExitStack() as cleanup:
         bootstrap = base.kafka_bootstrap
-        if base.kafka_kind == "embedded-tansu":
+        if base.kafka_kind == "embedded-tansu":  # a fresh one is cheap (memory only, starts in milliseconds)
             proc, bootstrap = infra.start_tansu(log_dir)
             cleanup.callback(infra.stop_process, proc)
+        else:  # a container's Kafka or an explicit scratch broker, shared: each stack starts with no nce.* topic
+            await infra.clear_topics(bootstrap)
         yield Stack(bootstrap, with_database(base.database_url, name), base.settings, log_dir)
     admin = await asyncpg.connect(base.database_url)
     await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

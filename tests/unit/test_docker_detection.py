@@ -1,11 +1,12 @@
-"""No Docker engine is detected at once, even where something accepts every TCP connection."""
+"""Where the broker and database come from: settings, then testcontainers when a Docker engine answers, then the
+embedded parts; and no Docker engine is detected at once, even where something accepts every TCP connection."""
 import socket
 import threading
 import time
 
 import pytest
 
-from shared.infra import docker_available
+from shared.infra import docker_available, plan
 
 
 def test_no_socket_means_no_docker_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -31,3 +32,35 @@ def test_a_listener_that_is_not_docker_is_not_docker(monkeypatch: pytest.MonkeyP
     assert docker_available(timeout=0.5) is False
     assert time.monotonic() - started < 1.0
     server.close()
+
+
+def test_an_engine_that_answers_ping_is_docker(monkeypatch: pytest.MonkeyPatch) -> None:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+
+    def answer_ping() -> None:
+        conn, _ = server.accept()
+        assert conn.recv(256).startswith(b"GET /_ping ")
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK")
+        conn.close()
+
+    threading.Thread(target=answer_ping, daemon=True).start()
+    monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{server.getsockname()[1]}")
+    assert docker_available(timeout=2) is True
+    server.close()
+
+
+def never_asked() -> bool:
+    raise AssertionError("Docker must not be asked when both are named")
+
+
+@pytest.mark.parametrize(("kafka", "database", "docker", "expected"), [
+    ("k:9092", "postgresql://db", never_asked, ("explicit", "explicit")),
+    (None, None, lambda: True, ("testcontainers", "testcontainers")),
+    (None, None, lambda: False, ("embedded", "embedded")),
+    ("k:9092", None, lambda: True, ("explicit", "testcontainers")),
+    (None, "postgresql://db", lambda: False, ("embedded", "explicit")),
+])
+def test_settings_then_containers_then_embedded(kafka, database, docker, expected) -> None:  # type: ignore[no-untyped-def]
+    assert plan(kafka, database, docker) == expected
