@@ -12,7 +12,7 @@ import typer
 from pydantic import ValidationError
 
 from shared.contracts.envelope import Actor
-from shared.settings import SERVICES, ServiceSettings
+from shared.settings import SERVICES, KafkaSettings, ServiceSettings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, help="nce: new-commerce licensing backend")
 STATE_FILE = "up.json"
@@ -36,6 +36,45 @@ def run(service: Annotated[str, typer.Argument(help=f"one of: {', '.join(SERVICE
     from shared.runtime import serve
 
     serve(service_def(service), settings)
+
+
+@app.command()
+def topics(
+    kafka: Annotated[str | None, typer.Option(help="bootstrap servers (default: NCE_KAFKA_BOOTSTRAP)")] = None,
+) -> None:
+    """Create the missing contract topics and their .dlq topics (each service also does at start)."""
+    import asyncio
+
+    from shared.contracts.topics import TOPICS
+    from shared.messaging.kafka import ensure_topics
+
+    try:
+        settings = KafkaSettings(kafka_bootstrap=_require_bootstrap(kafka))
+    except ValidationError as e:
+        typer.echo(f"invalid settings:\n{e}", err=True)
+        raise typer.Exit(2) from None
+    asyncio.run(ensure_topics(settings, [t.name for t in TOPICS], "nce-topics"))
+    typer.echo(f"{len(TOPICS)} topics and their .dlq topics exist")
+
+
+@app.command()
+def gateway(
+    port: Annotated[int, typer.Option(help="the HTTP port")] = 8080,
+    service_url: Annotated[list[str] | None, typer.Option(
+        help="NAME=URL of a service; default http://NAME:PORT (compose or Service name, default port)")] = None,
+) -> None:
+    """Serve every service's contract paths on one port, as `nce up` does, for separately run services."""
+    import uvicorn
+
+    from services.gateway import build_gateway, service_urls
+
+    try:
+        urls = service_urls(service_url or [])
+    except ValueError as e:
+        typer.echo(f"usage error: {e}", err=True)
+        raise typer.Exit(2) from None
+    host = os.environ.get("NCE_HTTP_HOST", "127.0.0.1")
+    uvicorn.run(build_gateway(urls), host=host, port=port, log_level="warning")
 
 
 @app.command()

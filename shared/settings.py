@@ -16,6 +16,7 @@ class KafkaSettings(BaseSettings):
 
     kafka_bootstrap: str
     kafka_partitions: int = Field(4, ge=1)
+    kafka_replication_factor: int = Field(1, ge=1)  # of the topics nce creates; 3 on a managed cluster
     # Managed Kafka: TLS (SSL), SASL, or both (SASL_SSL); the CA file is needed only for a private CA.
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
@@ -25,17 +26,17 @@ class KafkaSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _sasl_complete(self) -> "KafkaSettings":
-        sasl = {"NCE_KAFKA_SASL_MECHANISM": self.kafka_sasl_mechanism, "NCE_KAFKA_SASL_USERNAME": self.kafka_sasl_username,
+        protocol = f"NCE_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol}"
+        sasl = {"NCE_KAFKA_SASL_MECHANISM": self.kafka_sasl_mechanism,
+                "NCE_KAFKA_SASL_USERNAME": self.kafka_sasl_username,
                 "NCE_KAFKA_SASL_PASSWORD": self.kafka_sasl_password}
         if self.kafka_security_protocol.startswith("SASL_"):
             if missing := [name for name, value in sasl.items() if not value]:
-                raise ValueError(f"NCE_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs {', '.join(missing)}")
+                raise ValueError(f"{protocol} needs {', '.join(missing)}")
         elif given := [name for name, value in sasl.items() if value]:
-            raise ValueError(f"{', '.join(given)} given, but NCE_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} "
-                             "uses no SASL; set it to SASL_SSL or SASL_PLAINTEXT")
+            raise ValueError(f"{', '.join(given)} given, but {protocol} uses no SASL")
         if self.kafka_ssl_cafile and self.kafka_security_protocol not in ("SSL", "SASL_SSL"):
-            raise ValueError(f"NCE_KAFKA_SSL_CAFILE given, but NCE_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} "
-                             "uses no TLS; set it to SSL or SASL_SSL")
+            raise ValueError(f"NCE_KAFKA_SSL_CAFILE given, but {protocol} uses no TLS; set SSL or SASL_SSL")
         return self
 
 

@@ -18,7 +18,7 @@ _SASL = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512":
 
 
 def connection(settings: KafkaSettings) -> dict[str, Any]:
-    """The arguments every aiokafka client gets: where the broker is and how to authenticate to it (TLS, SASL)."""
+    """The arguments every aiokafka client gets: where the broker is and how to reach it (TLS, SASL)."""
     protocol = settings.kafka_security_protocol
     args: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap, "security_protocol": protocol}
     if protocol in ("SSL", "SASL_SSL"):
@@ -26,7 +26,8 @@ def connection(settings: KafkaSettings) -> dict[str, Any]:
         args["ssl_context"] = create_ssl_context(cafile=cafile)  # the system's CAs when no file is given
     if protocol.startswith("SASL_"):
         assert settings.kafka_sasl_password is not None  # the settings refuse SASL without one
-        args |= {"sasl_mechanism": settings.kafka_sasl_mechanism, "sasl_plain_username": settings.kafka_sasl_username,
+        args |= {"sasl_mechanism": settings.kafka_sasl_mechanism,
+                 "sasl_plain_username": settings.kafka_sasl_username,
                  "sasl_plain_password": settings.kafka_sasl_password.get_secret_value()}
     return args
 
@@ -97,9 +98,8 @@ async def ensure_topics(settings: KafkaSettings, names: Iterable[str], client_id
     try:
         missing = wanted - set(await admin.list_topics())
         if missing:
-            await admin.create_topics(
-                [NewTopic(n, settings.kafka_partitions, 1) for n in sorted(missing)], validate_only=False
-            )
+            size = (settings.kafka_partitions, settings.kafka_replication_factor)
+            await admin.create_topics([NewTopic(n, *size) for n in sorted(missing)], validate_only=False)
             log.info("created topics %s", ", ".join(sorted(missing)))
     finally:
         await admin.close()

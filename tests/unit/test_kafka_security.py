@@ -4,11 +4,14 @@ import ssl
 import certifi
 import pytest
 from pydantic import ValidationError
+from typer.testing import CliRunner
 
+from services.cli import app
 from shared.messaging.kafka import connection, make_admin, make_broker, make_producer
 from shared.settings import KafkaSettings, ServiceSettings
 
-BASE = {"service": "billing", "kafka_bootstrap": "kafka.example:9093", "database_url": "postgresql://nce:s3cret-9x@db/nce"}
+BASE = {"service": "billing", "kafka_bootstrap": "kafka.example:9093",
+        "database_url": "postgresql://nce:s3cret-9x@db/nce"}
 SASL_SSL = {"kafka_security_protocol": "SASL_SSL", "kafka_sasl_mechanism": "SCRAM-SHA-512",
             "kafka_sasl_username": "nce", "kafka_sasl_password": "k4fka-s3cret"}
 SECURITY_ARGS = ("security_protocol", "sasl_mechanism", "sasl_plain_username", "sasl_plain_password")
@@ -20,7 +23,7 @@ def test_plaintext_is_the_default_and_adds_no_tls_or_sasl() -> None:
 
 
 def test_a_sasl_protocol_without_mechanism_user_and_password_is_refused_naming_what_is_missing() -> None:
-    with pytest.raises(ValidationError, match="SASL_SSL needs NCE_KAFKA_SASL_USERNAME, NCE_KAFKA_SASL_PASSWORD"):
+    with pytest.raises(ValidationError, match="SASL_SSL needs NCE_KAFKA_SASL_USERNAME, NCE_KAFKA_SASL_PASS"):
         ServiceSettings(**BASE, kafka_security_protocol="SASL_SSL", kafka_sasl_mechanism="PLAIN")
     with pytest.raises(ValidationError, match="NCE_KAFKA_SASL_MECHANISM"):
         KafkaSettings(kafka_bootstrap="k:9093", kafka_security_protocol="SASL_PLAINTEXT",
@@ -42,7 +45,7 @@ def test_an_unknown_mechanism_or_a_missing_ca_file_is_refused() -> None:
         ServiceSettings(**BASE, **SASL_SSL, kafka_ssl_cafile="/nonexistent/ca.pem")
 
 
-def test_the_settings_read_sasl_from_the_environment_and_hide_the_password(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sasl_settings_come_from_the_environment_password_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in SASL_SSL.items():
         monkeypatch.setenv(f"NCE_{name.upper()}", value)
     s = KafkaSettings(kafka_bootstrap="k:9093")
@@ -52,7 +55,8 @@ def test_the_settings_read_sasl_from_the_environment_and_hide_the_password(monke
 def test_sasl_ssl_gives_aiokafka_a_tls_context_from_the_ca_file_and_the_credentials() -> None:
     args = connection(ServiceSettings(**BASE, **SASL_SSL, kafka_ssl_cafile=certifi.where()))
     assert [args[k] for k in SECURITY_ARGS] == ["SASL_SSL", "SCRAM-SHA-512", "nce", "k4fka-s3cret"]
-    assert isinstance(args["ssl_context"], ssl.SSLContext) and args["ssl_context"].cert_store_stats()["x509_ca"] > 0
+    context = args["ssl_context"]
+    assert isinstance(context, ssl.SSLContext) and context.cert_store_stats()["x509_ca"] > 0
 
 
 def test_ssl_alone_verifies_against_the_system_cas() -> None:
@@ -63,8 +67,8 @@ def test_ssl_alone_verifies_against_the_system_cas() -> None:
 
 @pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
 @pytest.mark.parametrize("protocol", ["SASL_SSL", "SASL_PLAINTEXT"])
-async def test_producer_admin_and_faststream_broker_all_carry_the_security_settings(protocol: str, mechanism: str) -> None:
-    s = ServiceSettings(**{**BASE, **SASL_SSL, "kafka_security_protocol": protocol, "kafka_sasl_mechanism": mechanism})
+async def test_producer_admin_and_faststream_broker_carry_the_security(protocol: str, mechanism: str) -> None:
+    s = ServiceSettings(**BASE, **SASL_SSL | {"kafka_security_protocol": protocol, "kafka_sasl_mechanism": mechanism})
     wanted = [protocol, mechanism, "nce", "k4fka-s3cret"]
     producer, admin, broker = make_producer(s), make_admin(s, "test"), make_broker(s)
     try:
@@ -79,3 +83,9 @@ async def test_producer_admin_and_faststream_broker_all_carry_the_security_setti
     finally:
         await producer.stop()
         await admin.close()
+
+
+def test_nce_topics_refuses_incomplete_sasl_settings_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NCE_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    result = CliRunner().invoke(app, ["topics", "--kafka", "kafka.example:9093"])
+    assert result.exit_code == 2 and "needs NCE_KAFKA_SASL_MECHANISM" in result.output
