@@ -20,7 +20,9 @@ _SASL = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512":
 def connection(settings: KafkaSettings) -> dict[str, Any]:
     """The arguments every aiokafka client gets: where the broker is and how to reach it (TLS, SASL)."""
     protocol = settings.kafka_security_protocol
-    args: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap, "security_protocol": protocol}
+    # a list: FastStream would pass "a:9093,b:9093" on as one host name
+    servers = [host.strip() for host in settings.kafka_bootstrap.split(",") if host.strip()]
+    args: dict[str, Any] = {"bootstrap_servers": servers, "security_protocol": protocol}
     if protocol in ("SSL", "SASL_SSL"):
         cafile = str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
         args["ssl_context"] = create_ssl_context(cafile=cafile)  # the system's CAs when no file is given
@@ -59,7 +61,7 @@ def make_producer(settings: ServiceSettings) -> AIOKafkaProducer:
 
 
 def make_broker(settings: ServiceSettings) -> KafkaBroker:
-    return KafkaBroker(settings.kafka_bootstrap, client_id=f"nce-{settings.service}", logger=log,
+    return KafkaBroker(connection(settings)["bootstrap_servers"], client_id=f"nce-{settings.service}", logger=log,
                        security=broker_security(settings))
 
 

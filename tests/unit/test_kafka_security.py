@@ -19,7 +19,7 @@ SECURITY_ARGS = ("security_protocol", "sasl_mechanism", "sasl_plain_username", "
 
 def test_plaintext_is_the_default_and_adds_no_tls_or_sasl() -> None:
     args = connection(ServiceSettings(**BASE))
-    assert args == {"bootstrap_servers": "kafka.example:9093", "security_protocol": "PLAINTEXT"}
+    assert args == {"bootstrap_servers": ["kafka.example:9093"], "security_protocol": "PLAINTEXT"}
 
 
 def test_a_sasl_protocol_without_mechanism_user_and_password_is_refused_naming_what_is_missing() -> None:
@@ -89,3 +89,14 @@ def test_nce_topics_refuses_incomplete_sasl_settings_at_once(monkeypatch: pytest
     monkeypatch.setenv("NCE_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
     result = CliRunner().invoke(app, ["topics", "--kafka", "kafka.example:9093"])
     assert result.exit_code == 2 and "needs NCE_KAFKA_SASL_MECHANISM" in result.output
+
+
+async def test_every_broker_of_a_bootstrap_list_reaches_every_client_as_its_own_host() -> None:
+    s = ServiceSettings(**BASE | {"kafka_bootstrap": "b-1.example:9096, b-2.example:9096,b-3.example:9096"})
+    hosts = ["b-1.example:9096", "b-2.example:9096", "b-3.example:9096"]
+    producer, broker = make_producer(s), make_broker(s)
+    try:
+        assert producer.client._bootstrap_servers == hosts
+        assert broker.config.broker_config.builder.keywords["bootstrap_servers"] == hosts
+    finally:
+        await producer.stop()
