@@ -12,7 +12,7 @@ import typer
 from pydantic import ValidationError
 
 from shared.contracts.envelope import Actor
-from shared.settings import SERVICES, ServiceSettings
+from shared.settings import SERVICES, KafkaSettings, ServiceSettings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, help="nce: new-commerce licensing backend")
 STATE_FILE = "up.json"
@@ -39,6 +39,51 @@ def run(service: Annotated[str, typer.Argument(help=f"one of: {', '.join(SERVICE
 
 
 @app.command()
+def topics(
+    kafka: Annotated[str | None, typer.Option(help="bootstrap servers (default: NCE_KAFKA_BOOTSTRAP)")] = None,
+) -> None:
+    """Create the missing contract topics and their .dlq topics (each service also does at start)."""
+    import asyncio
+
+    from shared.contracts.topics import TOPICS
+    from shared.messaging.kafka import ensure_topics
+
+    try:
+        settings = KafkaSettings(kafka_bootstrap=_require_bootstrap(kafka))
+    except ValidationError as e:
+        typer.echo(f"invalid settings:\n{e}", err=True)
+        raise typer.Exit(2) from None
+    asyncio.run(ensure_topics(settings, [t.name for t in TOPICS], "nce-topics"))
+    typer.echo(f"{len(TOPICS)} topics and their .dlq topics exist")
+
+
+@app.command()
+def gateway(
+    port: Annotated[int, typer.Option(help="the HTTP port")] = 8080,
+    service_url: Annotated[list[str] | None, typer.Option(
+        help="NAME=URL of a service; default http://NAME:PORT (compose or Service name, default port)")] = None,
+) -> None:
+    """Serve every service's contract paths and the dashboard (/dashboard) on one port, as `nce up` does, in front
+    of separately run services. Reads need NCE_OPERATOR_TOKEN or a partner token (NCE_PARTNER_TOKENS)."""
+    import uvicorn
+
+    from services.gateway import build_gateway, service_urls
+    from shared.auth import Tokens
+    from shared.settings import TokenSettings
+
+    try:
+        urls = service_urls(service_url or [])
+        tokens = Tokens(TokenSettings())
+    except (ValueError, ValidationError) as e:
+        typer.echo(f"usage error: {e}", err=True)
+        raise typer.Exit(2) from None
+    host = os.environ.get("NCE_HTTP_HOST", "127.0.0.1")
+    typer.echo(f"API and dashboard at http://{host}:{port}/dashboard over "
+               + ", ".join(f"{n} {u}" for n, u in urls.items()), err=True)
+    uvicorn.run(build_gateway(urls, tokens), host=host, port=port, log_level="warning")
+
+
+@app.command()
 def up(
     kafka: Annotated[str | None, typer.Option(help="bootstrap servers of a real Kafka")] = None,
     database: Annotated[str | None, typer.Option(help="URL of a real PostgreSQL")] = None,
@@ -53,32 +98,6 @@ def up(
 
     raise typer.Exit(run_up(kafka=kafka, database=database, port=port, data_dir=data_dir.resolve(), clock=clock,
                             start=start, sample=sample))
-
-
-@app.command()
-def dashboard(
-    port: Annotated[int, typer.Option(help="HTTP port")] = 8090,
-    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
-) -> None:
-    """Run the dashboard on its own, with the one-port API in front of running services.
-
-    Each service is found at NCE_<SERVICE>_URL (e.g. NCE_BILLING_URL=http://billing:8104), else on this host at its
-    default port. Reads need NCE_OPERATOR_TOKEN or a partner token, as on the services themselves.
-    """
-    import uvicorn
-
-    from services.gateway import build_gateway
-    from shared.auth import Tokens
-    from shared.settings import DEFAULT_PORTS, TokenSettings
-
-    try:
-        tokens = Tokens(TokenSettings())
-    except ValidationError as e:
-        typer.echo(f"invalid tokens:\n{e}", err=True)
-        raise typer.Exit(2) from None
-    urls = {n: os.environ.get(f"NCE_{n.upper()}_URL", f"http://127.0.0.1:{p}") for n, p in DEFAULT_PORTS.items()}
-    typer.echo(f"dashboard at http://{host}:{port}/dashboard over {', '.join(f'{n} {u}' for n, u in urls.items())}")
-    uvicorn.run(build_gateway(urls, tokens), host=host, port=port, log_level="warning")
 
 
 def _from_up(field: str) -> str | None:

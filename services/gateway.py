@@ -15,6 +15,7 @@ from starlette.routing import Route
 from shared.auth import BearerAuth, Tokens, operator_only
 
 DASHBOARD = Path(__file__).parent / "dashboard.html"
+from shared.settings import DEFAULT_PORTS, SERVICES
 
 ROUTES = {
     "/catalog": "catalog",
@@ -31,6 +32,17 @@ def service_for(path: str) -> str | None:
         if path == prefix or path.startswith(prefix + "/"):
             return service
     return None
+
+
+def service_urls(overrides: list[str]) -> dict[str, str]:
+    """Each service's base URL: `http://NAME:PORT` (compose and Kubernetes names) unless given as NAME=URL."""
+    urls = {name: f"http://{name}:{DEFAULT_PORTS[name]}" for name in SERVICES}
+    for pair in overrides:
+        name, sep, url = pair.partition("=")
+        if not sep or name not in urls or not url.startswith(("http://", "https://")):
+            raise ValueError(f"{pair!r}: expected NAME=http://HOST:PORT, NAME one of {', '.join(SERVICES)}")
+        urls[name] = url.rstrip("/")
+    return urls
 
 
 def merge_metrics(texts: list[str]) -> str:

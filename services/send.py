@@ -11,7 +11,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from shared.contracts import latest
 from shared.contracts.envelope import OPERATOR, Actor, Envelope, new_envelope
 from shared.contracts.topics import events_topic_of
+from shared.messaging.kafka import connection
 from shared.messaging.keys import command_key
+from shared.settings import KafkaSettings
 
 
 class UsageError(Exception):
@@ -29,8 +31,8 @@ def command(type_: str, data: dict[str, Any], actor: Actor | None = None, messag
                         occurred_at=datetime.now(UTC), source="nce-cli", actor=actor or OPERATOR)
 
 
-async def _outcome_consumer(bootstrap: str, topics: set[str], since_ms: int) -> AIOKafkaConsumer:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+async def _outcome_consumer(kafka: KafkaSettings, topics: set[str], since_ms: int) -> AIOKafkaConsumer:
+    consumer = AIOKafkaConsumer(**connection(kafka), enable_auto_commit=False, group_id=None)
     await consumer.start()
     partitions = [TopicPartition(t, p) for t in sorted(topics) for p in sorted(consumer.partitions_for_topic(t) or [])]
     consumer.assign(partitions)
@@ -45,11 +47,15 @@ async def _outcome_consumer(bootstrap: str, topics: set[str], since_ms: int) -> 
 
 
 async def send_many(bootstrap: str, commands: list[Envelope], timeout: float) -> dict[str, dict[str, Any] | None]:
-    """Publish the commands in order; return each one's outcome event (None where none came within `timeout`)."""
+    """Publish the commands in order; return each one's outcome event (None where none came within `timeout`).
+
+    TLS and SASL come from the same NCE_KAFKA_* settings as the services'.
+    """
+    kafka = KafkaSettings(kafka_bootstrap=bootstrap)
     topics = {latest(c.type).topic for c in commands}
-    consumer = await _outcome_consumer(bootstrap, {events_topic_of(t).name for t in topics},
+    consumer = await _outcome_consumer(kafka, {events_topic_of(t).name for t in topics},
                                        int(time.time() * 1000) - 5000)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(**connection(kafka), acks="all", linger_ms=5)
     await producer.start()
     outcomes: dict[str, dict[str, Any] | None] = {str(c.id): None for c in commands}
     try:

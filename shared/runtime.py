@@ -111,7 +111,8 @@ async def connect(defn: ServiceDef, rt: Runtime) -> None:
     if s.clock == "simulated":
         assert s.clock_start is not None
         rt.clock = await join_simulation(rt.pool, s.clock_start, defn.name, s.group_id, s.schema, defn.handlers.topics)
-    await _until_done("topic creation", lambda: ensure_topics(s, [t.name for t in TOPICS]), backoff)
+    await _until_done("topic creation", lambda: ensure_topics(s, [t.name for t in TOPICS], f"nce-{s.service}-admin"),
+                      backoff)
 
     async def producer() -> AIOKafkaProducer:
         p = make_producer(s)

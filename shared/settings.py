@@ -1,12 +1,43 @@
 """Typed settings shared by every service: read once from `NCE_*` variables and validated at start."""
 from typing import Literal
 
-from pydantic import AwareDatetime, Field, SecretStr, field_validator, model_validator
+from pydantic import AwareDatetime, Field, FilePath, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICES = ("catalog", "pricing", "subscription", "billing", "scheduler")
 DEFAULT_PORTS = {"catalog": 8101, "pricing": 8102, "subscription": 8103, "billing": 8104, "scheduler": 8105}
 _PLACEHOLDER_SECRETS = {"changethis", "changeme", "secret", "password"}
+
+
+class KafkaSettings(BaseSettings):
+    """Where the broker is and how to reach it: all `nce` needs to create topics or send commands."""
+
+    model_config = SettingsConfigDict(env_prefix="NCE_", extra="ignore")
+
+    kafka_bootstrap: str
+    kafka_partitions: int = Field(4, ge=1)
+    kafka_replication_factor: int = Field(1, ge=1)  # of the topics nce creates; 3 on a managed cluster
+    # Managed Kafka: TLS (SSL), SASL, or both (SASL_SSL); the CA file is needed only for a private CA.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: FilePath | None = None
+
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> "KafkaSettings":
+        protocol = f"NCE_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol}"
+        sasl = {"NCE_KAFKA_SASL_MECHANISM": self.kafka_sasl_mechanism,
+                "NCE_KAFKA_SASL_USERNAME": self.kafka_sasl_username,
+                "NCE_KAFKA_SASL_PASSWORD": self.kafka_sasl_password}
+        if self.kafka_security_protocol.startswith("SASL_"):
+            if missing := [name for name, value in sasl.items() if not value]:
+                raise ValueError(f"{protocol} needs {', '.join(missing)}")
+        elif given := [name for name, value in sasl.items() if value]:
+            raise ValueError(f"{', '.join(given)} given, but {protocol} uses no SASL")
+        if self.kafka_ssl_cafile and self.kafka_security_protocol not in ("SSL", "SASL_SSL"):
+            raise ValueError(f"NCE_KAFKA_SSL_CAFILE given, but {protocol} uses no TLS; set SSL or SASL_SSL")
+        return self
 
 
 class TokenSettings(BaseSettings):
@@ -29,10 +60,10 @@ class TokenSettings(BaseSettings):
         return self
 
 
-class ServiceSettings(TokenSettings):
+class ServiceSettings(KafkaSettings, TokenSettings):
+    model_config = SettingsConfigDict(env_prefix="NCE_", extra="ignore")
 
     service: str = ""
-    kafka_bootstrap: str
     database_url: SecretStr
     http_host: str = "127.0.0.1"
     http_port: int = 0
@@ -40,7 +71,6 @@ class ServiceSettings(TokenSettings):
     kafka_enable_idempotence: bool = True
     kafka_session_timeout_ms: int = Field(10_000, ge=1_000)
     kafka_heartbeat_interval_ms: int = Field(3_000, ge=100)
-    kafka_partitions: int = Field(4, ge=1)
     kafka_linger_ms: int = Field(5, ge=0)
     consumer_max_records: int = Field(200, ge=1)
     max_message_bytes: int = Field(1_000_000, ge=1_024)

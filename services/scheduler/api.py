@@ -24,7 +24,7 @@ def routes(rt: Runtime) -> list[BaseRoute]:
         if not controls:
             if rt.producer is None or rt.relay is None or not isinstance(rt.clock, SharedSimulatedClock):
                 raise NotReadyError("the scheduler is still connecting")
-            controls.append(ClockControl(rt.db(), rt.clock, rt.producer, rt.settings.kafka_bootstrap))
+            controls.append(ClockControl(rt.db(), rt.clock, rt.producer, rt.settings))
         return controls[0]
 
     async def timers(request: Request) -> JSONResponse:

@@ -16,6 +16,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from shared.clock import SharedSimulatedClock
 from shared.contracts.envelope import new_envelope
 from shared.messaging.decode import MARKER
+from shared.messaging.kafka import make_admin
+from shared.settings import KafkaSettings
 
 from services.scheduler import storage
 
@@ -82,8 +84,8 @@ async def settle(pool: asyncpg.Pool, producer: AIOKafkaProducer, admin: AIOKafka
 
 class ClockControl:
     def __init__(self, pool: asyncpg.Pool, clock: SharedSimulatedClock, producer: AIOKafkaProducer,
-                 bootstrap: str) -> None:
-        self.pool, self.clock, self.producer, self.bootstrap = pool, clock, producer, bootstrap
+                 kafka: KafkaSettings) -> None:
+        self.pool, self.clock, self.producer, self.kafka = pool, clock, producer, kafka
         self._lock = asyncio.Lock()
 
     async def advance(self, to: datetime) -> dict[str, object]:
@@ -92,7 +94,7 @@ class ClockControl:
             current = await self.clock.now()
             if to < current:
                 await self.clock.set(to)  # raises ClockMovedBackwardsError with the reason
-            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="nce-scheduler-clock")
+            admin = make_admin(self.kafka, "nce-scheduler-clock")
             await admin.start()
             steps = fired = 0
             try:

@@ -1,20 +1,56 @@
 """Kafka clients built from settings, the same way for every service, with the per-backend knobs in one place."""
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.helpers import create_ssl_context
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
-from shared.settings import ServiceSettings
+from shared.settings import KafkaSettings, ServiceSettings
 
 log = logging.getLogger(__name__)
+
+_SASL = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}
+
+
+def connection(settings: KafkaSettings) -> dict[str, Any]:
+    """The arguments every aiokafka client gets: where the broker is and how to reach it (TLS, SASL)."""
+    protocol = settings.kafka_security_protocol
+    # a list: FastStream would pass "a:9093,b:9093" on as one host name
+    servers = [host.strip() for host in settings.kafka_bootstrap.split(",") if host.strip()]
+    args: dict[str, Any] = {"bootstrap_servers": servers, "security_protocol": protocol}
+    if protocol in ("SSL", "SASL_SSL"):
+        cafile = str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+        args["ssl_context"] = create_ssl_context(cafile=cafile)  # the system's CAs when no file is given
+    if protocol.startswith("SASL_"):
+        assert settings.kafka_sasl_password is not None  # the settings refuse SASL without one
+        args |= {"sasl_mechanism": settings.kafka_sasl_mechanism,
+                 "sasl_plain_username": settings.kafka_sasl_username,
+                 "sasl_plain_password": settings.kafka_sasl_password.get_secret_value()}
+    return args
+
+
+def broker_security(settings: KafkaSettings) -> BaseSecurity | None:
+    """The same connection security in FastStream's terms (it turns these back into aiokafka's arguments)."""
+    args = connection(settings)
+    ssl = args.get("ssl_context")
+    if "sasl_mechanism" in args:
+        return _SASL[args["sasl_mechanism"]](args["sasl_plain_username"], args["sasl_plain_password"],
+                                            ssl_context=ssl, use_ssl=ssl is not None)
+    return BaseSecurity(ssl_context=ssl) if ssl else None
+
+
+def make_admin(settings: KafkaSettings, client_id: str) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(client_id=client_id, **connection(settings))
 
 
 def make_producer(settings: ServiceSettings) -> AIOKafkaProducer:
     return AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **connection(settings),
         client_id=f"nce-{settings.service}-relay",
         acks="all",
         enable_idempotence=settings.kafka_enable_idempotence,
@@ -25,7 +61,8 @@ def make_producer(settings: ServiceSettings) -> AIOKafkaProducer:
 
 
 def make_broker(settings: ServiceSettings) -> KafkaBroker:
-    return KafkaBroker(settings.kafka_bootstrap, client_id=f"nce-{settings.service}", logger=log)
+    return KafkaBroker(connection(settings)["bootstrap_servers"], client_id=f"nce-{settings.service}", logger=log,
+                       security=broker_security(settings))
 
 
 def subscribe(broker: KafkaBroker, settings: ServiceSettings, topics: list[str], handler) -> None:  # type: ignore[no-untyped-def]
@@ -55,17 +92,16 @@ async def _raw(msg, original=None):  # type: ignore[no-untyped-def]
     return None
 
 
-async def ensure_topics(settings: ServiceSettings, names: Iterable[str]) -> None:
+async def ensure_topics(settings: KafkaSettings, names: Iterable[str], client_id: str = "nce-admin") -> None:
     """Create the topics (and their dead-letter topics) that do not exist yet."""
     wanted = {n for name in names for n in (name, f"{name}.dlq")}
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id=f"nce-{settings.service}-admin")
+    admin = make_admin(settings, client_id)
     await admin.start()
     try:
         missing = wanted - set(await admin.list_topics())
         if missing:
-            await admin.create_topics(
-                [NewTopic(n, settings.kafka_partitions, 1) for n in sorted(missing)], validate_only=False
-            )
+            size = (settings.kafka_partitions, settings.kafka_replication_factor)
+            await admin.create_topics([NewTopic(n, *size) for n in sorted(missing)], validate_only=False)
             log.info("created topics %s", ", ".join(sorted(missing)))
     finally:
         await admin.close()

@@ -153,12 +153,13 @@ def test_a_click_leads_to_the_subscription_and_its_charges(up: Up, browser: webd
     assert browser.save_screenshot(str(ARTIFACTS / "dashboard-subscription.png"))
 
 
-def test_the_dashboard_runs_on_its_own_in_front_of_the_services(up: Up) -> None:
+def test_nce_gateway_serves_the_dashboard_and_the_api_on_its_own_in_front_of_the_services(up: Up) -> None:
     urls = json.loads((up.data_dir / "up.json").read_text())["services"]
     port = free_port()
-    env = {**os.environ, "NCE_OPERATOR_TOKEN": up.token(), **{f"NCE_{n.upper()}_URL": u for n, u in urls.items()}}
-    alone = subprocess.Popen([sys.executable, "-m", "services.cli", "dashboard", "--port", str(port)], env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    env = {**os.environ, "NCE_OPERATOR_TOKEN": up.token()}
+    urls_args = [arg for n, u in urls.items() for arg in ("--service-url", f"{n}={u}")]
+    alone = subprocess.Popen([sys.executable, "-m", "services.cli", "gateway", "--port", str(port), *urls_args],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -166,7 +167,7 @@ def test_the_dashboard_runs_on_its_own_in_front_of_the_services(up: Up) -> None:
                 status = httpx.get(f"http://127.0.0.1:{port}/ops/status", headers=up.auth(), timeout=5)
                 break
             except httpx.HTTPError:
-                assert time.monotonic() < deadline and alone.poll() is None, "nce dashboard did not start"
+                assert time.monotonic() < deadline and alone.poll() is None, "nce gateway did not start"
                 time.sleep(0.3)
         assert status.status_code == 200 and all(s["ready"] for s in status.json()["services"].values())
         assert httpx.get(f"http://127.0.0.1:{port}/ops/status", timeout=5).status_code == 401

@@ -1,5 +1,7 @@
 """The `nce up` entry point routes each contract path to its service and merges their metrics."""
-from services.gateway import merge_metrics, service_for
+import pytest
+
+from services.gateway import merge_metrics, service_for, service_urls
 
 
 def test_contract_paths_reach_their_service() -> None:
@@ -17,3 +19,11 @@ def test_metrics_of_several_services_merge_into_one_valid_family_each() -> None:
     merged = merge_metrics([a, b])
     assert merged.count("# TYPE nce_x_total counter") == 1
     assert 'nce_x_total{service="a"} 1.0' in merged and 'nce_x_total{service="b"} 2.0' in merged
+
+
+def test_the_standalone_gateway_finds_services_by_name_and_default_port_unless_told() -> None:
+    urls = service_urls(["billing=http://billing.nce.svc:9000/"])
+    assert urls["catalog"] == "http://catalog:8101" and urls["billing"] == "http://billing.nce.svc:9000"
+    for bad in ["invoicing=http://x:1", "billing", "billing=x:1"]:
+        with pytest.raises(ValueError, match="NAME=http"):
+            service_urls([bad])
