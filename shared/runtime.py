@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from shared import logs
 from shared.clock import Clock, SystemClock, join_simulation
 from shared.contracts.topics import TOPICS
 from shared.db.migrate import migrate
@@ -217,10 +218,11 @@ async def shutdown(rt: Runtime, connecting: asyncio.Task[None]) -> None:
 
 def serve(defn: ServiceDef, settings: ServiceSettings) -> None:
     """Run one service until SIGINT/SIGTERM, then stop it cleanly."""
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("aiokafka").setLevel(logging.ERROR)
+    logs.configure(defn.name, settings.log_level, settings.log_format)
     rt = Runtime(settings=settings, clock=SystemClock() if settings.clock == "system" else _ClockNotYetRead())
     config = uvicorn.Config(
-        build_app(defn, rt), host=settings.http_host, port=settings.http_port, log_level="warning", lifespan="on"
+        build_app(defn, rt), host=settings.http_host, port=settings.http_port, lifespan="on",
+        log_config=None,  # uvicorn's loggers go through ours
+        log_level="info" if settings.access_log else "warning", access_log=settings.access_log,
     )
     asyncio.run(uvicorn.Server(config).serve())

@@ -9,9 +9,17 @@ DEFAULT_PORTS = {"catalog": 8101, "pricing": 8102, "subscription": 8103, "billin
 _PLACEHOLDER_SECRETS = {"changethis", "changeme", "secret", "password"}
 
 
-class ServiceSettings(BaseSettings):
+class ObservabilitySettings(BaseSettings):
+    """How a process logs; read by every service."""
+
     model_config = SettingsConfigDict(env_prefix="NCE_", extra="ignore")
 
+    log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    access_log: bool = False  # one line per HTTP request (uvicorn's), through the same formatter
+
+
+class ServiceSettings(ObservabilitySettings):
     service: str = ""
     kafka_bootstrap: str
     database_url: SecretStr
@@ -29,7 +37,6 @@ class ServiceSettings(BaseSettings):
     clock: Literal["system", "simulated"] = "system"
     clock_start: AwareDatetime | None = None
     retry_max_backoff_s: float = Field(5.0, gt=0)
-    log_level: str = "INFO"
     # Test-only fault injection: SIGKILL this process right after committing the message with this id.
     fault_kill_after_commit: str | None = None
 
