@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from shared import logs
+from shared import logs, tracing
 from shared.clock import Clock, SystemClock, join_simulation
 from shared.contracts.topics import TOPICS
 from shared.db.migrate import migrate
@@ -219,6 +219,7 @@ async def shutdown(rt: Runtime, connecting: asyncio.Task[None]) -> None:
 def serve(defn: ServiceDef, settings: ServiceSettings) -> None:
     """Run one service until SIGINT/SIGTERM, then stop it cleanly."""
     logs.configure(defn.name, settings.log_level, settings.log_format)
+    tracing.configure(settings, defn.name)
     rt = Runtime(settings=settings, clock=SystemClock() if settings.clock == "system" else _ClockNotYetRead())
     config = uvicorn.Config(
         build_app(defn, rt), host=settings.http_host, port=settings.http_port, lifespan="on",

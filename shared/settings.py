@@ -10,13 +10,19 @@ _PLACEHOLDER_SECRETS = {"changethis", "changeme", "secret", "password"}
 
 
 class ObservabilitySettings(BaseSettings):
-    """How a process logs; read by every service."""
+    """How a process logs and traces; read by every service and by the CLI commands that publish (`nce send`)."""
 
     model_config = SettingsConfigDict(env_prefix="NCE_", extra="ignore")
 
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
     access_log: bool = False  # one line per HTTP request (uvicorn's), through the same formatter
+    otel_endpoint: str | None = None  # OTLP/HTTP base URL, e.g. http://collector:4318; unset: no tracing at all
+    otel_console: bool = False  # spans printed to stderr as well (a quick look without a collector)
+
+    @property
+    def tracing(self) -> bool:
+        return bool(self.otel_endpoint) or self.otel_console
 
 
 class ServiceSettings(ObservabilitySettings):

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 
 import asyncpg
 
-from shared import logs, metrics
+from shared import logs, metrics, tracing
 from shared.clock import Clock
 from shared.contracts.common import CommandRejected
 from shared.contracts.envelope import Envelope
@@ -86,8 +86,12 @@ class Consumer:
 
     @contextlib.contextmanager
     def _context(self, record: Record, envelope: Envelope | None) -> Iterator[None]:
-        """The message's log context, around all of its handling."""
-        with logs.message_context(envelope):
+        """The message's span (when tracing) and log context, around all of its handling."""
+        if envelope is None:
+            yield
+            return
+        with tracing.consuming(envelope, record.topic, record.partition, record.offset, record.headers) as trace_id, \
+                logs.message_context(envelope, trace_id):
             yield
 
     async def _retrying(
@@ -145,6 +149,7 @@ class Consumer:
                     metrics.REJECTED.labels(self.service, m.spec.type, rejection.code).inc()
                     log.info("%s: rejected %s: %s: %s", self.service, m.spec.type, rejection.code, rejection.message)
         metrics.HANDLED.labels(self.service, m.spec.type, outcome).inc()
+        tracing.annotate(outcome=outcome)
         if outcome != "duplicate":
             self._fault_point(m.envelope.id)
 

@@ -1,4 +1,6 @@
-"""Logs against the real database: the correlation ids of the message being handled in the log lines."""
+"""Logs and traces against the real broker and database: correlation ids in the log lines, one trace from
+`nce send` through a handler and the relay to the next service's handler."""
+import asyncio
 import io
 import json
 import logging
@@ -6,18 +8,33 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from aiokafka import AIOKafkaProducer
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from services.send import command
+from services.send import command, send_many
 from services.subscription.app import SERVICE as SUBSCRIPTION
-from shared import logs
+from shared import logs, tracing
 from shared.clock import SimulatedClock
+from shared.contracts.subscription import PartnerRegistered
+from shared.db.pool import connect
 from shared.messaging.consumer import Consumer
 from shared.messaging.decode import Record
+from shared.messaging.handlers import Context, Handlers
+from shared.messaging.kafka import ensure_topics
+from shared.messaging.relay import Relay
+from shared.settings import ServiceSettings
 from tests.conftest import migrated_pool
+from tests.kafka import read
 
 pytestmark = pytest.mark.integration
-COMMANDS = "nce.subscription.commands"
+COMMANDS, EVENTS = "nce.subscription.commands", "nce.subscription.events"
+PARTNER = {"partner_id": "P1", "name": "Contoso", "billing_currency": "USD", "country": "US"}
 NOW = datetime(2025, 1, 15, 10, tzinfo=UTC)
+
+
+def settings_of(stack, service: str) -> ServiceSettings:  # type: ignore[no-untyped-def]
+    return ServiceSettings(service=service, **{k.removeprefix("NCE_").lower(): v for k, v in stack.env().items()})
 
 
 @pytest.fixture
@@ -48,3 +65,57 @@ async def test_a_rejected_command_is_logged_with_its_correlation_id(stack, json_
     [line] = [x for x in lines(json_lines) if "rejected customer.register" in x["message"]]
     assert line["correlation_id"] == str(cmd.id) and line["message_id"] == str(cmd.id)
     assert line["message_type"] == "customer.register" and "UNKNOWN_PARTNER" in line["message"]
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    tracing.install("tests", [SimpleSpanProcessor(exporter)])
+    yield exporter
+    tracing.uninstall()
+
+
+async def test_a_command_its_event_and_the_next_service_s_handler_share_one_trace(
+        stack, spans: InMemorySpanExporter, json_lines: io.StringIO) -> None:
+    await ensure_topics(settings_of(stack, "subscription"), [COMMANDS, EVENTS])
+    upstream, downstream = await migrated_pool(stack, "subscription"), await migrated_pool(stack, "billing")
+    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap)
+    await producer.start()
+    listening = Handlers("billing")
+
+    @listening.on("partner.registered")
+    async def on_partner_registered(ctx: Context, event: PartnerRegistered) -> None:
+        logging.getLogger("tests.handler").info("billing learns of %s", event.partner_id)
+
+    try:
+        cmd = command("partner.register", PARTNER)
+        sending = asyncio.create_task(send_many(stack.bootstrap, [cmd], timeout=60))  # as `nce send` does
+        [received] = await read(stack.bootstrap, COMMANDS, until=1)
+        await Consumer(SUBSCRIPTION.handlers, upstream, SimulatedClock(NOW), max_bytes=10_000).handle(
+            Record.of(received))
+        relay = Relay(lambda: connect(stack.database_url, "subscription"), producer, "subscription")
+        conn = await relay.connect()
+        try:
+            assert await relay.publish_once(conn) == 1
+        finally:
+            await conn.close()
+        assert (await sending)[str(cmd.id)]["type"] == "partner.registered"
+        [event] = await read(stack.bootstrap, EVENTS, until=1)
+        assert "traceparent" in dict(event.headers)
+        await Consumer(listening, downstream, SimulatedClock(NOW), max_bytes=10_000).handle(Record.of(event))
+    finally:
+        await producer.stop()
+        await upstream.close()
+        await downstream.close()
+
+    by_name = {s.name: s for s in spans.get_finished_spans()}
+    sent, handled, followed = (by_name["send partner.register"], by_name["process partner.register"],
+                               by_name["process partner.registered"])
+    assert sent.parent is None
+    assert handled.parent.span_id == sent.context.span_id
+    assert followed.parent.span_id == handled.context.span_id
+    assert len({s.context.trace_id for s in (sent, handled, followed)}) == 1
+    assert handled.attributes["nce.outcome"] == "applied"
+    [line] = [x for x in lines(json_lines) if x["message"] == "billing learns of P1"]
+    assert line["correlation_id"] == str(cmd.id) and line["message_type"] == "partner.registered"
+    assert line["trace_id"] == format(sent.context.trace_id, "032x")

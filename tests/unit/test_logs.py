@@ -1,11 +1,11 @@
-"""One JSON object per log line, stamped with the message being handled."""
+"""One JSON object per log line, stamped with the message being handled; tracing off costs nothing."""
 import json
 import logging
 import sys
 import uuid
 from datetime import UTC, datetime
 
-from shared import logs
+from shared import logs, tracing
 from shared.contracts.envelope import new_envelope
 
 ENVELOPE = new_envelope(id=uuid.UUID("7d1e0c4e-52c7-4b8e-9d43-1f6b8a3d2e10"), type="partner.register", data={},
@@ -54,3 +54,16 @@ def test_the_text_format_appends_the_message_context() -> None:
     assert logs.TextFormatter().format(record()).endswith("shared.messaging.consumer: handled it")
     with logs.message_context(ENVELOPE):
         assert "[correlation_id=corr-1 message_id=" in logs.TextFormatter().format(record())
+
+
+def test_with_tracing_off_no_header_no_span_and_no_opentelemetry_needed() -> None:
+    tracing.uninstall()
+    assert tracing.headers() == []
+    with tracing.consuming(ENVELOPE, "t", 0, 0, [("traceparent", b"00-" + b"1" * 32 + b"-" + b"2" * 16 + b"-01")]) as t:
+        assert t is None
+
+
+def test_the_otlp_endpoint_is_a_base_url_as_in_opentelemetry_s_own_variable() -> None:
+    assert tracing.traces_url("http://collector:4318") == "http://collector:4318/v1/traces"
+    assert tracing.traces_url("http://collector:4318/") == "http://collector:4318/v1/traces"
+    assert tracing.traces_url("http://c:4318/v1/traces") == "http://c:4318/v1/traces"
