@@ -32,10 +32,12 @@ from shared.messaging.consumer import Consumer
 from shared.messaging.decode import Record
 from shared.messaging.handlers import Handlers
 from shared.messaging.kafka import ensure_topics, make_broker, make_producer, subscribe
+from shared.messaging.lag import ConsumerLag
 from shared.messaging.relay import Relay
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+_SCRAPE_TIMEOUT_S = 2.0
 
 
 @dataclass
@@ -48,6 +50,7 @@ class Runtime:
     producer: AIOKafkaProducer | None = None
     broker: KafkaBroker | None = None
     relay: Relay | None = None
+    lag: ConsumerLag | None = None
     consuming: bool = False
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -75,6 +78,7 @@ class ServiceDef:
     migrations: Path
     routes: Callable[[Runtime], list[BaseRoute]] = lambda rt: []
     background: tuple[Callable[[Runtime], Awaitable[None]], ...] = ()
+    gauges: tuple[Callable[[Runtime], Awaitable[None]], ...] = ()  # brought up to date when /metrics is scraped
 
 
 async def _until_done(what: str, attempt: Callable[[], Awaitable[Any]], max_backoff: float) -> Any:
@@ -125,6 +129,8 @@ async def connect(defn: ServiceDef, rt: Runtime) -> None:
     for task in defn.background:
         rt.tasks.append(asyncio.create_task(task(rt), name=f"{defn.name}-{task.__name__}"))
     if defn.handlers.topics:
+        rt.lag = ConsumerLag(rt.producer, s.kafka_bootstrap, defn.name, s.group_id, defn.handlers.topics,
+                             s.lag_min_interval_s)
         consumer = Consumer(
             defn.handlers, rt.pool, rt.clock, max_bytes=s.max_message_bytes, max_backoff_s=backoff,
             on_commit=rt.relay.wake.set, kill_after_commit=s.fault_kill_after_commit,
@@ -181,6 +187,7 @@ def build_app(defn: ServiceDef, rt: Runtime) -> Starlette:
         return JSONResponse({"ready": ok, "service": defn.name, "checks": checks}, status_code=200 if ok else 503)
 
     async def metrics(request: Request) -> Response:
+        await refresh_gauges(defn, rt)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @contextlib.asynccontextmanager
@@ -203,6 +210,19 @@ def build_app(defn: ServiceDef, rt: Runtime) -> Starlette:
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers={NotReadyError: not_ready})
 
 
+async def refresh_gauges(defn: ServiceDef, rt: Runtime) -> None:
+    """Measure what is measured at scrape time; a slow or failing measurement leaves the last values standing."""
+    work = [gauge(rt) for gauge in defn.gauges] + ([rt.lag.refresh()] if rt.lag is not None else [])
+    try:
+        results = await asyncio.wait_for(asyncio.gather(*work, return_exceptions=True), _SCRAPE_TIMEOUT_S)
+    except TimeoutError:
+        log.warning("%s: gauges not measured within %ss", defn.name, _SCRAPE_TIMEOUT_S)
+        return
+    for result in results:
+        if isinstance(result, Exception) and not isinstance(result, NotReadyError):
+            log.warning("%s: a gauge could not be measured: %r", defn.name, result)
+
+
 async def shutdown(rt: Runtime, connecting: asyncio.Task[None]) -> None:
     connecting.cancel()
     if rt.broker is not None:
@@ -210,6 +230,8 @@ async def shutdown(rt: Runtime, connecting: asyncio.Task[None]) -> None:
     for task in rt.tasks:
         task.cancel()
     await asyncio.gather(connecting, *rt.tasks, return_exceptions=True)
+    if rt.lag is not None:
+        await rt.lag.close()
     if rt.producer is not None:
         await rt.producer.stop()
     if rt.pool is not None:

@@ -19,6 +19,8 @@ class ObservabilitySettings(BaseSettings):
     access_log: bool = False  # one line per HTTP request (uvicorn's), through the same formatter
     otel_endpoint: str | None = None  # OTLP/HTTP base URL, e.g. http://collector:4318; unset: no tracing at all
     otel_console: bool = False  # spans printed to stderr as well (a quick look without a collector)
+    # Consumer lag is measured when /metrics is scraped (a marker per partition), at most this often.
+    lag_min_interval_s: float = Field(10.0, ge=0)
 
     @property
     def tracing(self) -> bool:

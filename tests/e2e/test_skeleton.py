@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import httpx
 import psutil
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from shared.infra import free_port
 from tests.kafka import read
@@ -83,6 +84,16 @@ def test_unknown_customer_or_offer_is_rejected_with_a_code_and_exit_1(up: Up) ->
     assert ('nce_commands_rejected_total{code="UNKNOWN_OFFER",service="subscription",type="subscription.purchase"} 1.0'
             in metrics)
     assert 'nce_events_total{service="subscription",type="customer.registered"}' in metrics
+
+
+def test_metrics_show_each_service_s_consumer_lag_and_the_scheduler_s_timers(up: Up) -> None:
+    families = {f.name: f for f in text_string_to_metric_families(up.get_text("/metrics"))}
+    lag = {(s.labels["service"], s.labels["topic"]): s.value for s in families["nce_consumer_lag"].samples}
+    assert {service for service, _ in lag} == {"catalog", "pricing", "subscription", "billing", "scheduler"}
+    assert ("billing", "nce.subscription.events") in lag and all(0 <= v < 1000 for v in lag.values())
+    [due] = families["nce_timers_due"].samples
+    [late] = families["nce_timers_late_seconds"].samples
+    assert due.value >= 0 and 0 <= late.value < 60
 
 
 def test_resending_a_command_id_has_no_second_effect(up: Up) -> None:
