@@ -15,6 +15,7 @@ from typing import Any
 from shared.contracts.envelope import Envelope
 
 _message: ContextVar[dict[str, str] | None] = ContextVar("nce_message", default=None)
+_RECORD_FIELDS = {*vars(logging.LogRecord("", 0, "", 0, "", (), None)), "message", "asctime"}
 
 
 @contextlib.contextmanager
@@ -40,7 +41,8 @@ def current() -> dict[str, str]:
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: ts (UTC, ISO 8601), level, service, logger, message, the message context."""
+    """One JSON object per line: ts (UTC, ISO 8601), level, service, logger, message, the message context, and
+    what a caller passed as `extra=` (FastStream's topic and group, say) under "extra"."""
 
     def __init__(self, service: str) -> None:
         super().__init__()
@@ -57,6 +59,8 @@ class JsonFormatter(logging.Formatter):
         }
         if record.name == "uvicorn.access" and isinstance(record.args, tuple) and len(record.args) == 5:
             _, line["method"], line["path"], _, line["status"] = record.args
+        if extra := {k: v for k, v in vars(record).items() if k not in _RECORD_FIELDS}:
+            line["extra"] = extra
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         if record.stack_info:

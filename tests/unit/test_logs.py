@@ -50,6 +50,15 @@ def test_an_access_line_keeps_method_path_and_status_as_fields() -> None:
     assert (line["method"], line["path"], line["status"]) == ("GET", "/readyz", 200)
 
 
+def test_what_a_caller_passes_as_extra_is_kept_apart_from_the_message_context() -> None:
+    with_extra = record()
+    with_extra.__dict__.update({"topic": "nce.subscription.events", "message_id": "faststream's"})
+    with logs.message_context(ENVELOPE):
+        line = json.loads(logs.JsonFormatter("billing").format(with_extra))
+    assert line["extra"] == {"topic": "nce.subscription.events", "message_id": "faststream's"}
+    assert line["message_id"] == str(ENVELOPE.id)
+
+
 def test_the_text_format_appends_the_message_context() -> None:
     assert logs.TextFormatter().format(record()).endswith("shared.messaging.consumer: handled it")
     with logs.message_context(ENVELOPE):
