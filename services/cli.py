@@ -121,6 +121,14 @@ def _require_database(database: str | None) -> str:
     return url
 
 
+def _trace_as_cli() -> None:
+    """Commands sent from here start their traces, when NCE_OTEL_ENDPOINT or NCE_OTEL_CONSOLE asks for tracing."""
+    from shared import tracing
+    from shared.settings import ObservabilitySettings
+
+    tracing.configure(ObservabilitySettings(), "cli")
+
+
 @app.command()
 def send(
     type_: Annotated[str, typer.Argument(metavar="TYPE", help="command type, e.g. subscription.purchase")],
@@ -143,6 +151,7 @@ def send(
     except (ValueError, ValidationError, UsageError) as e:
         typer.echo(f"usage error: {e}", err=True)
         raise typer.Exit(2) from None
+    _trace_as_cli()
     outcome = run_send(_require_bootstrap(kafka), envelope, timeout)
     if outcome is None:
         typer.echo(f"timeout: no outcome for {message_id} within {timeout}s", err=True)
@@ -181,6 +190,7 @@ def catalog_import(
     """Load an offer matrix (YAML) by sending one catalog command per offer and EOS rule."""
     from services.imports import import_catalog
 
+    _trace_as_cli()
     raise typer.Exit(import_catalog(file, _require_bootstrap(kafka), timeout))
 
 

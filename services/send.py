@@ -8,6 +8,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from shared import tracing
 from shared.contracts import latest
 from shared.contracts.envelope import OPERATOR, Actor, Envelope, new_envelope
 from shared.contracts.topics import events_topic_of
@@ -63,8 +64,9 @@ async def send_many(bootstrap: str, commands: list[Envelope], timeout: float) ->
         for c in commands:
             topic = latest(c.type).topic
             key = command_key(topic, c.data)
-            sent.append(await producer.send(topic.name, c.to_bytes(), key=key.encode() if key else None,
-                                            headers=c.headers()))
+            with tracing.sending(c, topic.name):  # each command the root of its own trace, when tracing
+                sent.append(await producer.send(topic.name, c.to_bytes(), key=key.encode() if key else None,
+                                                headers=[*c.headers(), *tracing.headers()]))
         await asyncio.gather(*sent)
         missing, deadline = len(outcomes), time.monotonic() + timeout
         while missing and time.monotonic() < deadline:

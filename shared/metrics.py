@@ -18,6 +18,16 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 OUTBOX_BACKLOG = Gauge("nce_outbox_backlog", "Outbox rows not yet published", ["service"])
+CONSUMER_LAG = Gauge(
+    "nce_consumer_lag",
+    "Records the service's consumer group has not committed yet, summed over the topic's partitions (measured "
+    "against a marker per partition when scraped)",
+    ["service", "topic"],
+)
+# Labelled by service although only the scheduler has timers: an unlabelled gauge would read 0 in every service.
+TIMERS_DUE = Gauge("nce_timers_due", "Scheduler timers due by the clock and not fired yet", ["service"])
+TIMERS_LATE = Gauge("nce_timers_late_seconds", "How long ago the oldest timer not fired yet fell due (0: none due)",
+                    ["service"])
 PUBLISHED = Counter("nce_outbox_published_total", "Outbox rows published to the broker", ["service"])
 EMITTED = Counter(
     "nce_events_total",

@@ -25,6 +25,7 @@ from starlette.routing import BaseRoute, Route
 
 from shared.auth import BearerAuth, Tokens
 from shared import ops
+from shared import logs, tracing
 from shared.clock import Clock, SystemClock, join_simulation
 from shared.contracts.asyncapi import document as asyncapi_document
 from shared.contracts.topics import TOPICS
@@ -35,11 +36,13 @@ from shared.messaging.consumer import Consumer
 from shared.messaging.decode import Record
 from shared.messaging.handlers import Handlers
 from shared.messaging.kafka import ensure_topics, make_broker, make_producer, subscribe
+from shared.messaging.lag import ConsumerLag
 from shared.messaging.relay import Relay
 from shared.openapi import document as openapi_document
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+_SCRAPE_TIMEOUT_S = 2.0
 
 
 @dataclass
@@ -52,6 +55,7 @@ class Runtime:
     producer: AIOKafkaProducer | None = None
     broker: KafkaBroker | None = None
     relay: Relay | None = None
+    lag: ConsumerLag | None = None
     consuming: bool = False
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -79,6 +83,7 @@ class ServiceDef:
     migrations: Path
     routes: Callable[[Runtime], list[BaseRoute]] = lambda rt: []
     background: tuple[Callable[[Runtime], Awaitable[None]], ...] = ()
+    gauges: tuple[Callable[[Runtime], Awaitable[None]], ...] = ()  # brought up to date when /metrics is scraped
 
 
 async def _until_done(what: str, attempt: Callable[[], Awaitable[Any]], max_backoff: float) -> Any:
@@ -130,6 +135,8 @@ async def connect(defn: ServiceDef, rt: Runtime) -> None:
     for task in defn.background:
         rt.tasks.append(asyncio.create_task(task(rt), name=f"{defn.name}-{task.__name__}"))
     if defn.handlers.topics:
+        rt.lag = ConsumerLag(rt.producer, s, defn.name, s.group_id, defn.handlers.topics,
+                             s.lag_min_interval_s)
         consumer = Consumer(
             defn.handlers, rt.pool, rt.clock, max_bytes=s.max_message_bytes, max_backoff_s=backoff,
             on_commit=rt.relay.wake.set, kill_after_commit=s.fault_kill_after_commit,
@@ -205,6 +212,7 @@ def build_app(defn: ServiceDef, rt: Runtime) -> Starlette:
         responses:
           '200': {description: Prometheus text exposition, content: {text/plain: {schema: {type: string}}}}
         """
+        await refresh_gauges(defn, rt)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     async def asyncapi(request: Request) -> JSONResponse:
@@ -250,6 +258,19 @@ def build_app(defn: ServiceDef, rt: Runtime) -> Starlette:
                      middleware=[Middleware(BearerAuth, tokens=tokens)])
 
 
+async def refresh_gauges(defn: ServiceDef, rt: Runtime) -> None:
+    """Measure what is measured at scrape time; a slow or failing measurement leaves the last values standing."""
+    work = [gauge(rt) for gauge in defn.gauges] + ([rt.lag.refresh()] if rt.lag is not None else [])
+    try:
+        results = await asyncio.wait_for(asyncio.gather(*work, return_exceptions=True), _SCRAPE_TIMEOUT_S)
+    except TimeoutError:
+        log.warning("%s: gauges not measured within %ss", defn.name, _SCRAPE_TIMEOUT_S)
+        return
+    for result in results:
+        if isinstance(result, Exception) and not isinstance(result, NotReadyError):
+            log.warning("%s: a gauge could not be measured: %r", defn.name, result)
+
+
 async def shutdown(rt: Runtime, connecting: asyncio.Task[None]) -> None:
     connecting.cancel()
     if rt.broker is not None:
@@ -257,6 +278,8 @@ async def shutdown(rt: Runtime, connecting: asyncio.Task[None]) -> None:
     for task in rt.tasks:
         task.cancel()
     await asyncio.gather(connecting, *rt.tasks, return_exceptions=True)
+    if rt.lag is not None:
+        await rt.lag.close()
     if rt.producer is not None:
         await rt.producer.stop()
     if rt.pool is not None:
@@ -265,10 +288,12 @@ async def shutdown(rt: Runtime, connecting: asyncio.Task[None]) -> None:
 
 def serve(defn: ServiceDef, settings: ServiceSettings) -> None:
     """Run one service until SIGINT/SIGTERM, then stop it cleanly."""
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("aiokafka").setLevel(logging.ERROR)
+    logs.configure(defn.name, settings.log_level, settings.log_format)
+    tracing.configure(settings, defn.name)
     rt = Runtime(settings=settings, clock=SystemClock() if settings.clock == "system" else _ClockNotYetRead())
     config = uvicorn.Config(
-        build_app(defn, rt), host=settings.http_host, port=settings.http_port, log_level="warning", lifespan="on"
+        build_app(defn, rt), host=settings.http_host, port=settings.http_port, lifespan="on",
+        log_config=None,  # uvicorn's loggers go through ours
+        log_level="info" if settings.access_log else "warning", access_log=settings.access_log,
     )
     asyncio.run(uvicorn.Server(config).serve())

@@ -60,7 +60,25 @@ class TokenSettings(BaseSettings):
         return self
 
 
-class ServiceSettings(KafkaSettings, TokenSettings):
+class ObservabilitySettings(BaseSettings):
+    """How a process logs and traces; read by every service and by the CLI commands that publish (`nce send`)."""
+
+    model_config = SettingsConfigDict(env_prefix="NCE_", extra="ignore")
+
+    log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    access_log: bool = False  # one line per HTTP request (uvicorn's), through the same formatter
+    otel_endpoint: str | None = None  # OTLP/HTTP base URL, e.g. http://collector:4318; unset: no tracing at all
+    otel_console: bool = False  # spans printed to stderr as well (a quick look without a collector)
+    # Consumer lag is measured when /metrics is scraped (a marker per partition), at most this often.
+    lag_min_interval_s: float = Field(10.0, ge=0)
+
+    @property
+    def tracing(self) -> bool:
+        return bool(self.otel_endpoint) or self.otel_console
+
+
+class ServiceSettings(KafkaSettings, TokenSettings, ObservabilitySettings):
     model_config = SettingsConfigDict(env_prefix="NCE_", extra="ignore")
 
     service: str = ""
@@ -78,7 +96,6 @@ class ServiceSettings(KafkaSettings, TokenSettings):
     clock: Literal["system", "simulated"] = "system"
     clock_start: AwareDatetime | None = None
     retry_max_backoff_s: float = Field(5.0, gt=0)
-    log_level: str = "INFO"
     # Test-only fault injection: SIGKILL this process right after committing the message with this id.
     fault_kill_after_commit: str | None = None
 

@@ -6,17 +6,15 @@ wrote may still be in flight) — then no timer is due. Tansu's end offsets are 
 """
 import asyncio
 import time
-import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 import asyncpg
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.clock import SharedSimulatedClock
-from shared.contracts.envelope import new_envelope
-from shared.messaging.decode import MARKER
 from shared.messaging.kafka import make_admin
+from shared.messaging.markers import committed, mark, past
 from shared.settings import KafkaSettings
 
 from services.scheduler import storage
@@ -38,24 +36,11 @@ async def _outboxes(pool: asyncpg.Pool, schemas: list[str]) -> dict[str, tuple[i
     return marks
 
 
-async def _mark(producer: AIOKafkaProducer, topics: set[str]) -> dict[TopicPartition, int]:
-    marker = new_envelope(id=uuid.uuid4(), type=MARKER, data={}, occurred_at=datetime.now(UTC), source="scheduler")
-    sent = {}
-    for topic in sorted(topics):
-        for p in sorted(await producer.partitions_for(topic)):
-            meta = await producer.send_and_wait(topic, marker.to_bytes(), partition=p)
-            sent[TopicPartition(topic, p)] = meta.offset
-    return sent
-
-
 async def _groups_past(admin: AIOKafkaAdminClient, participants: list[asyncpg.Record],
                        marks: dict[TopicPartition, int]) -> bool:
     for p in participants:
-        wanted = [tp for tp in marks if tp.topic in p["topics"]]
-        if not wanted:
-            continue
-        committed = await admin.list_consumer_group_offsets(p["group_id"], partitions=wanted)
-        if any(committed.get(tp) is None or committed[tp].offset <= marks[tp] for tp in wanted):
+        wanted = {tp: at for tp, at in marks.items() if tp.topic in p["topics"]}
+        if wanted and not past(wanted, await committed(admin, p["group_id"], list(wanted))):
             return False
     return True
 
@@ -72,7 +57,7 @@ async def settle(pool: asyncpg.Pool, producer: AIOKafkaProducer, admin: AIOKafka
             await asyncio.sleep(0.05)
             continue
         rounds += 1
-        marks = await _mark(producer, {t for p in participants for t in p["topics"]})
+        marks = await mark(producer, {t for p in participants for t in p["topics"]})
         while not await _groups_past(admin, participants, marks):
             if time.monotonic() > deadline:
                 raise NotSettledError("consumer groups did not catch up with the clock's markers")

@@ -2,6 +2,7 @@
 import asyncio
 import logging
 
+from shared import metrics
 from shared.db.pool import TRANSIENT_DB_ERRORS
 from shared.runtime import NotReadyError, Runtime
 
@@ -21,3 +22,11 @@ async def run_timers(rt: Runtime, idle_s: float = 0.5) -> None:
         except (NotReadyError, *TRANSIENT_DB_ERRORS) as e:
             log.warning("timer loop: %r; retrying", e)
         await asyncio.sleep(idle_s)
+
+
+async def timer_gauges(rt: Runtime) -> None:
+    """Timers due and not fired yet, and how late the oldest is, by the service's clock (at /metrics scrapes)."""
+    now = await rt.clock.now()
+    due, oldest = await storage.due_stats(rt.db(), now)
+    metrics.TIMERS_DUE.labels("scheduler").set(due)
+    metrics.TIMERS_LATE.labels("scheduler").set((now - oldest).total_seconds() if oldest is not None else 0.0)

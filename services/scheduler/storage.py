@@ -104,6 +104,12 @@ async def due_count(pool: asyncpg.Pool, now: datetime) -> int:
     return int(await pool.fetchval("SELECT count(*) FROM timers WHERE due_at <= $1", now))
 
 
+async def due_stats(pool: asyncpg.Pool, now: datetime) -> tuple[int, datetime | None]:
+    """How many timers are due by `now` and not fired yet, and when the oldest of them fell due."""
+    row = await pool.fetchrow("SELECT count(*) AS due, min(due_at) AS oldest FROM timers WHERE due_at <= $1", now)
+    return int(row["due"]), row["oldest"]
+
+
 async def timers(pool: asyncpg.Pool, key: str | None) -> list[dict[str, Any]]:
     rows = await pool.fetch(
         "SELECT kind, key, due_at, event_id::text, payload FROM timers WHERE $1::text IS NULL OR key = $1"

@@ -5,6 +5,7 @@ skipped; a message that can never be processed is parked in `<topic>.dlq` in a t
 partition moves on.
 """
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -12,11 +13,11 @@ import time
 from datetime import datetime
 from functools import partial
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 
 import asyncpg
 
-from shared import metrics
+from shared import logs, metrics, tracing
 from shared.clock import Clock
 from shared.contracts.common import CommandRejected
 from shared.contracts.envelope import Envelope
@@ -76,7 +77,8 @@ class Consumer:
         try:
             decoded = decode(record, self.max_bytes)
         except PoisonError as poison:
-            await self._retrying(partial(self._park, record, poison))
+            with self._context(record, poison.envelope):
+                await self._retrying(partial(self._park, record, poison))
             return
         if decoded is None:
             return
@@ -84,8 +86,19 @@ class Consumer:
         if handler is None:
             metrics.HANDLED.labels(self.service, decoded.spec.type, "skipped").inc()
             return
-        await self._retrying(lambda: self._apply(decoded, now, record), record, decoded.envelope)
+        with self._context(record, decoded.envelope):
+            await self._retrying(lambda: self._apply(decoded, now, record), record, decoded.envelope)
         metrics.LATENCY.labels(self.service).observe(time.perf_counter() - started)
+
+    @contextlib.contextmanager
+    def _context(self, record: Record, envelope: Envelope | None) -> Iterator[None]:
+        """The message's span (when tracing) and log context, around all of its handling."""
+        if envelope is None:
+            yield
+            return
+        with tracing.consuming(envelope, record.topic, record.partition, record.offset, record.headers) as trace_id, \
+                logs.message_context(envelope, trace_id):
+            yield
 
     async def _retrying(
         self, work: Callable[[], Awaitable[None]], record: Record | None = None, envelope: Envelope | None = None
@@ -140,7 +153,9 @@ class Consumer:
                         outcome = "duplicate"
                 if outcome == "rejected":
                     metrics.REJECTED.labels(self.service, m.spec.type, rejection.code).inc()
+                    log.info("%s: rejected %s: %s: %s", self.service, m.spec.type, rejection.code, rejection.message)
         metrics.HANDLED.labels(self.service, m.spec.type, outcome).inc()
+        tracing.annotate(outcome=outcome)
         if outcome != "duplicate":
             self._fault_point(m.envelope.id)
 

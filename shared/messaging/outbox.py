@@ -8,6 +8,7 @@ from uuid import UUID, uuid4
 import asyncpg
 from pydantic import BaseModel
 
+from shared import tracing
 from shared.contracts import latest
 from shared.contracts.envelope import Actor, Envelope, new_envelope
 
@@ -19,6 +20,10 @@ async def enqueue(
     payload: bytes,
     headers: Sequence[tuple[str, bytes]],
 ) -> None:
+    """Add a row for the relay to publish; it carries the current trace (when tracing) as a header."""
+    if trace := tracing.headers():
+        names = {k for k, _ in trace}
+        headers = [*(h for h in headers if h[0] not in names), *trace]
     await conn.execute(
         "INSERT INTO outbox (topic, key, headers, payload) VALUES ($1, $2, $3::jsonb, $4)",
         topic,

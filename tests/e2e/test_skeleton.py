@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import httpx
 import psutil
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from shared.infra import free_port
 from tests.kafka import read
@@ -116,6 +117,16 @@ def test_unknown_customer_or_offer_is_rejected_with_a_code_and_exit_1(up: Up) ->
     assert {"service": "subscription", "type": "subscription.purchase", "code": "UNKNOWN_OFFER", "n": 1}.items() <= [
         r for r in rejections["by_code"] if r["code"] == "UNKNOWN_OFFER"][0].items()
     assert rejections["latest"][0]["message"] == outcome["data"]["message"]
+
+
+def test_metrics_show_each_service_s_consumer_lag_and_the_scheduler_s_timers(up: Up) -> None:
+    families = {f.name: f for f in text_string_to_metric_families(up.get_text("/metrics"))}
+    lag = {(s.labels["service"], s.labels["topic"]): s.value for s in families["nce_consumer_lag"].samples}
+    assert {service for service, _ in lag} == {"catalog", "pricing", "subscription", "billing", "scheduler"}
+    assert ("billing", "nce.subscription.events") in lag and all(0 <= v < 1000 for v in lag.values())
+    [due] = families["nce_timers_due"].samples
+    [late] = families["nce_timers_late_seconds"].samples
+    assert due.value >= 0 and 0 <= late.value < 60
 
 
 def test_resending_a_command_id_has_no_second_effect(up: Up) -> None:
