@@ -8,7 +8,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.helpers import create_ssl_context
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
+from prometheus_client import REGISTRY
 
 from shared.settings import KafkaSettings, ServiceSettings
 
@@ -61,8 +63,11 @@ def make_producer(settings: ServiceSettings) -> AIOKafkaProducer:
 
 
 def make_broker(settings: ServiceSettings) -> KafkaBroker:
+    """FastStream's broker for the consumer, with its Prometheus middleware (`faststream_received_*` per batch) beside
+    the kernel's own per-message metrics."""
+    prometheus = KafkaPrometheusMiddleware(registry=REGISTRY, app_name=f"nce-{settings.service}")
     return KafkaBroker(connection(settings)["bootstrap_servers"], client_id=f"nce-{settings.service}", logger=log,
-                       security=broker_security(settings))
+                       security=broker_security(settings), middlewares=[prometheus])
 
 
 def subscribe(broker: KafkaBroker, settings: ServiceSettings, topics: list[str], handler) -> None:  # type: ignore[no-untyped-def]

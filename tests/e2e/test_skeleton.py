@@ -113,6 +113,7 @@ def test_unknown_customer_or_offer_is_rejected_with_a_code_and_exit_1(up: Up) ->
     assert ('nce_commands_rejected_total{code="UNKNOWN_OFFER",service="subscription",type="subscription.purchase"} 1.0'
             in metrics)
     assert 'nce_events_total{service="subscription",type="customer.registered"}' in metrics
+    assert 'faststream_received_messages_total{app_name="nce-subscription"' in metrics  # FastStream's middleware
     rejections = up.get("/ops/rejections")
     assert {"service": "subscription", "type": "subscription.purchase", "code": "UNKNOWN_OFFER", "n": 1}.items() <= [
         r for r in rejections["by_code"] if r["code"] == "UNKNOWN_OFFER"][0].items()
