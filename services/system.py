@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from shared.infra import free_port
+from shared.infra import free_ports
 from shared.settings import SERVICES
 
 log = logging.getLogger(__name__)
@@ -39,8 +39,8 @@ class System:
 
     def __post_init__(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        for name in self.services:
-            self.children[name] = Child(name, free_port())
+        for name, port in zip(self.services, free_ports(len(self.services)), strict=True):
+            self.children[name] = Child(name, port)
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.children[name].port}"
@@ -64,9 +64,10 @@ class System:
                 if child.proc is not None and child.proc.poll() is not None:
                     raise RuntimeError(f"{name} exited with {child.proc.returncode}; see {self.log_dir}/{name}.log")
                 try:
-                    if httpx.get(self.url(name) + "/readyz", timeout=3).status_code == 200:
+                    ready = httpx.get(self.url(name) + "/readyz", timeout=3)
+                    if ready.status_code == 200 and ready.json().get("service") == name:  # not another's port
                         break
-                except httpx.HTTPError:
+                except (httpx.HTTPError, ValueError):
                     pass
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{name} not ready after {timeout}s; see {self.log_dir}/{name}.log")

@@ -66,14 +66,22 @@ def operator_token(data_dir: Path) -> str:
     return kept.read_text().strip()
 
 
-async def _serve(system: System, port: int, banner: str, seed: Callable[[], None] | None, tokens: Tokens) -> None:
+async def _serve(system: System, port: int, banner: str, seed: Callable[[], None] | None, tokens: Tokens) -> bool:
+    """Serve until stopped; False when the services could not be started."""
+    started = True
     gateway = uvicorn.Server(uvicorn.Config(
         build_gateway({n: system.url(n) for n in system.services}, tokens), host="127.0.0.1", port=port,
         log_level="warning",
     ))
 
     async def supervise() -> None:
-        await asyncio.to_thread(system.wait_ready, 120.0)
+        try:
+            await asyncio.to_thread(system.wait_ready, 120.0)
+        except (RuntimeError, TimeoutError) as e:
+            print(f"nce up could not start the services: {e}", flush=True)
+            nonlocal started
+            started, gateway.should_exit = False, True
+            return
         if seed is not None:
             await asyncio.to_thread(seed)
         print(banner, flush=True)
@@ -88,6 +96,7 @@ async def _serve(system: System, port: int, banner: str, seed: Callable[[], None
         supervisor.cancel()
         with contextlib.suppress(BaseException):
             await supervisor
+    return started
 
 
 def _port_in_use(port: int) -> bool:
@@ -144,7 +153,8 @@ def run_up(*, kafka: str | None, database: str | None, port: int, data_dir: Path
                     f"data and logs: {data_dir}\nstop with Ctrl-C\n"
                 )
                 try:
-                    asyncio.run(_serve(system, port, banner, seed if sample and not marker.exists() else None, tokens))
+                    started = asyncio.run(_serve(system, port, banner, seed if sample and not marker.exists() else None,
+                                                  tokens))
                 finally:
                     print("stopping the services…", flush=True)
                     system.stop()
@@ -155,4 +165,4 @@ def run_up(*, kafka: str | None, database: str | None, port: int, data_dir: Path
     except RuntimeError as e:
         print(e)
         return 1
-    return 0
+    return 0 if started else 1

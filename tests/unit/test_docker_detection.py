@@ -64,3 +64,11 @@ def never_asked() -> bool:
 ])
 def test_settings_then_containers_then_embedded(kafka, database, docker, expected) -> None:  # type: ignore[no-untyped-def]
     assert plan(kafka, database, docker) == expected
+
+
+def test_ports_chosen_together_are_distinct() -> None:
+    from shared.infra import free_ports
+
+    for _ in range(50):  # one at a time, the kernel may hand out a just-released port again
+        ports = free_ports(5)
+        assert len(set(ports)) == 5
