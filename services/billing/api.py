@@ -42,6 +42,17 @@ def _month(text: str) -> date | None:
         return None
 
 
+def _partner_month(request: Request) -> tuple[str, date] | Response:
+    """The invoice path's partner and month, or why not: 404 for another partner's (as if unknown), 400 for a bad
+    month."""
+    partner, month = request.path_params["partner_id"], _month(request.path_params["month"])
+    if not sees(request, partner):
+        return error(404, "unknown partner")
+    if month is None:
+        return error(400, "the month must be YYYY-MM")
+    return partner, month
+
+
 def _totals(lines: list[dict[str, Any]]) -> dict[str, str]:
     """The lines' amounts summed per currency."""
     totals: dict[str, Decimal] = {}
@@ -111,11 +122,9 @@ def routes(rt: Runtime) -> list[BaseRoute]:
         return JSONResponse({"lines": await storage.lines(rt.db(), filters, month)})
 
     async def _invoice(request: Request) -> dict[str, Any] | Response:
-        partner, month = request.path_params["partner_id"], _month(request.path_params["month"])
-        if not sees(request, partner):
-            return error(404, "unknown partner")
-        if month is None:
-            return error(400, "the month must be YYYY-MM")
+        if isinstance(asked := _partner_month(request), Response):
+            return asked
+        partner, month = asked
         found = await storage.lines(rt.db(), {"partner_id": partner}, month)
         issued = await storage.invoice(rt.db(), partner, month)
         if issued is None:
@@ -209,11 +218,9 @@ def routes(rt: Runtime) -> list[BaseRoute]:
             content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
           '503': {$ref: '#/components/responses/NotReady'}
         """
-        partner, month = request.path_params["partner_id"], _month(request.path_params["month"])
-        if not sees(request, partner):
-            return error(404, "unknown partner")
-        if month is None:
-            return error(400, "the month must be YYYY-MM")
+        if isinstance(asked := _partner_month(request), Response):
+            return asked
+        partner, month = asked
         last = month_after(month) - timedelta(days=1)
         recorded = await storage.lines(rt.db(), {"partner_id": partner}, month)
         first = max(month, (await rt.clock.now()).date() + timedelta(days=1))  # today's cycles have been charged
