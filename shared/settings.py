@@ -7,12 +7,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 SERVICES = ("catalog", "pricing", "subscription", "billing", "scheduler")
 DEFAULT_PORTS = {"catalog": 8101, "pricing": 8102, "subscription": 8103, "billing": 8104, "scheduler": 8105}
 _PLACEHOLDER_SECRETS = {"changethis", "changeme", "secret", "password"}
+_NCE = SettingsConfigDict(env_prefix="NCE_", extra="ignore")
 
 
 class KafkaSettings(BaseSettings):
     """Where the broker is and how to reach it: all `nce` needs to create topics or send commands."""
 
-    model_config = SettingsConfigDict(env_prefix="NCE_", extra="ignore")
+    model_config = _NCE
 
     kafka_bootstrap: str
     kafka_partitions: int = Field(4, ge=1)
@@ -44,7 +45,7 @@ class TokenSettings(BaseSettings):
     """Bearer tokens for HTTP reads, never defaulted: without any, reads answer 401. Partner tokens are JSON
     {"partner_id": "token", ...}; each sees only its own partner's data."""
 
-    model_config = SettingsConfigDict(env_prefix="NCE_", extra="ignore")
+    model_config = _NCE
 
     operator_token: SecretStr | None = None
     partner_tokens: dict[str, SecretStr] = Field(default_factory=dict)
@@ -63,7 +64,7 @@ class TokenSettings(BaseSettings):
 class ObservabilitySettings(BaseSettings):
     """How a process logs and traces; read by every service and by the CLI commands that publish (`nce send`)."""
 
-    model_config = SettingsConfigDict(env_prefix="NCE_", extra="ignore")
+    model_config = _NCE
 
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
@@ -79,8 +80,6 @@ class ObservabilitySettings(BaseSettings):
 
 
 class ServiceSettings(KafkaSettings, TokenSettings, ObservabilitySettings):
-    model_config = SettingsConfigDict(env_prefix="NCE_", extra="ignore")
-
     service: str = ""
     database_url: SecretStr
     http_host: str = "127.0.0.1"

@@ -12,12 +12,12 @@ LIVE = ("active", "suspended")  # what an EOS date can still touch
 _LIST_LIMIT = 200
 
 
-def _scope(partner_id: str | None, args: list[Any]) -> str:
+def _scope(partner_id: str | None, args: list[Any], column: str = "partner_id") -> str:
     """`AND partner_id = $n` when the reader is a partner (or an operator narrowed to one)."""
     if partner_id is None:
         return ""
     args.append(partner_id)
-    return f" AND partner_id = ${len(args)}"
+    return f" AND {column} = ${len(args)}"
 
 
 async def summary(pool: asyncpg.Pool, partner_id: str | None) -> dict[str, Any]:
@@ -73,7 +73,7 @@ async def eos_impact(pool: asyncpg.Pool, partner_id: str | None, now: datetime) 
         "SELECT s.catalog_item_id, s.market, s.term_duration, s.billing_cycle, count(*) AS n, sum(s.quantity) AS seats,"
         " (array_agg(s.subscription_id ORDER BY s.subscription_id))[1:20] AS sample, o.upgrade_targets"
         " FROM subscriptions s LEFT JOIN offers o USING (catalog_item_id)"
-        " WHERE s.status IN ('active', 'suspended')" + _scope(partner_id, args).replace("partner_id", "s.partner_id")
+        " WHERE s.status IN ('active', 'suspended')" + _scope(partner_id, args, "s.partner_id")
         + " GROUP BY 1, 2, 3, 4, o.upgrade_targets", *args)
     out = []
     for day in upcoming:
