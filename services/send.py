@@ -14,7 +14,8 @@ from shared.contracts.envelope import OPERATOR, Actor, Envelope, new_envelope
 from shared.contracts.topics import events_topic_of
 from shared.messaging.kafka import connection
 from shared.messaging.keys import command_key
-from shared.settings import KafkaSettings
+from shared.messaging.signing import Signer
+from shared.settings import CommandKeySettings, KafkaSettings
 
 
 class UsageError(Exception):
@@ -32,6 +33,15 @@ def command(type_: str, data: dict[str, Any], actor: Actor | None = None, messag
                         occurred_at=datetime.now(UTC), source="nce-cli", actor=actor or OPERATOR)
 
 
+def signer(key: str | None = None) -> Signer:
+    """Who `nce` signs commands as: NCE_COMMAND_ISSUER (default nce-cli) with NCE_COMMAND_SIGNING_KEY, or `key`."""
+    settings = CommandKeySettings()
+    secret = settings.command_signing_key.get_secret_value() if settings.command_signing_key else key
+    if not secret:
+        raise UsageError("no key to sign commands with: set NCE_COMMAND_SIGNING_KEY, or start `nce up`")
+    return Signer(settings.command_issuer, secret)
+
+
 async def _outcome_consumer(kafka: KafkaSettings, topics: set[str], since_ms: int) -> AIOKafkaConsumer:
     consumer = AIOKafkaConsumer(**connection(kafka), enable_auto_commit=False, group_id=None)
     await consumer.start()
@@ -47,8 +57,10 @@ async def _outcome_consumer(kafka: KafkaSettings, topics: set[str], since_ms: in
     return consumer
 
 
-async def send_many(bootstrap: str, commands: list[Envelope], timeout: float) -> dict[str, dict[str, Any] | None]:
-    """Publish the commands in order; return each one's outcome event (None where none came within `timeout`).
+async def send_many(bootstrap: str, commands: list[Envelope], timeout: float,
+                    signed_by: Signer) -> dict[str, dict[str, Any] | None]:
+    """Publish the commands in order, each signed; return each one's outcome event (None where none came within
+    `timeout`).
 
     TLS and SASL come from the same NCE_KAFKA_* settings as the services'.
     """
@@ -64,9 +76,11 @@ async def send_many(bootstrap: str, commands: list[Envelope], timeout: float) ->
         for c in commands:
             topic = latest(c.type).topic
             key = command_key(topic, c.data)
+            value = c.to_bytes()
             with tracing.sending(c, topic.name):  # each command the root of its own trace, when tracing
-                sent.append(await producer.send(topic.name, c.to_bytes(), key=key.encode() if key else None,
-                                                headers=[*c.headers(), *tracing.headers()]))
+                headers = [*c.headers(), *tracing.headers(), signed_by.header(value, c.actor, datetime.now(UTC))]
+                sent.append(await producer.send(topic.name, value, key=key.encode() if key else None,
+                                                headers=headers))
         await asyncio.gather(*sent)
         missing, deadline = len(outcomes), time.monotonic() + timeout
         while missing and time.monotonic() < deadline:
@@ -86,8 +100,8 @@ async def send_many(bootstrap: str, commands: list[Envelope], timeout: float) ->
         await consumer.stop()
 
 
-def run_send(bootstrap: str, envelope: Envelope, timeout: float) -> dict[str, Any] | None:
-    return asyncio.run(send_many(bootstrap, [envelope], timeout))[str(envelope.id)]
+def run_send(bootstrap: str, envelope: Envelope, timeout: float, signed_by: Signer) -> dict[str, Any] | None:
+    return asyncio.run(send_many(bootstrap, [envelope], timeout, signed_by))[str(envelope.id)]
 
 
 def is_rejection(outcome: dict[str, Any]) -> bool:

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 
 from shared.infra import free_port
+from shared.messaging.signing import Signer
 
 
 class Up:
@@ -38,6 +39,10 @@ class Up:
     def bootstrap(self) -> str:
         return json.loads((self.data_dir / "up.json").read_text())["kafka_bootstrap"]
 
+    def signer(self) -> Signer:
+        """Who `nce send` signs as against this system (nce-cli, with the key `nce up` generated)."""
+        return Signer("nce-cli", json.loads((self.data_dir / "up.json").read_text())["command_signing_key"])
+
     def token(self) -> str:
         """The operator token `nce up` generated (HTTP reads need a bearer token)."""
         return json.loads((self.data_dir / "up.json").read_text())["operator_token"]  # type: ignore[no-any-return]
@@ -50,7 +55,9 @@ class Up:
                 "--kafka", self.bootstrap(), "--timeout", "30"]
         for k, v in kw.items():
             args += [f"--{k}", v]
-        done = subprocess.run(args, capture_output=True, text=True, timeout=60)
+        key = json.loads((self.data_dir / "up.json").read_text())["command_signing_key"]
+        done = subprocess.run(args, capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "NCE_COMMAND_SIGNING_KEY": key})
         assert done.returncode in (0, 1), done.stderr
         return done.returncode, json.loads(done.stdout)
 

@@ -14,8 +14,14 @@ class Actor(BaseModel):
     partner_id: str | None = None
     roles: list[str] = Field(default_factory=list)
 
+    @property
+    def is_operator(self) -> bool:
+        """The platform operator, who may act for any partner and alone runs the catalog and price lists."""
+        return OPERATOR_ROLE in self.roles
 
-OPERATOR = Actor(partner_id=None, roles=["GlobalAdmin"])
+
+OPERATOR_ROLE = "GlobalAdmin"
+OPERATOR = Actor(partner_id=None, roles=[OPERATOR_ROLE])
 
 
 class Envelope(BaseModel):

@@ -26,6 +26,7 @@ from shared.db.pool import TRANSIENT_DB_ERRORS
 from shared.messaging.decode import Decoded, PoisonError, Record, decode
 from shared.messaging.handlers import Context, Handlers
 from shared.messaging.outbox import enqueue, enqueue_envelope, envelope_for
+from shared.messaging.signing import Verifier
 from shared.rejection import CommandRejectedError
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class Consumer:
         max_backoff_s: float = 5.0,
         on_commit: Callable[[], None] = lambda: None,
         kill_after_commit: str | None = None,
+        verifier: Verifier | None = None,
     ) -> None:
         self.handlers = handlers
         self.service = handlers.service
@@ -59,6 +61,7 @@ class Consumer:
         self.max_backoff_s = max_backoff_s
         self.on_commit = on_commit
         self.kill_after_commit = kill_after_commit
+        self.verifier = verifier  # commands must be signed when set (every service process sets it)
 
     async def handle_batch(self, records: Iterable[Record]) -> None:
         """Handle a fetched batch: partitions concurrently, each partition's records strictly in order."""
@@ -75,7 +78,7 @@ class Consumer:
         now = await self.clock.now()  # the stamp every rule is evaluated at, kept across retries
         started = time.perf_counter()
         try:
-            decoded = decode(record, self.max_bytes)
+            decoded = decode(record, self.max_bytes, self.verifier)
         except PoisonError as poison:
             with self._context(record, poison.envelope):
                 await self._retrying(partial(self._park, record, poison))
@@ -185,7 +188,8 @@ class Consumer:
 
     async def _park(self, record: Record, poison: PoisonError) -> None:
         env = poison.envelope
-        message_id = env.id if env else uuid.uuid5(_COORDINATES, f"{record.topic}:{record.partition}:{record.offset}")
+        message_id = env.id if env and poison.claims_id else uuid.uuid5(
+            _COORDINATES, f"{record.topic}:{record.partition}:{record.offset}")
         async with self.pool.acquire() as conn, conn.transaction():
             if not await self._claim(conn, message_id, env.type if env else "?"):
                 return

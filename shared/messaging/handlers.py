@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from shared.contracts import latest
 from shared.contracts.envelope import Envelope
 from shared.messaging.outbox import enqueue_envelope, envelope_for
+from shared.rejection import CommandRejectedError
 
 
 @dataclass
@@ -24,6 +25,11 @@ class Context:
     _outcome: Envelope | None = None
     _side_effects: list[tuple[str, BaseModel, str]] = field(default_factory=list)
     emitted: list[tuple[str, BaseModel]] = field(default_factory=list)  # for the metrics, once committed
+
+    def require_operator(self) -> None:
+        """Refuse the command unless the platform operator sent it (the catalog, price lists: not a partner's)."""
+        if not (self.envelope.actor and self.envelope.actor.is_operator):
+            raise CommandRejectedError(f"only the platform operator may send {self.envelope.type}", "FORBIDDEN")
 
     async def emit(self, type_: str, data: BaseModel, key: str, id: UUID | None = None) -> Envelope:
         """Write an event caused by the inbound message to the outbox (published after commit)."""
