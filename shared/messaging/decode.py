@@ -8,6 +8,7 @@ from pydantic import BaseModel, ValidationError
 
 from shared.contracts import MessageSpec, spec_for
 from shared.contracts.envelope import Envelope
+from shared.contracts.topics import BY_NAME
 from shared.messaging.signing import Unauthenticated, Verifier
 
 
@@ -79,17 +80,18 @@ def decode(record: Record, max_bytes: int, verifier: Verifier | None = None) -> 
         raise PoisonError(f"invalid envelope: {_errors(e)}") from None
     if envelope.type == MARKER:
         return None
+    topic = BY_NAME.get(record.topic)
+    if verifier is not None and topic is not None and topic.carries_commands:  # before anything may claim its id
+        try:
+            verifier.verify(record.value, record.headers, record.timestamp, envelope)
+        except Unauthenticated as e:
+            raise PoisonError(f"unauthenticated: {e}", envelope, "UNAUTHENTICATED") from None
     spec = spec_for(envelope.type, envelope.version)
     if spec is None or spec.topic.name != record.topic:
         raise PoisonError(
             f"unknown message type {envelope.type!r} version {envelope.version} on {record.topic}", envelope,
             "UNKNOWN_COMMAND",
         )
-    if verifier is not None and spec.topic.carries_commands:
-        try:
-            verifier.verify(record.value, record.headers, record.timestamp, envelope)
-        except Unauthenticated as e:
-            raise PoisonError(f"unauthenticated: {e}", envelope, "UNAUTHENTICATED") from None
     try:
         data = spec.model.model_validate(envelope.data)
     except ValidationError as e:

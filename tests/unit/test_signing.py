@@ -126,3 +126,9 @@ def test_events_need_no_signature() -> None:
     event = Record("nce.subscription.events", 0, 0, None, command("partner.registered", PARTNER, actor=None))
     assert decode(event, 100_000, verifier()) is not None  # an internal fact from the outbox: no token asked
 
+
+
+def test_authentication_comes_before_the_type_or_data_are_looked_at() -> None:
+    for value in (command("subscription.teleport", {}, actor=P1_ADMIN),
+                  command("partner.register", {"partner_id": 5}, actor=P1_ADMIN)):
+        assert "unsigned" in reason(record(value, []))  # not UNKNOWN_COMMAND/INVALID_COMMAND, which claim the id
