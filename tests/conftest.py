@@ -56,6 +56,7 @@ class Stack:
     def env(self, **extra: str) -> dict[str, str]:
         return {"NCE_KAFKA_BOOTSTRAP": self.bootstrap, "NCE_DATABASE_URL": self.database_url, **self.settings,
                 "NCE_OPERATOR_TOKEN": OPERATOR_TOKEN, "NCE_COMMAND_KEYS": json.dumps({SIGNER.issuer: COMMAND_KEY}),
+                "NCE_COMMAND_ISSUER": SIGNER.issuer, "NCE_COMMAND_SIGNING_KEY": COMMAND_KEY,  # for `nce` commands
                 **extra}
 
 
