@@ -29,7 +29,7 @@ class PriceRow(Data):
     effective_end: date
     unit_price: Money
     erp_price: Money | None = None
-    tags: list[str] = Field(default_factory=list, max_length=20)
+    tags: list[Annotated[str, Field(max_length=100)]] = Field(default_factory=list, max_length=20)
     end_of_sale_date: date | None = None
     segment: str = "Commercial"
     product_title: str = ""
