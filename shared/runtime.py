@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from shared.auth import BearerAuth, Tokens
+from shared.http import RefuseNul
 from shared import ops
 from shared import logs, tracing
 from shared.clock import Clock, SystemClock, join_simulation
@@ -257,7 +258,7 @@ def build_app(defn: ServiceDef, rt: Runtime) -> Starlette:
 
     tokens = Tokens(rt.settings)
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers={NotReadyError: not_ready},
-                     middleware=[Middleware(BearerAuth, tokens=tokens)])
+                     middleware=[Middleware(RefuseNul), Middleware(BearerAuth, tokens=tokens)])
 
 
 async def refresh_gauges(defn: ServiceDef, rt: Runtime) -> None:

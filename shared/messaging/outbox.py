@@ -28,9 +28,15 @@ async def enqueue(
         "INSERT INTO outbox (topic, key, headers, payload) VALUES ($1, $2, $3::jsonb, $4)",
         topic,
         key,
-        json.dumps([[k, v.decode("utf-8", "replace")] for k, v in headers]),
+        json.dumps([[_text(k.encode("utf-8", "replace")), _text(v)] for k, v in headers]),
         payload,
     )
+
+
+def _text(value: bytes) -> str:
+    """A header as jsonb can hold it: invalid UTF-8 and NUL (which jsonb refuses) become U+FFFD. Only a hostile
+    record's headers (copied to the DLQ) carry either; refusing them would block the partition for good."""
+    return value.decode("utf-8", "replace").replace("\x00", "\ufffd")
 
 
 async def enqueue_envelope(conn: asyncpg.Connection, envelope: Envelope, key: str) -> None:
