@@ -8,6 +8,7 @@ untouched by anything not applied. A handler that crashed (parked as "handler fa
 """
 import asyncio
 import json
+import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
@@ -20,8 +21,11 @@ import pytest
 from shared.clock import SimulatedClock
 from shared.contracts import REGISTRY
 from shared.messaging.consumer import Consumer
+from shared.contracts.topics import BY_NAME
 from shared.messaging.decode import Record
-from tests.conftest import migrated_pool
+from shared.messaging.signing import Verifier
+from tests.kafka import signature
+from tests.conftest import COMMAND_KEY, SIGNER, migrated_pool
 from tests.fuzz import TALLY
 from tests.fuzz.hostile import Headers, command_input, generate, short
 
@@ -58,7 +62,8 @@ class Kernel:
 
         handlers = import_module(f"services.{service}.app").SERVICE.handlers
         self.consumer = Consumer(handlers, pool, SimulatedClock(datetime(2025, 1, 15, 10, tzinfo=UTC)),
-                                 max_bytes=1_000_000, max_backoff_s=0.01)
+                                 max_bytes=1_000_000, max_backoff_s=0.01,
+                                 verifier=Verifier({SIGNER.issuer: COMMAND_KEY}, lambda: datetime.now(UTC)))
         self.pool, self.topic, self.tables, self.offset = pool, topic, tables, 0
         self.marks = {"outbox": 0, "rejections": 0, "dead_letters": 0}
 
@@ -70,7 +75,10 @@ class Kernel:
 
     async def handle(self, value: bytes, topic: str | None = None, headers: Headers = ()) -> dict[str, Any]:
         self.offset += 1
-        record = Record(topic or self.topic, 0, self.offset, b"K", value, headers)
+        topic = topic or self.topic
+        if BY_NAME[topic].carries_commands:  # signed as the services demand, so the fuzz reaches past the check
+            headers = (*headers, *signature(value))
+        record = Record(topic, 0, self.offset, b"K", value, headers, int(time.time() * 1000))
         await asyncio.wait_for(self.consumer.handle(record), timeout=60)  # returns: the partition moves on
         out = await self.new_rows("outbox", "topic, payload")
         events = [json.loads(r["payload"]) for r in out if not r["topic"].endswith(".dlq")]
