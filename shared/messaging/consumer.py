@@ -40,6 +40,11 @@ def _partner_of(command: Envelope) -> str | None:
     return (command.actor.partner_id if command.actor else None) or (named if isinstance(named, str) else None)
 
 
+def _storable(text: str) -> str:
+    """Text PostgreSQL (and our contract) can hold: a NUL, say quoted from a hostile input, becomes U+FFFD."""
+    return text.replace("\x00", "\ufffd")
+
+
 class Consumer:
     def __init__(
         self,
@@ -175,6 +180,7 @@ class Consumer:
         self, conn: asyncpg.Connection, cause: Envelope, now: datetime, record: Record, code: str, message: str
     ) -> None:
         """Publish the command's one outcome, a rejection, on its area's events topic under the command's key."""
+        message = _storable(message)
         data = CommandRejected(command_type=cause.type, code=code, message=message)
         area = BY_NAME[record.topic].area
         out = envelope_for(f"{area}.command_rejected", data, occurred_at=now, source=self.service, cause=cause)
@@ -187,15 +193,27 @@ class Consumer:
         )
 
     async def _park(self, record: Record, poison: PoisonError) -> None:
-        env = poison.envelope
+        try:
+            await self._park_as(record, poison)
+        except TRANSIENT_DB_ERRORS:
+            raise
+        except Exception as e:  # the record itself defeats parking: park it bare rather than block the partition
+            log.exception("%s: could not park %s[%d]@%d as it is; parking it bare", self.service, record.topic,
+                          record.partition, record.offset)
+            await self._park_as(record, PoisonError(f"{poison.reason} (parked bare: {type(e).__name__}: {e})"),
+                                bare=True)
+
+    async def _park_as(self, record: Record, poison: PoisonError, bare: bool = False) -> None:
+        """Park the record in `<topic>.dlq` with its reason and origin; bare: no envelope, only our own headers."""
+        env, reason = poison.envelope, _storable(poison.reason)
         message_id = env.id if env and poison.claims_id else uuid.uuid5(
             _COORDINATES, f"{record.topic}:{record.partition}:{record.offset}")
         async with self.pool.acquire() as conn, conn.transaction():
             if not await self._claim(conn, message_id, env.type if env else "?"):
                 return
             headers = [
-                *[(k, v) for k, v in record.headers if not k.startswith("nce-dlq-")],
-                ("nce-dlq-reason", poison.reason[:1000].encode()),
+                *[(k, v) for k, v in record.headers if not k.startswith("nce-dlq-") and not bare],
+                ("nce-dlq-reason", reason[:1000].encode()),
                 ("nce-dlq-topic", record.topic.encode()),
                 ("nce-dlq-partition", str(record.partition).encode()),
                 ("nce-dlq-offset", str(record.offset).encode()),
@@ -205,14 +223,14 @@ class Consumer:
             await conn.execute(
                 'INSERT INTO dead_letters (topic, partition, "offset", reason, message_id, type) '
                 "VALUES ($1, $2, $3, $4, $5, $6)",
-                record.topic, record.partition, record.offset, poison.reason, env.id if env else None,
+                record.topic, record.partition, record.offset, reason, env.id if env else None,
                 env.type if env else None,
             )
             topic = BY_NAME.get(record.topic)
             if env is not None and topic is not None and topic.carries_commands:
-                await self._reject(conn, env, await self.clock.now(), record, poison.code, poison.reason)
+                await self._reject(conn, env, await self.clock.now(), record, poison.code, reason)
         log.warning("%s: parked %s[%d]@%d in the DLQ: %s", self.service, record.topic, record.partition,
-                    record.offset, poison.reason)
+                    record.offset, reason)
         metrics.DEAD_LETTERED.labels(self.service, record.topic).inc()
         metrics.HANDLED.labels(self.service, env.type if env else "?", "dead_lettered").inc()
 
