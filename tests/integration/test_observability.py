@@ -41,7 +41,11 @@ NOW = datetime(2025, 1, 15, 10, tzinfo=UTC)
 
 
 def settings_of(stack, service: str) -> ServiceSettings:  # type: ignore[no-untyped-def]
-    return ServiceSettings(service=service, **{k.removeprefix("NCE_").lower(): v for k, v in stack.env().items()})
+    """The service's settings from the stack's environment, as the process would read them."""
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in stack.env(NCE_SERVICE=service).items():
+            env.setenv(name, value)
+        return ServiceSettings()  # type: ignore[call-arg]
 
 
 @pytest.fixture
