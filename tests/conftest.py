@@ -14,6 +14,7 @@ import pytest
 
 from shared import infra
 from shared.messaging.signing import Signer
+from shared.settings import ServiceSettings
 
 # The bearer tokens every test system is started with (HTTP reads need one: shared/auth.py).
 OPERATOR_TOKEN = "test-operator-token-4f1c2d"
@@ -58,6 +59,13 @@ class Stack:
                 "NCE_OPERATOR_TOKEN": OPERATOR_TOKEN, "NCE_COMMAND_KEYS": json.dumps({SIGNER.issuer: COMMAND_KEY}),
                 "NCE_COMMAND_ISSUER": SIGNER.issuer, "NCE_COMMAND_SIGNING_KEY": COMMAND_KEY,  # for `nce` commands
                 **extra}
+
+    def service_settings(self, service: str) -> ServiceSettings:
+        """A service's settings read from this stack's environment, as its process would read them."""
+        with pytest.MonkeyPatch.context() as env:
+            for name, value in self.env(NCE_SERVICE=service).items():
+                env.setenv(name, value)
+            return ServiceSettings()  # type: ignore[call-arg]
 
 
 @contextlib.asynccontextmanager

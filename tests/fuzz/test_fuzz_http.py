@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 
 from shared.clock import SimulatedClock
 from shared.runtime import Runtime, build_app
-from shared.settings import ServiceSettings
 from tests.conftest import OPERATOR, migrated_pool
 from tests.fuzz import TALLY
 from tests.fuzz.hostile import DATES, SQL, WEIRD, generate, short
@@ -57,7 +56,7 @@ def request(draw: st.DrawFn, path: str, params: tuple[str, ...]) -> tuple[str, d
 @pytest.mark.parametrize("service", sorted(ENDPOINTS))
 async def test_hostile_query_parameters_get_a_4xx_with_a_reason_never_a_500(stack, service: str) -> None:
     pool = await migrated_pool(stack, service)
-    settings = ServiceSettings(service=service, **{k.removeprefix("NCE_").lower(): v for k, v in stack.env().items()})
+    settings = stack.service_settings(service)
     rt = Runtime(settings=settings, clock=SimulatedClock(datetime(2025, 1, 15, 10, tzinfo=UTC)), pool=pool)
     app = build_app(import_module(f"services.{service}.app").SERVICE, rt)
     statuses: Counter[str] = Counter()

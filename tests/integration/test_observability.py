@@ -41,11 +41,7 @@ NOW = datetime(2025, 1, 15, 10, tzinfo=UTC)
 
 
 def settings_of(stack, service: str) -> ServiceSettings:  # type: ignore[no-untyped-def]
-    """The service's settings from the stack's environment, as the process would read them."""
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in stack.env(NCE_SERVICE=service).items():
-            env.setenv(name, value)
-        return ServiceSettings()  # type: ignore[call-arg]
+    return stack.service_settings(service)  # type: ignore[no-any-return]
 
 
 @pytest.fixture
