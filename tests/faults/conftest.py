@@ -64,6 +64,7 @@ class FaultSystem:
     database_url: str
     bootstrap: str
     clock_retries: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
 
     def kill_and_restart(self, name: str) -> None:
         self.system.kill(name)
@@ -102,7 +103,7 @@ class FaultSystem:
                 failure = f"{reply.status_code} {reply.text[:200]}"
             except httpx.HTTPError as e:
                 failure = repr(e)
-            self.clock_retries.append(failure)
+            self.clock_retries.append(failure[:40])
             assert time.monotonic() < deadline, f"the clock never reached {to}: {self.clock_retries[-3:]}"
             time.sleep(1)
 
@@ -112,6 +113,7 @@ class FaultSystem:
 
 @pytest.fixture(scope="module")
 def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultSystem]:
+    started = time.monotonic()
     data_dir = infra.claim_scratch_dir()  # its postmaster is reaped by a later run if this one is killed
     log_dir = tmp_path_factory.mktemp("faults") / "logs"
     postgres, admin_url = infra.start_postgres(data_dir / "pg", keep=False, fast=True)
@@ -125,7 +127,7 @@ def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultSystem]:
         stack = Stack(f"127.0.0.1:{proxy.proxy.port}", with_database(admin_url, "nce"), dict(infra.TANSU_SETTINGS),
                       log_dir)
         system = System(stack.env(NCE_CLOCK="simulated", NCE_CLOCK_START=START), log_dir, services=SERVICES)
-        faults = FaultSystem(system, proxy, postgres, stack.database_url, stack.bootstrap)
+        faults = FaultSystem(system, proxy, postgres, stack.database_url, stack.bootstrap, started=started)
         system.start()
         system.wait_ready(120)
         assert load_sample(stack.bootstrap, stack.database_url), "the sample did not load"
