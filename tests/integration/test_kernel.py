@@ -136,3 +136,21 @@ async def test_a_handler_that_always_fails_is_parked_and_the_partition_moves_on(
     rejected = [json.loads(o["body"]) for o in await outbox(pool) if o["topic"] == "nce.subscription.events"]
     assert [r["data"]["code"] for r in rejected] == ["INTERNAL_ERROR"]
     assert await pool.fetchval("SELECT count(*) FROM partners") == 0
+
+
+async def test_a_clock_unreadable_for_a_while_is_waited_on_and_the_message_applied_once(pool: asyncpg.Pool) -> None:
+    """The simulated clock is read from the database: while it is away the message waits, it is not failed."""
+    class ClockAway:
+        reads = 0
+
+        async def now(self) -> datetime:
+            self.reads += 1
+            if self.reads < 3:
+                raise FileNotFoundError("no PostgreSQL socket: the server is restarting")
+            return datetime(2025, 1, 15, 10, tzinfo=UTC)
+
+    clock = ClockAway()
+    c = Consumer(SUBSCRIPTION.handlers, pool, clock, max_bytes=10_000, max_backoff_s=0.01)
+    await c.handle(record(command("partner.register", PARTNER)))
+    assert clock.reads == 3
+    assert await pool.fetchval("SELECT count(*) FROM partners") == 1
