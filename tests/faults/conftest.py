@@ -65,6 +65,7 @@ class FaultSystem:
     bootstrap: str
     clock_retries: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
+    http: httpx.Client = field(default_factory=lambda: httpx.Client(headers=OPERATOR, timeout=60))
 
     def kill_and_restart(self, name: str) -> None:
         self.system.kill(name)
@@ -107,6 +108,11 @@ class FaultSystem:
             assert time.monotonic() < deadline, f"the clock never reached {to}: {self.clock_retries[-3:]}"
             time.sleep(1)
 
+    def get(self, service: str, path: str) -> Any:
+        reply = self.http.get(self.system.url(service) + path)
+        assert reply.status_code == 200, reply.text
+        return reply.json()
+
     def wait_ready(self, timeout: float = 120.0) -> None:
         self.system.wait_ready(timeout)
 
@@ -133,6 +139,7 @@ def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultSystem]:
         assert load_sample(stack.bootstrap, stack.database_url), "the sample did not load"
         faults.advance(START)  # settled: every service has the sample's offers and prices
         yield faults
+        faults.http.close()
     finally:
         if system is not None:
             system.stop()
