@@ -80,7 +80,7 @@ class Consumer:
             await self.handle(record)
 
     async def handle(self, record: Record) -> None:
-        now = await self.clock.now()  # the stamp every rule is evaluated at, kept across retries
+        now = await self._stamp()  # the instant every rule is evaluated at, kept across retries
         started = time.perf_counter()
         try:
             decoded = decode(record, self.max_bytes, self.verifier)
@@ -97,6 +97,21 @@ class Consumer:
         with self._context(record, decoded.envelope):
             await self._retrying(lambda: self._apply(decoded, now, record), record, decoded.envelope)
         metrics.LATENCY.labels(self.service).observe(time.perf_counter() - started)
+
+    async def _stamp(self) -> datetime:
+        """Read the clock; the simulated one lives in the database, so a database away is waited on here too."""
+        attempt = 0
+        while True:
+            try:
+                return await self.clock.now()
+            except TRANSIENT_DB_ERRORS as e:
+                attempt += 1
+                metrics.FAILED.labels(self.service, "transient").inc()
+                log.warning("%s: clock unreadable (attempt %d), retrying: %r", self.service, attempt, e)
+                await asyncio.sleep(self._backoff(attempt))
+
+    def _backoff(self, attempt: int) -> float:
+        return min(self.max_backoff_s, 0.05 * 2 ** min(attempt, 10))
 
     @contextlib.contextmanager
     def _context(self, record: Record, envelope: Envelope | None) -> Iterator[None]:
@@ -132,7 +147,7 @@ class Consumer:
                     poison = PoisonError(f"handler failed: {type(e).__name__}: {e}", envelope, "INTERNAL_ERROR")
                     work = partial(self._park, record, poison)
                     continue
-            await asyncio.sleep(min(self.max_backoff_s, 0.05 * 2 ** min(attempt, 10)))
+            await asyncio.sleep(self._backoff(attempt))
 
     async def _apply(self, m: Decoded, now: datetime, record: Record) -> None:
         handler = self.handlers.get(m.spec.type)

@@ -171,3 +171,40 @@ async def test_a_record_that_defeats_parking_is_parked_bare_and_the_partition_mo
                                                           "nce-dlq-offset", "nce-dlq-consumer"}
     await c.handle(record(command("partner.register", PARTNER)))  # the partition moves on
     assert await pool.fetchval("SELECT count(*) FROM partners") == 1
+
+
+async def test_a_clock_unreadable_for_a_while_is_waited_on_and_the_message_applied_once(pool: asyncpg.Pool) -> None:
+    """The simulated clock is read from the database: while it is away the message waits, it is not failed."""
+    class ClockAway:
+        reads = 0
+
+        async def now(self) -> datetime:
+            self.reads += 1
+            if self.reads < 3:
+                raise FileNotFoundError("no PostgreSQL socket: the server is restarting")
+            return datetime(2025, 1, 15, 10, tzinfo=UTC)
+
+    clock = ClockAway()
+    c = Consumer(SUBSCRIPTION.handlers, pool, clock, max_bytes=10_000, max_backoff_s=0.01)
+    await c.handle(record(command("partner.register", PARTNER)))
+    assert clock.reads == 3
+    assert await pool.fetchval("SELECT count(*) FROM partners") == 1
+
+
+async def test_a_connection_dropped_mid_operation_is_a_transient_failure_not_a_strike(pool: asyncpg.Pool) -> None:
+    """What asyncpg raises on a connection PostgreSQL dropped mid-query must not count toward parking the message."""
+    handlers = Handlers("subscription")
+    calls = []
+
+    @handlers.on("partner.register")
+    async def on_a_dying_connection(ctx: Context, cmd: RegisterPartner) -> None:
+        calls.append(1)
+        if len(calls) <= 3:
+            raise asyncpg.exceptions.InternalClientError("cannot switch to state 15; another operation (2) is in progress")
+        await ctx.conn.execute("INSERT INTO partners VALUES ($1, $2, $3, $4)", cmd.partner_id, cmd.name,
+                               cmd.billing_currency, cmd.country)
+
+    await consumer(pool, handlers).handle(record(command("partner.register", PARTNER)))
+    assert len(calls) == 4
+    assert await pool.fetchval("SELECT count(*) FROM partners") == 1
+    assert await pool.fetchval("SELECT count(*) FROM dead_letters") == 0
