@@ -17,13 +17,13 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from shared import infra
-from shared.contracts.subscription import PartnerRegistered, RegisterPartner
+from shared.clock import SystemClock
 from shared.contracts.envelope import OPERATOR, new_envelope
+from shared.contracts.subscription import PartnerRegistered, RegisterPartner
 from shared.messaging.handlers import Context, Handlers
 from shared.messaging.kafka import ensure_topics
 from shared.runtime import Runtime, ServiceDef, connect, shutdown
 from shared.settings import ServiceSettings
-from shared.clock import SystemClock
 
 SIZE = 300
 PARTITIONS = 4
@@ -112,7 +112,8 @@ async def platform_hop(stack: infra.Infra, n: int) -> tuple[float, dict[str, int
     return last - first, {"consumer_max_records": settings.consumer_max_records, "relay_batch": 500}
 
 
-async def main(n: int) -> None:
+async def measure(n: int) -> dict:
+    """The four paths on a fresh broker and database of their own; conditions, msgs/s and the ratio b/a3."""
     data_dir = infra.claim_scratch_dir("nce-bench-")
     stack = infra.start(data_dir)
     try:
@@ -129,8 +130,8 @@ async def main(n: int) -> None:
     finally:
         stack.close()
         infra.remove_tree(data_dir)
-    rate = lambda seconds: n / seconds  # noqa: E731
-    print(json.dumps({
+    rate = lambda seconds: n / seconds
+    return {
         "conditions": {
             "messages": n, "message_bytes": len(values[0]), "partitions": PARTITIONS, "producer_linger_ms": LINGER_MS,
             "producer_batch_bytes": 256 * 1024, **knobs, "broker": stack.kafka_kind, "database": stack.database_kind,
@@ -144,7 +145,11 @@ async def main(n: int) -> None:
             "b_platform_hop_inbox_outbox_relay": round(rate(platform_s)),
         },
         "ratio_b_over_a3": round(platform_s and hop_s / platform_s, 3),
-    }, indent=2))
+    }
+
+
+async def main(n: int) -> None:
+    print(json.dumps(await measure(n), indent=2))
 
 
 if __name__ == "__main__":
