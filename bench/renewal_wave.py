@@ -19,9 +19,13 @@ import argparse
 import asyncio
 import json
 import logging
+import signal
 import statistics
+import subprocess
+import sys
 import time
 from datetime import datetime
+from pathlib import Path
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -113,7 +117,18 @@ async def counts(bench: Bench) -> dict[str, int]:
         await conn.close()
 
 
-def wave(n: int, customers: int) -> dict:
+def profilers(bench: Bench, into: str | None) -> list[subprocess.Popen[bytes]]:
+    """py-spy on every service for the wave (folded stacks in INTO/SERVICE.txt), when asked for."""
+    if not into:
+        return []
+    Path(into).mkdir(parents=True, exist_ok=True)
+    spy = Path(sys.executable).with_name("py-spy")
+    return [subprocess.Popen([str(spy), "record", "-p", str(p.pid), "-r", "100", "-f", "raw", "--nonblocking",
+                              "-o", f"{into}/{name}.txt"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for name, p in bench.service_processes().items()]
+
+
+def wave(n: int, customers: int, profile: str | None = None) -> dict:
     with running() as bench:
         bootstrap = bench.stack.kafka_bootstrap
         seconds = register(bootstrap, customers)
@@ -125,6 +140,7 @@ def wave(n: int, customers: int) -> dict:
         bench.post_clock(PRE_WAVE)
         seed["settle_to_eve_s"] = round(time.perf_counter() - started, 1)
         rss_before, cpu_before = bench.rss_mib(), bench.cpu_seconds()
+        spies = profilers(bench, profile)
 
         async def measured() -> tuple[float, dict]:
             watch = asyncio.create_task(due_instant(bench.stack.database_url))
@@ -133,6 +149,9 @@ def wave(n: int, customers: int) -> dict:
 
         t0, moved = asyncio.run(measured())
         settled = time.time() - t0
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(60)
         cpu = cpu_split(cpu_before, bench.cpu_seconds())
         seen = asyncio.run(published(bootstrap, int(t0 * 1000) - 1000, n))
         charges = seen["billing.charge_created"]
@@ -160,11 +179,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100_000, help="subscriptions renewing at one instant")
     parser.add_argument("--customers", type=int, default=0, help="default n/10")
     parser.add_argument("--baseline-n", type=int, default=20_000, help="messages for bench/pipeline.py's baselines")
+    parser.add_argument("--profile", metavar="DIR", help="py-spy every service during the wave into DIR")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     conditions = {"machine_at_start": machine(), "n": args.n}
     baseline = asyncio.run(pipeline.measure(args.baseline_n)) if args.baseline_n else None
-    result = wave(args.n, args.customers or max(1, args.n // 10))
+    result = wave(args.n, args.customers or max(1, args.n // 10), args.profile)
     conditions |= {"machine_at_end": machine(), "partitions": 4, "consumer_max_records": 200,
                    "relay_batch": 500, "producer_linger_ms": 5, "scheduler_fire_batch": 5000,
                    "message_bytes": "term_ended ~0.5 KB, renewed ~1 KB, charge_created ~1 KB",

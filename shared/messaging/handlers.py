@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from shared.contracts import latest
 from shared.contracts.envelope import Envelope
-from shared.messaging.outbox import enqueue_envelope, envelope_for
+from shared.messaging.outbox import Row, envelope_for, envelope_row
 
 
 @dataclass
@@ -24,11 +24,12 @@ class Context:
     _outcome: Envelope | None = None
     _side_effects: list[tuple[str, BaseModel, str]] = field(default_factory=list)
     emitted: list[tuple[str, BaseModel]] = field(default_factory=list)  # for the metrics, once committed
+    outbox: list[Row] = field(default_factory=list)  # written by the kernel with the commit, in emit order
 
     async def emit(self, type_: str, data: BaseModel, key: str, id: UUID | None = None) -> Envelope:
-        """Write an event caused by the inbound message to the outbox (published after commit)."""
+        """Add an event caused by the inbound message to the outbox (written with the commit, published after it)."""
         out = envelope_for(type_, data, occurred_at=self.now, source=self.service, cause=self.envelope, id=id)
-        await enqueue_envelope(self.conn, out, key)
+        self.outbox.append(envelope_row(out, key))
         self._outcome = self._outcome or out
         self.emitted.append((type_, data))
         return out
@@ -42,7 +43,7 @@ class Context:
         for type_, data, key in self._side_effects:
             out = envelope_for(type_, data, occurred_at=self.now, source=self.service,
                                cause=self._outcome or self.envelope)
-            await enqueue_envelope(self.conn, out, key)
+            self.outbox.append(envelope_row(out, key))
             self.emitted.append((type_, data))
         self._side_effects.clear()
 
