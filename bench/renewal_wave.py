@@ -159,7 +159,7 @@ def wave(n: int, customers: int, profile: str | None = None) -> dict:
         return {
             "seed": seed,
             "wave": {
-                "n": n, "clock": moved, "settled_after_s": round(settled, 1),
+                "n": n, "clock_last_answer": moved, "settled_after_s": round(settled, 1),
                 "renewals_per_s_end_to_end": hop(charges, t0).get("per_s"),
                 "latency_due_to_charge_s": {"p50": pct(latencies, 50), "p99": pct(latencies, 99),
                                             "max": round(max(latencies), 3)} if latencies else None,
