@@ -75,9 +75,10 @@ class Bench:
         out = {n: sum(p.cpu_times()[:2]) for n, p in self.service_processes().items()}
         me = psutil.Process()
         out["broker"] = sum(sum(p.cpu_times()[:2]) for p in me.children() if p.name().startswith("tansu"))
+        # the postmaster (named by its data dir), its live backends, and (children_*) the backends that have exited
         pg = [p for p in psutil.process_iter(["name", "cmdline"])
               if (p.info["name"] or "").startswith("postgres") and str(self.data_dir) in " ".join(p.info["cmdline"] or [])]
-        out["database"] = sum(sum(q.cpu_times()[:2]) for p in pg for q in [p, *p.children()])
+        out["database"] = sum(sum(p.cpu_times()[:4]) + sum(sum(c.cpu_times()[:2]) for c in p.children()) for p in pg)
         return out
 
 

@@ -15,7 +15,10 @@ from shared.messaging.outbox import Row, envelope_for, envelope_row
 
 @dataclass
 class Context:
-    """What a handler gets besides the message data: its transaction, the stamped time and a way to emit."""
+    """What a handler gets besides the message data: its transaction, the stamped time and a way to emit.
+
+    The kernel opens and ends the transaction on `conn` itself (BEGIN with the inbox claim, the outbox rows with the
+    COMMIT): a handler never opens a transaction or savepoint of its own on it."""
 
     conn: asyncpg.Connection
     envelope: Envelope
