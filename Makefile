@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 BROWSER := /usr/bin/chromedriver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: up test bench clean
+.PHONY: up test bench bench-wave bench-steady clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,13 @@ test: $(STAMP) $(BROWSER)
 
 bench: $(STAMP)
 	$(VENV)/bin/python bench/pipeline.py
+
+# The load figures of the README: N=100000 renewals at one instant; 500 commands/s for 300 s (flags: --help).
+bench-wave: $(STAMP)
+	PYTHONPATH=. $(VENV)/bin/python bench/renewal_wave.py $(ARGS)
+
+bench-steady: $(STAMP)
+	PYTHONPATH=. $(VENV)/bin/python bench/steady_load.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .nce

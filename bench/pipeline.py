@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import platform
+import secrets
 import time
 import uuid
 from datetime import UTC, datetime
@@ -17,17 +18,19 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from shared import infra
-from shared.contracts.subscription import PartnerRegistered, RegisterPartner
+from shared.clock import SystemClock
 from shared.contracts.envelope import OPERATOR, new_envelope
+from shared.contracts.subscription import PartnerRegistered, RegisterPartner
 from shared.messaging.handlers import Context, Handlers
 from shared.messaging.kafka import ensure_topics
+from shared.messaging.signing import Signer
 from shared.runtime import Runtime, ServiceDef, connect, shutdown
 from shared.settings import ServiceSettings
-from shared.clock import SystemClock
 
 SIZE = 300
 PARTITIONS = 4
 LINGER_MS = 5
+SIGNER = Signer("bench", secrets.token_urlsafe(32))
 
 
 def payloads(n: int) -> list[bytes]:
@@ -42,11 +45,19 @@ def payloads(n: int) -> list[bytes]:
     return out
 
 
-async def produce(bootstrap: str, topic: str, values: list[bytes]) -> float:
+def signed(values: list[bytes]) -> list[list[tuple[str, bytes]]]:
+    """Each command's authorization header, made before the clock starts (the services verify it: signing.py)."""
+    now = datetime.now(UTC)
+    return [[SIGNER.header(v, OPERATOR, now)] for v in values]
+
+
+async def produce(bootstrap: str, topic: str, values: list[bytes],
+                  headers: list[list[tuple[str, bytes]]] | None = None) -> float:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=LINGER_MS, max_batch_size=256 * 1024)
     await producer.start()
     started = time.perf_counter()
-    futures = [await producer.send(topic, v, key=str(i % 64).encode()) for i, v in enumerate(values)]
+    futures = [await producer.send(topic, v, key=str(i % 64).encode(), headers=headers[i] if headers else None)
+               for i, v in enumerate(values)]
     await asyncio.gather(*futures)
     elapsed = time.perf_counter() - started
     await producer.stop()
@@ -102,6 +113,7 @@ async def platform_hop(stack: infra.Infra, n: int) -> tuple[float, dict[str, int
 
     settings = ServiceSettings(service="subscription", kafka_bootstrap=stack.kafka_bootstrap,
                                database_url=stack.database_url, kafka_partitions=PARTITIONS,
+                               command_keys={SIGNER.issuer: SIGNER.key},
                                **{k.removeprefix("NCE_").lower(): v for k, v in stack.settings.items()})
     rt = Runtime(settings=settings, clock=SystemClock())
     defn = ServiceDef("subscription", handlers, Path("/nonexistent"))
@@ -112,7 +124,8 @@ async def platform_hop(stack: infra.Infra, n: int) -> tuple[float, dict[str, int
     return last - first, {"consumer_max_records": settings.consumer_max_records, "relay_batch": 500}
 
 
-async def main(n: int) -> None:
+async def measure(n: int) -> dict:
+    """The four paths on a fresh broker and database of their own; conditions, msgs/s and the ratio b/a3."""
     data_dir = infra.claim_scratch_dir("nce-bench-")
     stack = infra.start(data_dir)
     try:
@@ -124,13 +137,13 @@ async def main(n: int) -> None:
         first, last = await count_until(stack.kafka_bootstrap, "bench.raw.in", n)
         consume_s = last - first
         hop_s = await raw_hop(stack.kafka_bootstrap, "bench.raw.in", "bench.raw.out", n)
-        await produce(stack.kafka_bootstrap, "nce.subscription.commands", values)
+        await produce(stack.kafka_bootstrap, "nce.subscription.commands", values, signed(values))
         platform_s, knobs = await platform_hop(stack, n)
     finally:
         stack.close()
         infra.remove_tree(data_dir)
-    rate = lambda seconds: n / seconds  # noqa: E731
-    print(json.dumps({
+    rate = lambda seconds: n / seconds
+    return {
         "conditions": {
             "messages": n, "message_bytes": len(values[0]), "partitions": PARTITIONS, "producer_linger_ms": LINGER_MS,
             "producer_batch_bytes": 256 * 1024, **knobs, "broker": stack.kafka_kind, "database": stack.database_kind,
@@ -144,7 +157,11 @@ async def main(n: int) -> None:
             "b_platform_hop_inbox_outbox_relay": round(rate(platform_s)),
         },
         "ratio_b_over_a3": round(platform_s and hop_s / platform_s, 3),
-    }, indent=2))
+    }
+
+
+async def main(n: int) -> None:
+    print(json.dumps(await measure(n), indent=2))
 
 
 if __name__ == "__main__":

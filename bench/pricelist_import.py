@@ -36,13 +36,12 @@ from typing import Any
 import asyncpg
 import psutil
 
-from shared import infra
-from shared.db.migrate import migrate
-from shared.db.pool import create_pool
-
 from services.pricing.app import SERVICE
 from services.pricing.domain.pricelist import COLUMNS, OPTIONAL
 from services.pricing.importer import EVENT_ROWS, import_pricelist
+from shared import infra
+from shared.db.migrate import migrate
+from shared.db.pool import create_pool
 
 MARKET = "US"
 IMPORT_SCHEMA = "bench_pricing"  # the pricing migrations in a schema of its own: never touch real data

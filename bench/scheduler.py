@@ -20,8 +20,8 @@ import asyncpg
 
 from services.scheduler.app import SERVICE
 from services.scheduler.storage import BUCKETS, fire_due, timer_row
-from shared.contracts.scheduler import TermEnded
 from shared import infra
+from shared.contracts.scheduler import TermEnded
 from shared.db.migrate import migrate
 from shared.db.pool import create_pool
 

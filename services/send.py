@@ -57,6 +57,29 @@ async def _outcome_consumer(kafka: KafkaSettings, topics: set[str], since_ms: in
     return consumer
 
 
+def command_producer(bootstrap: str) -> AIOKafkaProducer:
+    """The producer commands go out on (not started), with the same NCE_KAFKA_* security settings as the services'."""
+    return AIOKafkaProducer(**connection(KafkaSettings(kafka_bootstrap=bootstrap)), acks="all", linger_ms=5)
+
+
+async def publish(producer: AIOKafkaProducer, c: Envelope, signed_by: Signer) -> "asyncio.Future[Any]":
+    """Hand one command to the producer as outside systems publish it (topic, key, headers, signed); the delivery
+    future."""
+    topic = latest(c.type).topic
+    key = command_key(topic, c.data)
+    value = c.to_bytes()
+    with tracing.sending(c, topic.name):  # each command the root of its own trace, when tracing
+        headers = [*c.headers(), *tracing.headers(), signed_by.header(value, c.actor, datetime.now(UTC))]
+        return await producer.send(topic.name, value, key=key.encode() if key else None, headers=headers)
+
+
+async def outcome_consumer(bootstrap: str, command_types: set[str], since_ms: int) -> AIOKafkaConsumer:
+    """A consumer of the events topics where the outcomes of these command types land, from `since_ms` on."""
+    topics = {latest(t).topic for t in command_types}
+    return await _outcome_consumer(KafkaSettings(kafka_bootstrap=bootstrap), {events_topic_of(t).name for t in topics},
+                                   since_ms)
+
+
 async def send_many(bootstrap: str, commands: list[Envelope], timeout: float,
                     signed_by: Signer) -> dict[str, dict[str, Any] | None]:
     """Publish the commands in order, each signed; return each one's outcome event (None where none came within
@@ -68,20 +91,11 @@ async def send_many(bootstrap: str, commands: list[Envelope], timeout: float,
     topics = {latest(c.type).topic for c in commands}
     consumer = await _outcome_consumer(kafka, {events_topic_of(t).name for t in topics},
                                        int(time.time() * 1000) - 5000)
-    producer = AIOKafkaProducer(**connection(kafka), acks="all", linger_ms=5)
+    producer = command_producer(bootstrap)
     await producer.start()
     outcomes: dict[str, dict[str, Any] | None] = {str(c.id): None for c in commands}
     try:
-        sent = []
-        for c in commands:
-            topic = latest(c.type).topic
-            key = command_key(topic, c.data)
-            value = c.to_bytes()
-            with tracing.sending(c, topic.name):  # each command the root of its own trace, when tracing
-                headers = [*c.headers(), *tracing.headers(), signed_by.header(value, c.actor, datetime.now(UTC))]
-                sent.append(await producer.send(topic.name, value, key=key.encode() if key else None,
-                                                headers=headers))
-        await asyncio.gather(*sent)
+        await asyncio.gather(*[await publish(producer, c, signed_by) for c in commands])
         missing, deadline = len(outcomes), time.monotonic() + timeout
         while missing and time.monotonic() < deadline:
             for records in (await consumer.getmany(timeout_ms=200)).values():

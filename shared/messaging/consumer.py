@@ -25,13 +25,25 @@ from shared.contracts.topics import BY_NAME
 from shared.db.pool import TRANSIENT_DB_ERRORS
 from shared.messaging.decode import Decoded, PoisonError, Record, decode
 from shared.messaging.handlers import Context, Handlers
-from shared.messaging.outbox import enqueue, enqueue_envelope, envelope_for
+from shared.messaging.outbox import enqueue, enqueue_envelope, envelope_for, insert_sql
 from shared.messaging.signing import Verifier
 from shared.rejection import CommandRejectedError
 
 log = logging.getLogger(__name__)
 _COORDINATES = uuid.UUID("6b0c54a8-3f55-4f3e-9d0f-2d7c1a4f0e11")
 _MAX_HANDLER_ATTEMPTS = 3
+
+
+async def _roll_back(conn: asyncpg.Connection) -> None:
+    """End a failed transaction; a connection that cannot say ROLLBACK is closed, never pooled mid-transaction."""
+    try:
+        if not conn.is_closed():
+            await conn.execute("ROLLBACK")
+    except Exception:
+        conn.terminate()  # the caller re-raises the error that made it roll back
+    finally:
+        if not conn.is_closed() and conn.is_in_transaction():
+            conn.terminate()
 
 
 def _partner_of(command: Envelope) -> str | None:
@@ -80,7 +92,6 @@ class Consumer:
             await self.handle(record)
 
     async def handle(self, record: Record) -> None:
-        now = await self._stamp()  # the instant every rule is evaluated at, kept across retries
         started = time.perf_counter()
         try:
             decoded = decode(record, self.max_bytes, self.verifier)
@@ -94,6 +105,7 @@ class Consumer:
         if handler is None:
             metrics.HANDLED.labels(self.service, decoded.spec.type, "skipped").inc()
             return
+        now = await self._stamp()  # the instant every rule is evaluated at, kept across retries
         with self._context(record, decoded.envelope):
             await self._retrying(lambda: self._apply(decoded, now, record), record, decoded.envelope)
         metrics.LATENCY.labels(self.service).observe(time.perf_counter() - started)
@@ -155,13 +167,20 @@ class Consumer:
         outcome, ctx = "applied", None
         async with self.pool.acquire() as conn:
             try:
-                async with conn.transaction():
-                    if not await self._claim(conn, m.envelope.id, m.envelope.type):
-                        outcome = "duplicate"
-                    else:
+                # Round trips are what a message costs here: BEGIN goes with the inbox claim, the outbox rows with
+                # the COMMIT (literals, simple query protocol); the handler's own statements in between.
+                try:
+                    if await self._begin_claiming(conn, m.envelope.id, m.envelope.type):
                         ctx = Context(conn, m.envelope, now, self.service)
                         await handler(ctx, m.data)
                         await ctx.flush_side_effects()
+                        await conn.execute(insert_sql(ctx.outbox) + "COMMIT")
+                    else:
+                        outcome = "duplicate"
+                        await conn.execute("ROLLBACK")
+                except BaseException:
+                    await _roll_back(conn)
+                    raise
                 if ctx is not None:
                     metrics.committed(self.service, ctx.emitted)
             except CommandRejectedError as rejection:
@@ -181,6 +200,14 @@ class Consumer:
         tracing.annotate(outcome=outcome)
         if outcome != "duplicate":
             self._fault_point(m.envelope.id)
+
+    async def _begin_claiming(self, conn: asyncpg.Connection, message_id: uuid.UUID, type_: str) -> bool:
+        """BEGIN and claim the message id in the inbox, in one round trip; False: already handled (a duplicate)."""
+        status = await conn.execute(
+            f"BEGIN; INSERT INTO inbox (message_id, type) VALUES ('{uuid.UUID(str(message_id))}', "
+            f"convert_from(decode('{type_.encode().hex()}', 'hex'), 'UTF8')) ON CONFLICT DO NOTHING"
+        )
+        return bool(status == "INSERT 0 1")
 
     async def _claim(self, conn: asyncpg.Connection, message_id: uuid.UUID, type_: str) -> bool:
         return bool(

@@ -10,13 +10,16 @@ from pydantic import BaseModel
 
 from shared.contracts import latest
 from shared.contracts.envelope import Envelope
-from shared.messaging.outbox import enqueue_envelope, envelope_for
+from shared.messaging.outbox import Row, envelope_for, envelope_row
 from shared.rejection import CommandRejectedError
 
 
 @dataclass
 class Context:
-    """What a handler gets besides the message data: its transaction, the stamped time and a way to emit."""
+    """What a handler gets besides the message data: its transaction, the stamped time and a way to emit.
+
+    The kernel opens and ends the transaction on `conn` itself (BEGIN with the inbox claim, the outbox rows with the
+    COMMIT): a handler never opens a transaction or savepoint of its own on it."""
 
     conn: asyncpg.Connection
     envelope: Envelope
@@ -25,6 +28,7 @@ class Context:
     _outcome: Envelope | None = None
     _side_effects: list[tuple[str, BaseModel, str]] = field(default_factory=list)
     emitted: list[tuple[str, BaseModel]] = field(default_factory=list)  # for the metrics, once committed
+    outbox: list[Row] = field(default_factory=list)  # written by the kernel with the commit, in emit order
 
     def require_operator(self) -> None:
         """Refuse the command unless the platform operator sent it (the catalog, price lists: not a partner's)."""
@@ -32,9 +36,9 @@ class Context:
             raise CommandRejectedError(f"only the platform operator may send {self.envelope.type}", "FORBIDDEN")
 
     async def emit(self, type_: str, data: BaseModel, key: str, id: UUID | None = None) -> Envelope:
-        """Write an event caused by the inbound message to the outbox (published after commit)."""
+        """Add an event caused by the inbound message to the outbox (written with the commit, published after it)."""
         out = envelope_for(type_, data, occurred_at=self.now, source=self.service, cause=self.envelope, id=id)
-        await enqueue_envelope(self.conn, out, key)
+        self.outbox.append(envelope_row(out, key))
         self._outcome = self._outcome or out
         self.emitted.append((type_, data))
         return out
@@ -48,7 +52,7 @@ class Context:
         for type_, data, key in self._side_effects:
             out = envelope_for(type_, data, occurred_at=self.now, source=self.service,
                                cause=self._outcome or self.envelope)
-            await enqueue_envelope(self.conn, out, key)
+            self.outbox.append(envelope_row(out, key))
             self.emitted.append((type_, data))
         self._side_effects.clear()
 

@@ -12,6 +12,21 @@ from shared import tracing
 from shared.contracts import latest
 from shared.contracts.envelope import Actor, Envelope, new_envelope
 
+Row = tuple[str, bytes | None, str, bytes]  # topic, key, headers (JSON), payload
+
+
+def row(topic: str, key: bytes | None, payload: bytes, headers: Sequence[tuple[str, bytes]]) -> Row:
+    """An outbox row; it carries the current trace (when tracing) as a header."""
+    if trace := tracing.headers():
+        names = {k for k, _ in trace}
+        headers = [*(h for h in headers if h[0] not in names), *trace]
+    return topic, key, json.dumps([[_header(k.encode("utf-8", "replace")), _header(v)] for k, v in headers]), payload
+
+
+def envelope_row(envelope: Envelope, key: str) -> Row:
+    spec = latest(envelope.type)
+    return row(spec.topic.name, key.encode(), envelope.to_bytes(), envelope.headers())
+
 
 async def enqueue(
     conn: asyncpg.Connection,
@@ -20,28 +35,38 @@ async def enqueue(
     payload: bytes,
     headers: Sequence[tuple[str, bytes]],
 ) -> None:
-    """Add a row for the relay to publish; it carries the current trace (when tracing) as a header."""
-    if trace := tracing.headers():
-        names = {k for k, _ in trace}
-        headers = [*(h for h in headers if h[0] not in names), *trace]
-    await conn.execute(
-        "INSERT INTO outbox (topic, key, headers, payload) VALUES ($1, $2, $3::jsonb, $4)",
-        topic,
-        key,
-        json.dumps([[_text(k.encode("utf-8", "replace")), _text(v)] for k, v in headers]),
-        payload,
-    )
+    """Add a row for the relay to publish."""
+    await conn.execute("INSERT INTO outbox (topic, key, headers, payload) VALUES ($1, $2, $3::jsonb, $4)",
+                       *row(topic, key, payload, headers))
 
 
-def _text(value: bytes) -> str:
+def _header(value: bytes) -> str:
     """A header as jsonb can hold it: invalid UTF-8 and NUL (which jsonb refuses) become U+FFFD. Only a hostile
     record's headers (copied to the DLQ) carry either; refusing them would block the partition for good."""
     return value.decode("utf-8", "replace").replace("\x00", "\ufffd")
 
 
 async def enqueue_envelope(conn: asyncpg.Connection, envelope: Envelope, key: str) -> None:
-    spec = latest(envelope.type)
-    await enqueue(conn, spec.topic.name, key.encode(), envelope.to_bytes(), envelope.headers())
+    await conn.execute("INSERT INTO outbox (topic, key, headers, payload) VALUES ($1, $2, $3::jsonb, $4)",
+                       *envelope_row(envelope, key))
+
+
+def _bytea(value: bytes | None) -> str:
+    """A bytea literal made of hex digits only: nothing to escape, whatever the server's string settings."""
+    return "NULL" if value is None else f"decode('{value.hex()}', 'hex')"
+
+
+def _text(value: str) -> str:
+    return f"convert_from({_bytea(value.encode())}, 'UTF8')"
+
+
+def insert_sql(rows: Sequence[Row]) -> str:
+    """The rows as one INSERT of literals, to send in the same round trip as the COMMIT (simple query protocol)."""
+    if not rows:
+        return ""
+    values = ", ".join(f"({_text(topic)}, {_bytea(key)}, {_text(headers)}::jsonb, {_bytea(payload)})"
+                       for topic, key, headers, payload in rows)
+    return f"INSERT INTO outbox (topic, key, headers, payload) VALUES {values}; "
 
 
 def envelope_for(

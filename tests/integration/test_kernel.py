@@ -208,3 +208,38 @@ async def test_a_connection_dropped_mid_operation_is_a_transient_failure_not_a_s
     assert len(calls) == 4
     assert await pool.fetchval("SELECT count(*) FROM partners") == 1
     assert await pool.fetchval("SELECT count(*) FROM dead_letters") == 0
+
+
+async def test_events_written_with_the_commit_arrive_byte_for_byte_and_in_emit_order(pool: asyncpg.Pool) -> None:
+    """The outbox rows go in as literals with the COMMIT: quotes, backslashes, unicode and NUL-free odd bytes."""
+    handlers = Handlers("subscription")
+    odd = "O'Brien \\x00 \\\\ \"quoted\" ünïcødé ☃ $$ $q$ ; COMMIT; --"
+
+    @handlers.on("partner.register")
+    async def emit_two(ctx: Context, cmd: RegisterPartner) -> None:
+        from shared.contracts.subscription import PartnerRegistered
+        await ctx.emit("partner.registered", PartnerRegistered(**{**cmd.model_dump(), "name": odd}), key="k'1\\")
+        await ctx.emit("partner.registered", PartnerRegistered(**{**cmd.model_dump(), "name": "second"}), key="k2")
+
+    await consumer(pool, handlers).handle(record(command("partner.register", PARTNER)))
+    out = await outbox(pool)
+    assert [o["key"] for o in out] == [b"k'1\\", b"k2"]
+    assert [json.loads(o["body"])["data"]["name"] for o in out] == [odd, "second"]
+    assert out[0]["headers"]["type"] == "partner.registered"
+
+
+async def test_a_failed_handler_leaves_no_transaction_open_on_a_pooled_connection(pool: asyncpg.Pool) -> None:
+    handlers = Handlers("subscription")
+
+    @handlers.on("partner.register")
+    async def broken(ctx: Context, cmd: RegisterPartner) -> None:
+        await ctx.conn.execute("INSERT INTO partners VALUES ($1, $2, $3, $4)", cmd.partner_id, cmd.name,
+                               cmd.billing_currency, cmd.country)
+        raise KeyError("bug")
+
+    await consumer(pool, handlers).handle(record(command("partner.register", PARTNER)))
+    for _ in range(pool.get_size()):
+        async with pool.acquire() as conn:
+            assert not conn.is_in_transaction()
+    assert await pool.fetchval("SELECT count(*) FROM partners") == 0
+    assert await pool.fetchval("SELECT count(*) FROM inbox") == 1  # the park's own transaction claimed it

