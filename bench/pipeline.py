@@ -12,9 +12,10 @@ import platform
 import secrets
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from shared import infra
@@ -30,7 +31,6 @@ from shared.settings import ServiceSettings
 SIZE = 300
 PARTITIONS = 4
 LINGER_MS = 5
-SIGNER = Signer("bench", secrets.token_urlsafe(32))
 
 
 def payloads(n: int) -> list[bytes]:
@@ -43,12 +43,6 @@ def payloads(n: int) -> list[bytes]:
         data["name"] = "x" * max(1, SIZE - len(env.to_bytes()))
         out.append(env.model_copy(update={"data": data}).to_bytes())
     return out
-
-
-def signed(values: list[bytes]) -> list[list[tuple[str, bytes]]]:
-    """Each command's authorization header, made before the clock starts (the services verify it: signing.py)."""
-    now = datetime.now(UTC)
-    return [[SIGNER.header(v, OPERATOR, now)] for v in values]
 
 
 async def produce(bootstrap: str, topic: str, values: list[bytes],
@@ -104,7 +98,7 @@ async def raw_hop(bootstrap: str, source: str, sink: str, n: int) -> float:
     return elapsed
 
 
-async def platform_hop(stack: infra.Infra, n: int) -> tuple[float, dict[str, int]]:
+async def platform_hop(stack: infra.Infra, n: int, keys: dict[str, str]) -> tuple[float, dict[str, int]]:
     handlers = Handlers("subscription")
 
     @handlers.on("partner.register")
@@ -112,8 +106,7 @@ async def platform_hop(stack: infra.Infra, n: int) -> tuple[float, dict[str, int
         await ctx.emit("partner.registered", PartnerRegistered(**cmd.model_dump()), key=cmd.partner_id)
 
     settings = ServiceSettings(service="subscription", kafka_bootstrap=stack.kafka_bootstrap,
-                               database_url=stack.database_url, kafka_partitions=PARTITIONS,
-                               command_keys={SIGNER.issuer: SIGNER.key},
+                               database_url=stack.database_url, kafka_partitions=PARTITIONS, command_keys=keys,
                                **{k.removeprefix("NCE_").lower(): v for k, v in stack.settings.items()})
     rt = Runtime(settings=settings, clock=SystemClock())
     defn = ServiceDef("subscription", handlers, Path("/nonexistent"))
@@ -121,6 +114,13 @@ async def platform_hop(stack: infra.Infra, n: int) -> tuple[float, dict[str, int
     connecting = asyncio.create_task(connect(defn, rt))
     first, last = await waiting
     await shutdown(rt, connecting)
+    conn = await asyncpg.connect(stack.database_url)
+    try:  # every message took the handler's path: none was refused (unsigned, say) and parked
+        parked = await conn.fetchval("SELECT count(*) FROM subscription.dead_letters")
+    finally:
+        await conn.close()
+    if parked:
+        raise RuntimeError(f"{parked} of the platform hop's messages were dead-lettered; see the DLQ reasons")
     return last - first, {"consumer_max_records": settings.consumer_max_records, "relay_batch": 500}
 
 
@@ -137,8 +137,11 @@ async def measure(n: int) -> dict:
         first, last = await count_until(stack.kafka_bootstrap, "bench.raw.in", n)
         consume_s = last - first
         hop_s = await raw_hop(stack.kafka_bootstrap, "bench.raw.in", "bench.raw.out", n)
-        await produce(stack.kafka_bootstrap, "nce.subscription.commands", values, signed(values))
-        platform_s, knobs = await platform_hop(stack, n)
+        # commands are signed as every outside publisher signs them (the services verify each one)
+        signer = Signer("nce-bench", secrets.token_urlsafe(32), ttl=timedelta(hours=1))
+        await produce(stack.kafka_bootstrap, "nce.subscription.commands", values,
+                      [[signer.header(v, OPERATOR, datetime.now(UTC))] for v in values])
+        platform_s, knobs = await platform_hop(stack, n, {signer.issuer: signer.key})
     finally:
         stack.close()
         infra.remove_tree(data_dir)

@@ -63,8 +63,8 @@ def command_producer(bootstrap: str) -> AIOKafkaProducer:
 
 
 async def publish(producer: AIOKafkaProducer, c: Envelope, signed_by: Signer) -> "asyncio.Future[Any]":
-    """Hand one command to the producer as outside systems publish it (topic, key, headers, signed); the delivery
-    future."""
+    """Hand one command to the producer as outside systems publish it (topic, key, headers, signature); the
+    delivery future."""
     topic = latest(c.type).topic
     key = command_key(topic, c.data)
     value = c.to_bytes()
