@@ -2,6 +2,7 @@
 seeding through commands, and probes (clock, /metrics, resident memory, CPU time, machine load)."""
 import asyncio
 import contextlib
+import json
 import os
 import platform
 import secrets
@@ -19,6 +20,7 @@ from services.send import command, is_rejection, send_many
 from services.system import System
 from services.up import load_sample
 from shared import infra
+from shared.messaging.signing import Signer
 
 START = "2026-01-15T00:00:00+00:00"
 PARTNER = ("PB1", "USD", "US")
@@ -31,6 +33,7 @@ class Bench:
     system: System
     token: str
     data_dir: Path
+    signed_by: Signer  # commands are signed as outside systems sign them; the services hold its key
 
     def _headers(self) -> dict[str, str]:
         return {"authorization": f"Bearer {self.token}"}
@@ -101,13 +104,15 @@ def running(env: dict[str, str] | None = None) -> Iterator[Bench]:
     system = None
     try:
         token = secrets.token_urlsafe(24)
+        signed_by = Signer("nce-bench", secrets.token_urlsafe(32))
         system = System({**stack.env(), "NCE_CLOCK": "simulated", "NCE_CLOCK_START": START,
-                         "NCE_OPERATOR_TOKEN": token, **(env or {})}, data_dir / "logs")
+                         "NCE_OPERATOR_TOKEN": token, "NCE_COMMAND_KEYS": json.dumps({"nce-bench": signed_by.key}),
+                         **(env or {})}, data_dir / "logs")
         system.start()
         system.wait_ready(180)
-        if not load_sample(stack.kafka_bootstrap, stack.database_url):
+        if not load_sample(stack.kafka_bootstrap, stack.database_url, signed_by):
             raise RuntimeError("the sample did not load")
-        bench = Bench(stack, system, token, data_dir)
+        bench = Bench(stack, system, token, data_dir, signed_by)
         bench.post_clock(START)  # settle: prices and offers have reached the subscription service
         yield bench
     finally:
@@ -121,25 +126,26 @@ def running(env: dict[str, str] | None = None) -> Iterator[Bench]:
         infra.remove_tree(data_dir)
 
 
-def expect_applied(bootstrap: str, commands: list[Any], chunk: int = 5000) -> float:
+def expect_applied(bootstrap: str, commands: list[Any], signed_by: Signer, chunk: int = 5000) -> float:
     """Send the commands in chunks; every one must be applied. Returns the seconds it took."""
     started = time.perf_counter()
     for i in range(0, len(commands), chunk):
         part = commands[i:i + chunk]
-        outcomes = asyncio.run(send_many(bootstrap, part, timeout=900))
+        outcomes = asyncio.run(send_many(bootstrap, part, 900, signed_by))
         bad = [(k, v and v["data"]) for k, v in outcomes.items() if v is None or is_rejection(v)]
         if bad:
             raise RuntimeError(f"{len(bad)} commands not applied, e.g. {bad[:3]}")
     return time.perf_counter() - started
 
 
-def register(bootstrap: str, customers: int) -> float:
+def register(bootstrap: str, customers: int, signed_by: Signer) -> float:
     partner, currency, country = PARTNER
     expect_applied(bootstrap, [command("partner.register", {"partner_id": partner, "name": partner,
-                                                            "billing_currency": currency, "country": country})])
+                                                            "billing_currency": currency, "country": country})],
+                   signed_by)
     return expect_applied(bootstrap, [command("customer.register", {
         "partner_id": partner, "customer_id": customer_id(c), "name": f"customer {c}", "country": country})
-        for c in range(customers)])
+        for c in range(customers)], signed_by)
 
 
 def customer_id(c: int) -> str:

@@ -9,11 +9,13 @@ import json
 import logging
 import os
 import platform
+import secrets
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from shared import infra
@@ -22,6 +24,7 @@ from shared.contracts.envelope import OPERATOR, new_envelope
 from shared.contracts.subscription import PartnerRegistered, RegisterPartner
 from shared.messaging.handlers import Context, Handlers
 from shared.messaging.kafka import ensure_topics
+from shared.messaging.signing import Signer
 from shared.runtime import Runtime, ServiceDef, connect, shutdown
 from shared.settings import ServiceSettings
 
@@ -42,11 +45,13 @@ def payloads(n: int) -> list[bytes]:
     return out
 
 
-async def produce(bootstrap: str, topic: str, values: list[bytes]) -> float:
+async def produce(bootstrap: str, topic: str, values: list[bytes],
+                  headers: list[list[tuple[str, bytes]]] | None = None) -> float:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=LINGER_MS, max_batch_size=256 * 1024)
     await producer.start()
     started = time.perf_counter()
-    futures = [await producer.send(topic, v, key=str(i % 64).encode()) for i, v in enumerate(values)]
+    futures = [await producer.send(topic, v, key=str(i % 64).encode(), headers=headers[i] if headers else None)
+               for i, v in enumerate(values)]
     await asyncio.gather(*futures)
     elapsed = time.perf_counter() - started
     await producer.stop()
@@ -93,7 +98,7 @@ async def raw_hop(bootstrap: str, source: str, sink: str, n: int) -> float:
     return elapsed
 
 
-async def platform_hop(stack: infra.Infra, n: int) -> tuple[float, dict[str, int]]:
+async def platform_hop(stack: infra.Infra, n: int, keys: dict[str, str]) -> tuple[float, dict[str, int]]:
     handlers = Handlers("subscription")
 
     @handlers.on("partner.register")
@@ -101,7 +106,7 @@ async def platform_hop(stack: infra.Infra, n: int) -> tuple[float, dict[str, int
         await ctx.emit("partner.registered", PartnerRegistered(**cmd.model_dump()), key=cmd.partner_id)
 
     settings = ServiceSettings(service="subscription", kafka_bootstrap=stack.kafka_bootstrap,
-                               database_url=stack.database_url, kafka_partitions=PARTITIONS,
+                               database_url=stack.database_url, kafka_partitions=PARTITIONS, command_keys=keys,
                                **{k.removeprefix("NCE_").lower(): v for k, v in stack.settings.items()})
     rt = Runtime(settings=settings, clock=SystemClock())
     defn = ServiceDef("subscription", handlers, Path("/nonexistent"))
@@ -109,6 +114,13 @@ async def platform_hop(stack: infra.Infra, n: int) -> tuple[float, dict[str, int
     connecting = asyncio.create_task(connect(defn, rt))
     first, last = await waiting
     await shutdown(rt, connecting)
+    conn = await asyncpg.connect(stack.database_url)
+    try:  # every message took the handler's path: none was refused (unsigned, say) and parked
+        parked = await conn.fetchval("SELECT count(*) FROM subscription.dead_letters")
+    finally:
+        await conn.close()
+    if parked:
+        raise RuntimeError(f"{parked} of the platform hop's messages were dead-lettered; see the DLQ reasons")
     return last - first, {"consumer_max_records": settings.consumer_max_records, "relay_batch": 500}
 
 
@@ -125,8 +137,11 @@ async def measure(n: int) -> dict:
         first, last = await count_until(stack.kafka_bootstrap, "bench.raw.in", n)
         consume_s = last - first
         hop_s = await raw_hop(stack.kafka_bootstrap, "bench.raw.in", "bench.raw.out", n)
-        await produce(stack.kafka_bootstrap, "nce.subscription.commands", values)
-        platform_s, knobs = await platform_hop(stack, n)
+        # commands are signed as every outside publisher signs them (the services verify each one)
+        signer = Signer("nce-bench", secrets.token_urlsafe(32), ttl=timedelta(hours=1))
+        await produce(stack.kafka_bootstrap, "nce.subscription.commands", values,
+                      [[signer.header(v, OPERATOR, datetime.now(UTC))] for v in values])
+        platform_s, knobs = await platform_hop(stack, n, {signer.issuer: signer.key})
     finally:
         stack.close()
         infra.remove_tree(data_dir)

@@ -131,10 +131,10 @@ def profilers(bench: Bench, into: str | None) -> list[subprocess.Popen[bytes]]:
 def wave(n: int, customers: int, profile: str | None = None) -> dict:
     with running() as bench:
         bootstrap = bench.stack.kafka_bootstrap
-        seconds = register(bootstrap, customers)
+        seconds = register(bootstrap, customers, bench.signed_by)
         seed = {"customers": customers, "customer_register_per_s": round(customers / seconds)}
         purchases = [purchase(f"W{i:07d}", customer_id(i % customers), i) for i in range(n)]
-        seconds = expect_applied(bootstrap, purchases, chunk=10000)
+        seconds = expect_applied(bootstrap, purchases, bench.signed_by, chunk=10000)
         seed |= {"purchases": n, "purchase_per_s_command_to_outcome": round(n / seconds)}
         started = time.perf_counter()
         bench.post_clock(PRE_WAVE)

@@ -135,7 +135,7 @@ async def drive(bench: Bench, rate: float, duration: float, customers: int, samp
             for _ in range(due):
                 envelope, kind, sub = load.make()
                 load.sent[str(envelope.id)] = (time.time(), kind, sub)
-                pending.append(await publish(producer, envelope))
+                pending.append(await publish(producer, envelope, bench.signed_by))
                 sent += 1
             if len(pending) > 1000:
                 await asyncio.gather(*pending)
@@ -167,7 +167,7 @@ def main() -> None:
     conditions = {"machine_at_start": machine(), "rate": args.rate, "duration_s": args.duration,
                   "customers": args.customers, "mix_percent": dict(MIX), "offers": OFFERS}
     with running({"NCE_LAG_MIN_INTERVAL_S": str(args.sample_s)}) as bench:
-        register(bench.stack.kafka_bootstrap, args.customers)
+        register(bench.stack.kafka_bootstrap, args.customers, bench.signed_by)
         result = asyncio.run(drive(bench, args.rate, args.duration, args.customers, args.sample_s))
     load: Load = result["load"]
     series = result["series"]

@@ -139,7 +139,7 @@ def send(
     timeout: Annotated[float, typer.Option(help="seconds to wait for the outcome")] = 30.0,
 ) -> None:
     """Publish a command and print its outcome event: exit 0 success, 1 rejected, 2 usage error or timeout."""
-    from services.send import UsageError, command, is_rejection, run_send
+    from services.send import UsageError, command, is_rejection, run_send, signer
 
     try:
         payload = json.loads(data)
@@ -148,11 +148,12 @@ def send(
         if not isinstance(payload, dict):
             raise ValueError("--data must be a JSON object")
         envelope = command(type_, payload, who, message_id)
+        signed_by = signer(_from_up("command_signing_key"))
     except (ValueError, ValidationError, UsageError) as e:
         typer.echo(f"usage error: {e}", err=True)
         raise typer.Exit(2) from None
     _trace_as_cli()
-    outcome = run_send(_require_bootstrap(kafka), envelope, timeout)
+    outcome = run_send(_require_bootstrap(kafka), envelope, timeout, signed_by)
     if outcome is None:
         typer.echo(f"timeout: no outcome for {message_id} within {timeout}s", err=True)
         raise typer.Exit(2)
@@ -189,9 +190,15 @@ def catalog_import(
 ) -> None:
     """Load an offer matrix (YAML) by sending one catalog command per offer and EOS rule."""
     from services.imports import import_catalog
+    from services.send import UsageError, signer
 
+    try:
+        signed_by = signer(_from_up("command_signing_key"))
+    except (ValidationError, UsageError) as e:
+        typer.echo(f"usage error: {e}", err=True)
+        raise typer.Exit(2) from None
     _trace_as_cli()
-    raise typer.Exit(import_catalog(file, _require_bootstrap(kafka), timeout))
+    raise typer.Exit(import_catalog(file, _require_bootstrap(kafka), timeout, signed_by))
 
 
 @pricelist_app.command("import")

@@ -13,11 +13,12 @@ from services.pricing.app import SERVICE as PRICING
 from services.pricing.importer import ImportRefusedError, ImportReport, import_pricelist as run_pricelist
 from services.pricing.reference_data import ReferenceDataError, import_fx_rates, import_promotions
 from services.send import command, is_rejection, send_many
+from shared.messaging.signing import Signer
 from shared.db.migrate import migrate
 from shared.db.pool import create_pool
 
 
-def import_catalog(path: Path, bootstrap: str, timeout: float) -> int:
+def import_catalog(path: Path, bootstrap: str, timeout: float, signed_by: Signer) -> int:
     try:
         offers, rules = read_offer_matrix(path.read_text())
     except OfferMatrixError as e:
@@ -25,7 +26,7 @@ def import_catalog(path: Path, bootstrap: str, timeout: float) -> int:
         return 2
     commands = [command("catalog.publish_offer", o.model_dump(mode="json")) for o in offers]
     commands += [command("catalog.set_eos", r.model_dump(mode="json")) for r in rules]
-    outcomes = asyncio.run(send_many(bootstrap, commands, timeout))
+    outcomes = asyncio.run(send_many(bootstrap, commands, timeout, signed_by))
     rejected = [(c, o) for c in commands if (o := outcomes[str(c.id)]) is not None and is_rejection(o)]
     missing = [c for c in commands if outcomes[str(c.id)] is None]
     for c, o in rejected:

@@ -14,7 +14,8 @@ from shared.contracts.envelope import OPERATOR, Actor, Envelope, new_envelope
 from shared.contracts.topics import events_topic_of
 from shared.messaging.kafka import connection
 from shared.messaging.keys import command_key
-from shared.settings import KafkaSettings
+from shared.messaging.signing import Signer
+from shared.settings import CommandKeySettings, KafkaSettings
 
 
 class UsageError(Exception):
@@ -30,6 +31,15 @@ def command(type_: str, data: dict[str, Any], actor: Actor | None = None, messag
         raise UsageError(f"{type_} is an event, not a command")
     return new_envelope(id=message_id or uuid.uuid4(), type=type_, version=spec.version, data=data,
                         occurred_at=datetime.now(UTC), source="nce-cli", actor=actor or OPERATOR)
+
+
+def signer(key: str | None = None) -> Signer:
+    """Who `nce` signs commands as: NCE_COMMAND_ISSUER (default nce-cli) with NCE_COMMAND_SIGNING_KEY, or `key`."""
+    settings = CommandKeySettings()
+    secret = settings.command_signing_key.get_secret_value() if settings.command_signing_key else key
+    if not secret:
+        raise UsageError("no key to sign commands with: set NCE_COMMAND_SIGNING_KEY, or start `nce up`")
+    return Signer(settings.command_issuer, secret)
 
 
 async def _outcome_consumer(kafka: KafkaSettings, topics: set[str], since_ms: int) -> AIOKafkaConsumer:
@@ -52,13 +62,15 @@ def command_producer(bootstrap: str) -> AIOKafkaProducer:
     return AIOKafkaProducer(**connection(KafkaSettings(kafka_bootstrap=bootstrap)), acks="all", linger_ms=5)
 
 
-async def publish(producer: AIOKafkaProducer, c: Envelope) -> "asyncio.Future[Any]":
-    """Hand one command to the producer as outside systems publish it (topic, key, headers); the delivery future."""
+async def publish(producer: AIOKafkaProducer, c: Envelope, signed_by: Signer) -> "asyncio.Future[Any]":
+    """Hand one command to the producer as outside systems publish it (topic, key, headers, signature); the
+    delivery future."""
     topic = latest(c.type).topic
     key = command_key(topic, c.data)
+    value = c.to_bytes()
     with tracing.sending(c, topic.name):  # each command the root of its own trace, when tracing
-        return await producer.send(topic.name, c.to_bytes(), key=key.encode() if key else None,
-                                   headers=[*c.headers(), *tracing.headers()])
+        headers = [*c.headers(), *tracing.headers(), signed_by.header(value, c.actor, datetime.now(UTC))]
+        return await producer.send(topic.name, value, key=key.encode() if key else None, headers=headers)
 
 
 async def outcome_consumer(bootstrap: str, command_types: set[str], since_ms: int) -> AIOKafkaConsumer:
@@ -68,8 +80,10 @@ async def outcome_consumer(bootstrap: str, command_types: set[str], since_ms: in
                                    since_ms)
 
 
-async def send_many(bootstrap: str, commands: list[Envelope], timeout: float) -> dict[str, dict[str, Any] | None]:
-    """Publish the commands in order; return each one's outcome event (None where none came within `timeout`).
+async def send_many(bootstrap: str, commands: list[Envelope], timeout: float,
+                    signed_by: Signer) -> dict[str, dict[str, Any] | None]:
+    """Publish the commands in order, each signed; return each one's outcome event (None where none came within
+    `timeout`).
 
     TLS and SASL come from the same NCE_KAFKA_* settings as the services'.
     """
@@ -81,7 +95,7 @@ async def send_many(bootstrap: str, commands: list[Envelope], timeout: float) ->
     await producer.start()
     outcomes: dict[str, dict[str, Any] | None] = {str(c.id): None for c in commands}
     try:
-        await asyncio.gather(*[await publish(producer, c) for c in commands])
+        await asyncio.gather(*[await publish(producer, c, signed_by) for c in commands])
         missing, deadline = len(outcomes), time.monotonic() + timeout
         while missing and time.monotonic() < deadline:
             for records in (await consumer.getmany(timeout_ms=200)).values():
@@ -100,8 +114,8 @@ async def send_many(bootstrap: str, commands: list[Envelope], timeout: float) ->
         await consumer.stop()
 
 
-def run_send(bootstrap: str, envelope: Envelope, timeout: float) -> dict[str, Any] | None:
-    return asyncio.run(send_many(bootstrap, [envelope], timeout))[str(envelope.id)]
+def run_send(bootstrap: str, envelope: Envelope, timeout: float, signed_by: Signer) -> dict[str, Any] | None:
+    return asyncio.run(send_many(bootstrap, [envelope], timeout, signed_by))[str(envelope.id)]
 
 
 def is_rejection(outcome: dict[str, Any]) -> bool:

@@ -15,7 +15,8 @@ from pydantic import ValidationError
 
 from shared import infra
 from shared.auth import Tokens
-from shared.settings import TokenSettings
+from shared.messaging.signing import Signer
+from shared.settings import CommandKeySettings, TokenSettings
 from services.gateway import build_gateway
 from services.system import System
 
@@ -44,26 +45,41 @@ def single_instance(data_dir: Path):  # type: ignore[no-untyped-def]
 SAMPLE = Path(__file__).parent / "sample"
 
 
-def load_sample(bootstrap: str, database_url: str) -> bool:
+def load_sample(bootstrap: str, database_url: str, signed_by: Signer) -> bool:
     """The shipped sample: offer matrix (as catalog commands), price lists of four markets, promotions, FX rates."""
     from services.imports import import_catalog, import_pricelist, import_reference
 
-    codes = [import_catalog(SAMPLE / "offers.yaml", bootstrap, 60.0)]
+    codes = [import_catalog(SAMPLE / "offers.yaml", bootstrap, 60.0, signed_by)]
     codes += [import_pricelist(SAMPLE / f"pricelist-{m}.csv", m, False, database_url) for m in ("US", "GB", "DE", "FR")]
     codes += [import_reference("promotions", SAMPLE / "promotions.yaml", database_url),
               import_reference("fx", SAMPLE / "fx-rates.csv", database_url)]
     return not any(codes)
 
 
+def _kept_secret(path: Path) -> str:
+    """The secret generated at this data dir's first start (kept, owner-only)."""
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
 def operator_token(data_dir: Path) -> str:
-    """NCE_OPERATOR_TOKEN when set; else the one generated at this data dir's first start (kept, owner-only)."""
-    if token := os.environ.get("NCE_OPERATOR_TOKEN"):
-        return token
-    kept = data_dir / "operator-token"
-    if not kept.exists():
-        kept.touch(mode=0o600)
-        kept.write_text(secrets.token_urlsafe(32))
-    return kept.read_text().strip()
+    """NCE_OPERATOR_TOKEN when set; else one generated for this data dir."""
+    return os.environ.get("NCE_OPERATOR_TOKEN") or _kept_secret(data_dir / "operator-token")
+
+
+def command_keys(data_dir: Path) -> tuple[Signer, dict[str, str]]:
+    """Who `nce` signs commands as here, and the keys the services verify with: NCE_COMMAND_KEYS plus, for an HS256
+    signing key (NCE_COMMAND_SIGNING_KEY, else one generated for this data dir), the signer's own."""
+    settings = CommandKeySettings()
+    given = settings.command_signing_key
+    signed_by = Signer(settings.command_issuer, given.get_secret_value() if given else
+                       _kept_secret(data_dir / "command-key"))
+    keys = settings.verification_keys()
+    if signed_by.algorithm == "HS256":
+        keys.setdefault(signed_by.issuer, signed_by.key)
+    return signed_by, keys
 
 
 async def _serve(system: System, port: int, banner: str, seed: Callable[[], None] | None, tokens: Tokens) -> bool:
@@ -120,25 +136,26 @@ def run_up(*, kafka: str | None, database: str | None, port: int, data_dir: Path
             token = operator_token(data_dir)
             try:  # partner tokens, if any, come from NCE_PARTNER_TOKENS
                 tokens = Tokens(TokenSettings(operator_token=token))
+                signed_by, keys = command_keys(data_dir)
             except ValidationError as e:
-                print(f"invalid tokens: {e}")
+                print(f"invalid tokens or keys: {e}")
                 return 2
             stack = infra.start(data_dir, kafka=kafka, database=database, keep_data=True)
             try:
                 env = {**stack.env(), "NCE_CLOCK": clock, **({"NCE_CLOCK_START": start} if start else {}),
-                       "NCE_OPERATOR_TOKEN": token}
+                       "NCE_OPERATOR_TOKEN": token, "NCE_COMMAND_KEYS": json.dumps(keys)}
                 system = System(env, data_dir / "logs")
                 url = f"http://127.0.0.1:{port}"
                 (data_dir / "up.json").write_text(json.dumps({
                     "url": url, "kafka_bootstrap": stack.kafka_bootstrap, "database_url": stack.database_url,
-                    "pid": os.getpid(), "operator_token": token,
+                    "pid": os.getpid(), "operator_token": token, "command_signing_key": signed_by.key,
                     "services": {n: system.url(n) for n in system.services}}))
                 (data_dir / "up.json").chmod(0o600)
                 marker = data_dir / "sample-loaded"
 
                 def seed() -> None:
                     print("loading the sample catalog, price lists, promotions and FX rates…", flush=True)
-                    if load_sample(stack.kafka_bootstrap, stack.database_url):
+                    if load_sample(stack.kafka_bootstrap, stack.database_url, signed_by):
                         marker.touch()
                     else:
                         print("the sample did not load cleanly; see above (it will be retried at the next start)")

@@ -6,6 +6,7 @@ from uuid import UUID
 
 import asyncpg
 from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 
 def row_json(row: asyncpg.Record) -> dict[str, Any]:
@@ -14,6 +15,27 @@ def row_json(row: asyncpg.Record) -> dict[str, Any]:
     for k, v in dict(row).items():
         out[k] = v.isoformat() if isinstance(v, date | datetime) else str(v) if isinstance(v, Decimal | UUID) else v
     return out
+
+
+def whole(text: str) -> bool:
+    """Whether a query parameter is a whole number `int()` reads: ASCII digits only ('²'.isdigit() is true)."""
+    return text.isascii() and text.isdigit()
+
+
+class RefuseNul:
+    """ASGI middleware: a request with a NUL character in its path or query is a 400 (PostgreSQL text cannot
+    hold one, so any lookup with it failed with a 500)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and ("\x00" in scope["path"] or b"%00" in scope["query_string"]
+                                        or b"\x00" in scope["query_string"]):
+            response = error(400, "the request's path or query holds a NUL character")
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 def error(status: int, message: str) -> JSONResponse:

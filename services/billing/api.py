@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute, Route
 
 from shared.auth import reader, sees
 from shared.dates import month_after
-from shared.http import error
+from shared.http import error, whole
 from shared.runtime import Runtime
 
 from services.billing import storage
@@ -270,7 +270,7 @@ def routes(rt: Runtime) -> list[BaseRoute]:
           '503': {$ref: '#/components/responses/NotReady'}
         """
         months = request.query_params.get("months", "12")
-        if not months.isdigit() or not 1 <= int(months) <= 120:
+        if not whole(months) or not 1 <= int(months) <= 120:
             return error(400, "months must be a whole number from 1 to 120")
         today = (await rt.clock.now()).date()
         return JSONResponse(await storage.summary(rt.db(), reader(request).partner_id, today, int(months)))

@@ -11,6 +11,7 @@ handlers = Handlers("catalog")
 
 @handlers.on("catalog.publish_offer")
 async def on_publish_offer(ctx: Context, cmd: PublishOffer) -> None:
+    ctx.require_operator()
     check_offer([(p.term_duration, p.billing_cycle) for p in cmd.plans], cmd.min_quantity, cmd.max_quantity,
                 cmd.trial)
     revision = await storage.upsert_offer(ctx.conn, cmd, ctx.now)
@@ -22,6 +23,7 @@ async def on_publish_offer(ctx: Context, cmd: PublishOffer) -> None:
 
 @handlers.on("catalog.set_eos")
 async def on_set_eos(ctx: Context, cmd: SetEos) -> None:
+    ctx.require_operator()
     await storage.set_eos(ctx.conn, cmd, "command", ctx.now)
     await ctx.emit("catalog.eos_changed", EosChanged(**cmd.model_dump(), source="command"), key=cmd.product_id)
 

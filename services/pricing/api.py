@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from shared.contracts.common import CatalogItemId
-from shared.http import error, instant, row_json
+from shared.http import error, instant, row_json, whole
 from shared.runtime import Runtime
 
 from services.pricing import storage
@@ -36,7 +36,7 @@ def _query(q: Any) -> dict[str, Any] | str:
     if not re.fullmatch(r"[A-Z]{3}", currency):
         return "currency must be an ISO 4217 code"
     quantity = q.get("quantity", "1")
-    if not quantity.isdigit() or not 1 <= int(quantity) <= 10_000_000:
+    if not whole(quantity) or not 1 <= int(quantity) <= 10_000_000:
         return "quantity must be a whole number from 1"
     return {"item": item, "term": term, "cycle": cycle, "market": market, "currency": currency,
             "quantity": int(quantity)}

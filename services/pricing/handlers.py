@@ -10,6 +10,7 @@ handlers = Handlers("pricing")
 
 @handlers.on("pricing.set_price")
 async def on_set_price(ctx: Context, cmd: SetPrice) -> None:
+    ctx.require_operator()
     await storage.upsert_row(ctx.conn, cmd)
     await ctx.emit("pricing.prices_published", PricesPublished(market=cmd.market, rows=[cmd]), key=cmd.market)
     if cmd.end_of_sale_date is not None:

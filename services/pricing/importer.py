@@ -30,6 +30,7 @@ from services.pricing.storage import COLUMNS, KEY, VALUES
 EVENT_ROWS = 500
 MAX_REPORTED = 100
 MAX_TAGS = 20
+MAX_TAG_LENGTH = 100  # tags travel in every prices_published event: a huge one made events no consumer reads
 TIER_MAX = 999_999_999
 # The typed columns PostgreSQL parses during COPY, and how a bad value is named in the report.
 TYPES = {"UnitPrice": "numeric", "ERP Price": "numeric", "PricingTierRangeMin": "bigint",
@@ -71,8 +72,10 @@ def _sha256(path: Path) -> str:
 
 
 def _header(path: Path) -> list[str]:
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        return next(csv.reader(f), [])
+    """The first line's column names; only that line is decoded here (COPY names the line of a bad byte after it)."""
+    with open(path, "rb") as f:
+        first = f.readline()
+    return next(csv.reader([first.decode("utf-8-sig")]), [])
 
 
 def _source(index: dict[str, int]) -> str:
@@ -80,8 +83,8 @@ def _source(index: dict[str, int]) -> str:
 
     Values are taken as written (no trimming): an identifier with spaces around it fails its check, by name.
     """
-    def col(name: str, default: str = "NULL") -> str:
-        return f"c{index[name]}" if name in index else default
+    def col(name: str, default: str = "NULL") -> str:  # an absent typed column is a NULL of its type
+        return f"c{index[name]}" if name in index else f"NULL::{TYPES[name]}" if name in TYPES else default
 
     return f"""SELECT n, {col("ProductId")} AS product_id, {col("SkuId")} AS sku_as_written,
                       lpad({col("SkuId")}, 4, '0') AS sku_id, {col("Market")} AS market,
@@ -91,12 +94,18 @@ def _source(index: dict[str, int]) -> str:
                       coalesce({col("PricingTierRangeMax")}, {TIER_MAX}) AS tier_max,
                       {col("EffectiveStartDate")} AS effective_start, {col("EffectiveEndDate")} AS effective_end,
                       {col("UnitPrice")} AS unit_price, {col("ERP Price")} AS erp_price,
-                      array_remove(string_to_array(replace({col("Tags", "''")}, ' ', ''), ';', ''), NULL) AS tags,
+                      array_remove(string_to_array(replace(coalesce({col("Tags")}, ''), ' ', ''), ';', ''), NULL)
+                          AS tags,
                       {col("EndofSaleDate")} AS end_of_sale_date,
                       coalesce(nullif({col("Segment")}, ''), 'Commercial') AS segment,
                       coalesce({col("ProductTitle", "''")}, '') AS product_title,
                       coalesce({col("SkuTitle", "''")}, '') AS sku_title
                FROM staging"""
+
+
+def _date_ok(column: str) -> str:
+    """A date Python and every consumer can read back: PostgreSQL also takes BC years and years past 9999."""
+    return f"{column} BETWEEN '0001-01-01' AND '9999-12-31'"
 
 
 def _money_ok(column: str) -> str:
@@ -115,10 +124,9 @@ CHECKS: list[tuple[str, tuple[str, ...], str]] = [
      "TermDuration {a!r} is not P1M, P1Y or P3Y"),
     (f"billing_cycle IN ({', '.join(repr(p) for p in sorted(PLANS))})", ("billing_cycle",),
      "BillingPlan {a!r} is not Monthly, Annual, Triennial or None"),
-    ("effective_start IS NOT NULL AND isfinite(effective_start)", ("effective_start",),
-     "EffectiveStartDate {a!r} is not a date"),
-    ("effective_end IS NOT NULL AND isfinite(effective_end)", ("effective_end",),
-     "EffectiveEndDate {a!r} is not a date"),
+    (_date_ok("effective_start"), ("effective_start",),
+     "EffectiveStartDate {a!r} is not a date from 0001-01-01 to 9999-12-31"),
+    (_date_ok("effective_end"), ("effective_end",), "EffectiveEndDate {a!r} is not a date from 0001-01-01 to 9999-12-31"),
     ("effective_start <= effective_end", ("effective_start", "effective_end"),
      "EffectiveStartDate {a} is after EffectiveEndDate {b}"),
     (f"tier_min BETWEEN 0 AND {TIER_MAX} AND tier_max BETWEEN 0 AND {TIER_MAX}", ("tier_min", "tier_max"),
@@ -129,8 +137,11 @@ CHECKS: list[tuple[str, tuple[str, ...], str]] = [
     (f"erp_price IS NULL OR {_money_ok('erp_price')}", ("erp_price",),
      "ERP Price {a!r} must be between 0 and 1000000000 with at most 6 decimals"),
     (f"cardinality(tags) <= {MAX_TAGS}", ("cardinality(tags)",), "Tags has {a} entries, at most " + f"{MAX_TAGS}"),
-    ("end_of_sale_date IS NULL OR isfinite(end_of_sale_date)", ("end_of_sale_date",),
-     "EndofSaleDate {a!r} is not a date"),
+    (f"NOT EXISTS (SELECT FROM unnest(tags) t WHERE length(t) > {MAX_TAG_LENGTH})",
+     ("(SELECT max(length(t)) FROM unnest(tags) t)",),
+     "Tags has an entry of {a} characters, at most " + f"{MAX_TAG_LENGTH}"),
+    (f"end_of_sale_date IS NULL OR {_date_ok('end_of_sale_date')}", ("end_of_sale_date",),
+     "EndofSaleDate {a!r} is not a date from 0001-01-01 to 9999-12-31"),
 ]
 
 

@@ -5,20 +5,24 @@ been committed past by every consumer group, and no service wrote an outbox row 
 wrote may still be in flight) — then no timer is due. Tansu's end offsets are wrong, hence markers, not lag.
 """
 import asyncio
+import logging
 import time
 from datetime import datetime
 
 import asyncpg
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from shared.clock import SharedSimulatedClock
+from shared.db.pool import TRANSIENT_DB_ERRORS
 from shared.messaging.kafka import make_admin
 from shared.messaging.markers import committed, mark, past
 from shared.settings import KafkaSettings
 
 from services.scheduler import storage
 
+log = logging.getLogger(__name__)
 
 class NotSettledError(TimeoutError):
     pass
@@ -83,27 +87,41 @@ class ClockControl:
         self.pool, self.clock, self.producer, self.kafka = pool, clock, producer, kafka
         self._lock = asyncio.Lock()
 
-    async def advance(self, to: datetime) -> dict[str, object]:
-        """Move to `to` through every due instant on the way; return when it stands there, settled."""
+    async def advance(self, to: datetime, patience: float = 120.0) -> dict[str, object]:
+        """Move to `to` through every due instant on the way; return when it stands there, settled.
+
+        A broker or a database away is waited on for up to `patience` seconds: each step leaves the clock and the
+        timers consistent in the database, so trying again resumes where the clock stands."""
         async with self._lock:
-            current = await self.clock.now()
-            if to < current:
-                await self.clock.set(to)  # raises ClockMovedBackwardsError with the reason
-            admin = make_admin(self.kafka, "nce-scheduler-clock")
-            await admin.start()
-            steps = fired = 0
-            try:
-                while True:
-                    while batch := await storage.fire_due(self.pool, current):
-                        fired += batch
-                    await settle(self.pool, self.producer, admin)
-                    if await storage.due_count(self.pool, current):
-                        continue  # what settled scheduled something already due
-                    if current >= to:
-                        break
-                    upcoming = await storage.next_due(self.pool, current)
-                    current = await self.clock.set(min(upcoming, to) if upcoming else to)
-                    steps += 1
-            finally:
-                await admin.close()
-            return {"now": current.isoformat(), "steps": steps, "fired": fired}
+            give_up, done = time.monotonic() + patience, {"steps": 0, "fired": 0}
+            while True:
+                try:
+                    return {"now": (await self._advance(to, done)).isoformat(), **done}
+                except NotSettledError:
+                    raise
+                except (KafkaError, *TRANSIENT_DB_ERRORS) as e:
+                    if time.monotonic() > give_up:
+                        raise NotSettledError(f"the broker or the database is unreachable: {e!r}") from e
+                    log.warning("clock: %r; trying again", e)
+                    await asyncio.sleep(1)
+
+    async def _advance(self, to: datetime, done: dict[str, int]) -> datetime:
+        current = await self.clock.now()
+        if to < current:
+            await self.clock.set(to)  # raises ClockMovedBackwardsError with the reason
+        admin = make_admin(self.kafka, "nce-scheduler-clock")
+        await admin.start()
+        try:
+            while True:
+                while batch := await storage.fire_due(self.pool, current):
+                    done["fired"] += batch
+                await settle(self.pool, self.producer, admin)
+                if await storage.due_count(self.pool, current):
+                    continue  # what settled scheduled something already due
+                if current >= to:
+                    return current
+                upcoming = await storage.next_due(self.pool, current)
+                current = await self.clock.set(min(upcoming, to) if upcoming else to)
+                done["steps"] += 1
+        finally:
+            await admin.close()

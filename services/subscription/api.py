@@ -6,7 +6,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from shared.auth import reader, sees
-from shared.http import error
+from shared.http import error, whole
 from shared.runtime import Runtime
 
 from services.subscription import storage, views
@@ -159,7 +159,7 @@ def routes(rt: Runtime) -> list[BaseRoute]:
           '503': {$ref: '#/components/responses/NotReady'}
         """
         days = request.query_params.get("days", "30")
-        if not days.isdigit() or not 1 <= int(days) <= 366:
+        if not whole(days) or not 1 <= int(days) <= 366:
             return error(400, "days must be a whole number from 1 to 366")
         today = (await rt.clock.now()).date()
         return JSONResponse(await views.due(rt.db(), _partner(request), today, int(days)))

@@ -32,7 +32,10 @@ def envelope_model(spec: MessageSpec) -> type[Envelope]:
 
 def description(spec: MessageSpec) -> str:
     what = inspect.cleandoc(spec.model.__doc__ or "") or f"{spec.type} v{spec.version}."
-    return f"{what}\n\nOn `{spec.topic.name}`, keyed by {spec.topic.key}."
+    signed = (" Signed: the record carries `authorization: Bearer <JWT>` (claims iss, iat, exp, partner_id, roles,"
+              " sha256 of the record value; README \"Signed commands\"), else it is parked as UNAUTHENTICATED."
+              if spec.topic.carries_commands else "")
+    return f"{what}\n\nOn `{spec.topic.name}`, keyed by {spec.topic.key}.{signed}"
 
 
 def channel(spec: MessageSpec) -> str:

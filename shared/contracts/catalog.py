@@ -4,7 +4,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from shared.contracts.common import BillingCycle, CatalogItemId, Country, Data, ProductId, ProductSku, SkuId, TermDuration, Text
+from shared.contracts.common import (
+    MAX_QUANTITY, BillingCycle, CatalogItemId, Country, Data, ProductId, ProductSku, SkuId, TermDuration, Text,
+)
 
 EosState = Literal["Active", "EndOfSale", "EndOfSaleWithConversions", "EndOfLife"]
 ProductKind = Literal["license", "software_subscription", "perpetual"]
@@ -27,9 +29,9 @@ class Offer(Data):
     legacy: bool = False
     markets: list[Country] = Field(min_length=1, max_length=300)
     plans: list[Plan] = Field(min_length=1, max_length=10)
-    min_quantity: int = Field(1, ge=1)
-    max_quantity: int = Field(10_000, ge=1)
-    pooled_max_per_customer: int | None = Field(None, ge=1)
+    min_quantity: int = Field(1, ge=1, le=MAX_QUANTITY)
+    max_quantity: int = Field(10_000, ge=1, le=MAX_QUANTITY)
+    pooled_max_per_customer: int | None = Field(None, ge=1, le=MAX_QUANTITY)
     trial: bool = False
     addon_prerequisites: list[ProductSku] = Field(default_factory=list, max_length=50)
     upgrade_targets: list[ProductSku] = Field(default_factory=list, max_length=50)

@@ -1,9 +1,9 @@
 """Field types reused by several producers' contracts."""
 import re
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 TermDuration = Literal["P1M", "P1Y", "P3Y"]
 BillingCycle = Literal["monthly", "annual", "triennial", "none"]
@@ -42,14 +42,38 @@ Id = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:
 Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 Money = Annotated[Decimal, Field(max_digits=18, decimal_places=6, ge=0, allow_inf_nan=False)]
-Quantity = Annotated[int, Field(ge=1, le=1_000_000, strict=True)]
+MAX_QUANTITY = 1_000_000
+Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY, strict=True)]
+TierBound = Annotated[int, Field(ge=0, le=999_999_999)]  # a price list's PricingTierRange (stored as int)
 Text = Annotated[str, Field(min_length=1, max_length=500)]
 
 
+def has_nul(value: Any) -> bool:
+    """Whether a JSON value holds a NUL character (U+0000) in any string: PostgreSQL text cannot store one."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(has_nul(v) for v in value)
+    return False
+
+
+def refuse_nul(value: Any) -> Any:
+    if has_nul(value):
+        raise ValueError("text must not contain a NUL character (U+0000)")
+    return value
+
+
 class Data(BaseModel):
-    """Base of every message's data: unknown fields are ignored, known ones validated."""
+    """Base of every message's data: unknown fields are ignored, known ones validated, no NUL in any text."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        return refuse_nul(data)
 
 
 class CommandRejected(Data):

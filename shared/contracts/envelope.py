@@ -3,7 +3,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from shared.contracts.common import refuse_nul
 
 ENVELOPE_HEADERS = ("id", "type", "version", "correlation_id")
 
@@ -14,8 +16,14 @@ class Actor(BaseModel):
     partner_id: str | None = None
     roles: list[str] = Field(default_factory=list)
 
+    @property
+    def is_operator(self) -> bool:
+        """The platform operator, who may act for any partner and alone runs the catalog and price lists."""
+        return OPERATOR_ROLE in self.roles
 
-OPERATOR = Actor(partner_id=None, roles=["GlobalAdmin"])
+
+OPERATOR_ROLE = "GlobalAdmin"
+OPERATOR = Actor(partner_id=None, roles=[OPERATOR_ROLE])
 
 
 class Envelope(BaseModel):
@@ -30,6 +38,15 @@ class Envelope(BaseModel):
     source: str = Field(min_length=1, max_length=200)
     actor: Actor | None = None
     data: dict[str, Any]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, raw: Any) -> Any:
+        """NUL in the envelope's own fields (stored and sent as headers) makes it unreadable; in `data` it is the
+        data model's to refuse, so a readable command still gets its rejection."""
+        if isinstance(raw, dict):
+            refuse_nul({k: v for k, v in raw.items() if k != "data"})
+        return raw
 
     def headers(self) -> list[tuple[str, bytes]]:
         """Kafka headers repeating the routing fields of the envelope."""

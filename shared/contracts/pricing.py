@@ -6,7 +6,9 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_serializer, model_validator
 
 from shared.contracts.catalog import EosState
-from shared.contracts.common import BillingCycle, Country, Currency, Data, Money, ProductId, SkuId, TermDuration, Text
+from shared.contracts.common import (
+    BillingCycle, Country, Currency, Data, Money, ProductId, SkuId, TermDuration, Text, TierBound,
+)
 
 Rate = Annotated[Decimal, Field(gt=0, max_digits=20, decimal_places=10, allow_inf_nan=False)]
 Fraction = Annotated[Decimal, Field(gt=0, lt=1, max_digits=8, decimal_places=6)]
@@ -21,13 +23,13 @@ class PriceRow(Data):
     currency: Currency
     term_duration: TermDuration
     billing_cycle: BillingCycle
-    tier_min: int = Field(1, ge=0)
-    tier_max: int = Field(999_999_999, ge=0)
+    tier_min: TierBound = 1
+    tier_max: TierBound = 999_999_999
     effective_start: date
     effective_end: date
     unit_price: Money
     erp_price: Money | None = None
-    tags: list[str] = Field(default_factory=list, max_length=20)
+    tags: list[Annotated[str, Field(max_length=100)]] = Field(default_factory=list, max_length=20)
     end_of_sale_date: date | None = None
     segment: str = "Commercial"
     product_title: str = ""

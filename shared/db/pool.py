@@ -2,7 +2,9 @@
 import asyncpg
 
 # Errors after which the same work may succeed later: the database is away, restarting or overloaded,
-# or PostgreSQL asks us to retry (serialization failure, deadlock).
+# or PostgreSQL asks us to retry (serialization failure, deadlock). InternalClientError is what a connection the
+# server dropped mid-operation raises until asyncpg notices it is closed ("cannot switch to state …; another
+# operation is in progress"), seen when PostgreSQL restarts under load: another connection succeeds.
 TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     ConnectionError,
@@ -16,6 +18,7 @@ TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.SerializationError,
     asyncpg.exceptions.DeadlockDetectedError,
     asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.InternalClientError,
 )
 
 

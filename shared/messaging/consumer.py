@@ -26,6 +26,7 @@ from shared.db.pool import TRANSIENT_DB_ERRORS
 from shared.messaging.decode import Decoded, PoisonError, Record, decode
 from shared.messaging.handlers import Context, Handlers
 from shared.messaging.outbox import enqueue, enqueue_envelope, envelope_for, insert_sql
+from shared.messaging.signing import Verifier
 from shared.rejection import CommandRejectedError
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,11 @@ def _partner_of(command: Envelope) -> str | None:
     return (command.actor.partner_id if command.actor else None) or (named if isinstance(named, str) else None)
 
 
+def _storable(text: str) -> str:
+    """Text PostgreSQL (and our contract) can hold: a NUL, say quoted from a hostile input, becomes U+FFFD."""
+    return text.replace("\x00", "\ufffd")
+
+
 class Consumer:
     def __init__(
         self,
@@ -62,6 +68,7 @@ class Consumer:
         max_backoff_s: float = 5.0,
         on_commit: Callable[[], None] = lambda: None,
         kill_after_commit: str | None = None,
+        verifier: Verifier | None = None,
     ) -> None:
         self.handlers = handlers
         self.service = handlers.service
@@ -71,6 +78,7 @@ class Consumer:
         self.max_backoff_s = max_backoff_s
         self.on_commit = on_commit
         self.kill_after_commit = kill_after_commit
+        self.verifier = verifier  # commands must be signed when set (every service process sets it)
 
     async def handle_batch(self, records: Iterable[Record]) -> None:
         """Handle a fetched batch: partitions concurrently, each partition's records strictly in order."""
@@ -86,7 +94,7 @@ class Consumer:
     async def handle(self, record: Record) -> None:
         started = time.perf_counter()
         try:
-            decoded = decode(record, self.max_bytes)
+            decoded = decode(record, self.max_bytes, self.verifier)
         except PoisonError as poison:
             with self._context(record, poison.envelope):
                 await self._retrying(partial(self._park, record, poison))
@@ -97,10 +105,25 @@ class Consumer:
         if handler is None:
             metrics.HANDLED.labels(self.service, decoded.spec.type, "skipped").inc()
             return
-        now = await self.clock.now()  # the stamp every rule is evaluated at, kept across retries
+        now = await self._stamp()  # the instant every rule is evaluated at, kept across retries
         with self._context(record, decoded.envelope):
             await self._retrying(lambda: self._apply(decoded, now, record), record, decoded.envelope)
         metrics.LATENCY.labels(self.service).observe(time.perf_counter() - started)
+
+    async def _stamp(self) -> datetime:
+        """Read the clock; the simulated one lives in the database, so a database away is waited on here too."""
+        attempt = 0
+        while True:
+            try:
+                return await self.clock.now()
+            except TRANSIENT_DB_ERRORS as e:
+                attempt += 1
+                metrics.FAILED.labels(self.service, "transient").inc()
+                log.warning("%s: clock unreadable (attempt %d), retrying: %r", self.service, attempt, e)
+                await asyncio.sleep(self._backoff(attempt))
+
+    def _backoff(self, attempt: int) -> float:
+        return min(self.max_backoff_s, 0.05 * 2 ** min(attempt, 10))
 
     @contextlib.contextmanager
     def _context(self, record: Record, envelope: Envelope | None) -> Iterator[None]:
@@ -136,7 +159,7 @@ class Consumer:
                     poison = PoisonError(f"handler failed: {type(e).__name__}: {e}", envelope, "INTERNAL_ERROR")
                     work = partial(self._park, record, poison)
                     continue
-            await asyncio.sleep(min(self.max_backoff_s, 0.05 * 2 ** min(attempt, 10)))
+            await asyncio.sleep(self._backoff(attempt))
 
     async def _apply(self, m: Decoded, now: datetime, record: Record) -> None:
         handler = self.handlers.get(m.spec.type)
@@ -199,6 +222,7 @@ class Consumer:
         self, conn: asyncpg.Connection, cause: Envelope, now: datetime, record: Record, code: str, message: str
     ) -> None:
         """Publish the command's one outcome, a rejection, on its area's events topic under the command's key."""
+        message = _storable(message)
         data = CommandRejected(command_type=cause.type, code=code, message=message)
         area = BY_NAME[record.topic].area
         out = envelope_for(f"{area}.command_rejected", data, occurred_at=now, source=self.service, cause=cause)
@@ -211,14 +235,27 @@ class Consumer:
         )
 
     async def _park(self, record: Record, poison: PoisonError) -> None:
-        env = poison.envelope
-        message_id = env.id if env else uuid.uuid5(_COORDINATES, f"{record.topic}:{record.partition}:{record.offset}")
+        try:
+            await self._park_as(record, poison)
+        except TRANSIENT_DB_ERRORS:
+            raise
+        except Exception as e:  # the record itself defeats parking: park it bare rather than block the partition
+            log.exception("%s: could not park %s[%d]@%d as it is; parking it bare", self.service, record.topic,
+                          record.partition, record.offset)
+            await self._park_as(record, PoisonError(f"{poison.reason} (parked bare: {type(e).__name__}: {e})"),
+                                bare=True)
+
+    async def _park_as(self, record: Record, poison: PoisonError, bare: bool = False) -> None:
+        """Park the record in `<topic>.dlq` with its reason and origin; bare: no envelope, only our own headers."""
+        env, reason = poison.envelope, _storable(poison.reason)
+        message_id = env.id if env and poison.claims_id else uuid.uuid5(
+            _COORDINATES, f"{record.topic}:{record.partition}:{record.offset}")
         async with self.pool.acquire() as conn, conn.transaction():
             if not await self._claim(conn, message_id, env.type if env else "?"):
                 return
             headers = [
-                *[(k, v) for k, v in record.headers if not k.startswith("nce-dlq-")],
-                ("nce-dlq-reason", poison.reason[:1000].encode()),
+                *[(k, v) for k, v in record.headers if not k.startswith("nce-dlq-") and not bare],
+                ("nce-dlq-reason", reason[:1000].encode()),
                 ("nce-dlq-topic", record.topic.encode()),
                 ("nce-dlq-partition", str(record.partition).encode()),
                 ("nce-dlq-offset", str(record.offset).encode()),
@@ -228,14 +265,14 @@ class Consumer:
             await conn.execute(
                 'INSERT INTO dead_letters (topic, partition, "offset", reason, message_id, type) '
                 "VALUES ($1, $2, $3, $4, $5, $6)",
-                record.topic, record.partition, record.offset, poison.reason, env.id if env else None,
+                record.topic, record.partition, record.offset, reason, env.id if env else None,
                 env.type if env else None,
             )
             topic = BY_NAME.get(record.topic)
             if env is not None and topic is not None and topic.carries_commands:
-                await self._reject(conn, env, await self.clock.now(), record, poison.code, poison.reason)
+                await self._reject(conn, env, await self.clock.now(), record, poison.code, reason)
         log.warning("%s: parked %s[%d]@%d in the DLQ: %s", self.service, record.topic, record.partition,
-                    record.offset, poison.reason)
+                    record.offset, reason)
         metrics.DEAD_LETTERED.labels(self.service, record.topic).inc()
         metrics.HANDLED.labels(self.service, env.type if env else "?", "dead_lettered").inc()
 

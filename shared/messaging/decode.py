@@ -1,12 +1,15 @@
 """Turn a Kafka record into a validated (envelope, spec, data), or say why it can never be processed."""
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from shared.contracts import MessageSpec, spec_for
 from shared.contracts.envelope import Envelope
+from shared.contracts.topics import BY_NAME
+from shared.messaging.signing import Unauthenticated, Verifier
 
 
 @dataclass(frozen=True)
@@ -19,10 +22,15 @@ class Record:
     key: bytes | None
     value: bytes
     headers: tuple[tuple[str, bytes], ...] = ()
+    timestamp_ms: int = 0  # when the broker took it (or the producer stamped it)
 
     @classmethod
     def of(cls, r: Any) -> "Record":
-        return cls(r.topic, r.partition, r.offset, r.key, r.value or b"", tuple(r.headers or ()))
+        return cls(r.topic, r.partition, r.offset, r.key, r.value or b"", tuple(r.headers or ()), r.timestamp or 0)
+
+    @property
+    def timestamp(self) -> datetime:
+        return datetime.fromtimestamp(self.timestamp_ms / 1000, UTC)
 
 
 class PoisonError(Exception):
@@ -33,6 +41,12 @@ class PoisonError(Exception):
         self.reason = reason
         self.envelope = envelope
         self.code = code  # the rejection code a command parked for this reason gets
+
+    @property
+    def claims_id(self) -> bool:
+        """Whether parking it may take its envelope's id in the inbox: not an unauthenticated one's, which could
+        otherwise burn the id of a genuine command still to come."""
+        return self.envelope is not None and self.code != "UNAUTHENTICATED"
 
 
 @dataclass(frozen=True)
@@ -50,8 +64,10 @@ def _errors(e: ValidationError) -> str:
 MARKER = "kernel.marker"  # published to every partition by the simulated clock to see consumers catch up
 
 
-def decode(record: Record, max_bytes: int) -> Decoded | None:
-    """The message, validated; None for a kernel marker (nothing to do); PoisonError when it can never be handled."""
+def decode(record: Record, max_bytes: int, verifier: Verifier | None = None) -> Decoded | None:
+    """The message, validated; None for a kernel marker (nothing to do); PoisonError when it can never be handled.
+
+    With a verifier, a command must be signed for (shared/messaging/signing.py) before its data is even looked at."""
     if len(record.value) > max_bytes:
         raise PoisonError(f"oversized: {len(record.value)} bytes, the limit is {max_bytes}")
     try:
@@ -64,6 +80,12 @@ def decode(record: Record, max_bytes: int) -> Decoded | None:
         raise PoisonError(f"invalid envelope: {_errors(e)}") from None
     if envelope.type == MARKER:
         return None
+    topic = BY_NAME.get(record.topic)
+    if verifier is not None and topic is not None and topic.carries_commands:  # before anything may claim its id
+        try:
+            verifier.verify(record.value, record.headers, record.timestamp, envelope)
+        except Unauthenticated as e:
+            raise PoisonError(f"unauthenticated: {e}", envelope, "UNAUTHENTICATED") from None
     spec = spec_for(envelope.type, envelope.version)
     if spec is None or spec.topic.name != record.topic:
         raise PoisonError(

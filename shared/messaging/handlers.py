@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from shared.contracts import latest
 from shared.contracts.envelope import Envelope
 from shared.messaging.outbox import Row, envelope_for, envelope_row
+from shared.rejection import CommandRejectedError
 
 
 @dataclass
@@ -28,6 +29,11 @@ class Context:
     _side_effects: list[tuple[str, BaseModel, str]] = field(default_factory=list)
     emitted: list[tuple[str, BaseModel]] = field(default_factory=list)  # for the metrics, once committed
     outbox: list[Row] = field(default_factory=list)  # written by the kernel with the commit, in emit order
+
+    def require_operator(self) -> None:
+        """Refuse the command unless the platform operator sent it (the catalog, price lists: not a partner's)."""
+        if not (self.envelope.actor and self.envelope.actor.is_operator):
+            raise CommandRejectedError(f"only the platform operator may send {self.envelope.type}", "FORBIDDEN")
 
     async def emit(self, type_: str, data: BaseModel, key: str, id: UUID | None = None) -> Envelope:
         """Add an event caused by the inbound message to the outbox (written with the commit, published after it)."""

@@ -20,7 +20,7 @@ def row(topic: str, key: bytes | None, payload: bytes, headers: Sequence[tuple[s
     if trace := tracing.headers():
         names = {k for k, _ in trace}
         headers = [*(h for h in headers if h[0] not in names), *trace]
-    return topic, key, json.dumps([[k, v.decode("utf-8", "replace")] for k, v in headers]), payload
+    return topic, key, json.dumps([[_header(k.encode("utf-8", "replace")), _header(v)] for k, v in headers]), payload
 
 
 def envelope_row(envelope: Envelope, key: str) -> Row:
@@ -38,6 +38,12 @@ async def enqueue(
     """Add a row for the relay to publish."""
     await conn.execute("INSERT INTO outbox (topic, key, headers, payload) VALUES ($1, $2, $3::jsonb, $4)",
                        *row(topic, key, payload, headers))
+
+
+def _header(value: bytes) -> str:
+    """A header as jsonb can hold it: invalid UTF-8 and NUL (which jsonb refuses) become U+FFFD. Only a hostile
+    record's headers (copied to the DLQ) carry either; refusing them would block the partition for good."""
+    return value.decode("utf-8", "replace").replace("\x00", "\ufffd")
 
 
 async def enqueue_envelope(conn: asyncpg.Connection, envelope: Envelope, key: str) -> None:

@@ -159,7 +159,7 @@ def change(s: Sub) -> Any:
 def expect_applied(up: Up, commands: list[Any]) -> None:
     for i in range(0, len(commands), 2000):
         chunk = commands[i:i + 2000]
-        outcomes = asyncio.run(send_many(up.bootstrap(), chunk, timeout=300))
+        outcomes = asyncio.run(send_many(up.bootstrap(), chunk, timeout=300, signed_by=up.signer()))
         failed = {k: (v or {}).get("data") for k, v in outcomes.items() if v is None or v["type"].endswith("rejected")}
         assert not failed, list(failed.items())[:5]
 

@@ -5,8 +5,6 @@ and prices are the examples' own (M365 Business Standard at EUR 10.08 a month, O
 Guides-like product at EUR 52.61 with a 25-seat trial), imported here as an offer matrix and a DE price list.
 """
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from decimal import ROUND_DOWN, Decimal
 
@@ -63,7 +61,7 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
 
 
 def cli(up: Up, *args: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "services.cli", *args], capture_output=True, text=True, timeout=120)
+    done = up.nce(*args)
     assert done.returncode == 0, done.stdout + done.stderr
 
 

@@ -1,4 +1,5 @@
 """Catalog and pricing as running services: imports by the command line, events between services, HTTP reads."""
+import os
 import subprocess
 import sys
 import time
@@ -9,7 +10,7 @@ import httpx
 import pytest
 
 from services.system import System
-from tests.conftest import OPERATOR
+from tests.conftest import COMMAND_KEY, OPERATOR, SIGNER
 from tests.sample import OFFERS, SAMPLE
 
 pytestmark = pytest.mark.integration
@@ -19,7 +20,9 @@ TEAMS, LEGACY, ADDON = OFFERS["CFQ7TTC0MBMJ:0001"], OFFERS["CFQ7TTC0HHS9:0001"],
 
 
 def nce(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "services.cli", *args], capture_output=True, text=True, timeout=120)
+    signing = {"NCE_COMMAND_ISSUER": SIGNER.issuer, "NCE_COMMAND_SIGNING_KEY": COMMAND_KEY}
+    return subprocess.run([sys.executable, "-m", "services.cli", *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **signing})
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
 """The exactly-once kernel against a real PostgreSQL: inbox, savepoint on rejection, outbox, dead letters."""
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -136,6 +137,77 @@ async def test_a_handler_that_always_fails_is_parked_and_the_partition_moves_on(
     rejected = [json.loads(o["body"]) for o in await outbox(pool) if o["topic"] == "nce.subscription.events"]
     assert [r["data"]["code"] for r in rejected] == ["INTERNAL_ERROR"]
     assert await pool.fetchval("SELECT count(*) FROM partners") == 0
+
+
+
+async def test_text_postgresql_cannot_hold_is_stored_replaced_and_the_partition_moves_on(pool: asyncpg.Pool) -> None:
+    handlers = Handlers("subscription")
+
+    @handlers.on("partner.register")
+    async def broken(ctx: Context, cmd: RegisterPartner) -> None:
+        raise ValueError("quoting a hostile input: \x00")  # NUL: PostgreSQL text cannot hold it
+
+    await asyncio.wait_for(consumer(pool, handlers).handle(record(command("partner.register", PARTNER))), 30)
+    [parked] = await pool.fetch("SELECT reason FROM dead_letters")
+    assert parked["reason"] == "handler failed: ValueError: quoting a hostile input: \ufffd"
+    [rejection] = await pool.fetch("SELECT code, message FROM rejections")
+    assert tuple(rejection) == ("INTERNAL_ERROR", parked["reason"])
+
+
+async def test_a_record_that_defeats_parking_is_parked_bare_and_the_partition_moves_on(pool: asyncpg.Pool) -> None:
+    c = consumer(pool)
+
+    async def unstorable(*args: Any) -> None:
+        raise asyncpg.exceptions.DataError("something in this record cannot be stored")
+
+    c._reject = unstorable  # type: ignore[method-assign]
+    bad = command("partner.register", {**PARTNER, "country": 42})  # invalid: parked, and a command gets a rejection
+    await asyncio.wait_for(c.handle(record(bad)), timeout=30)
+    [parked] = await pool.fetch("SELECT reason, message_id FROM dead_letters")
+    assert parked["reason"].startswith("invalid data for partner.register v1")
+    assert "(parked bare: DataError: something in this record cannot be stored)" in parked["reason"]
+    [dlq] = [o for o in await outbox(pool) if o["topic"] == f"{COMMANDS}.dlq"]
+    assert dlq["body"] == bad and set(dlq["headers"]) == {"nce-dlq-reason", "nce-dlq-topic", "nce-dlq-partition",
+                                                          "nce-dlq-offset", "nce-dlq-consumer"}
+    await c.handle(record(command("partner.register", PARTNER)))  # the partition moves on
+    assert await pool.fetchval("SELECT count(*) FROM partners") == 1
+
+
+async def test_a_clock_unreadable_for_a_while_is_waited_on_and_the_message_applied_once(pool: asyncpg.Pool) -> None:
+    """The simulated clock is read from the database: while it is away the message waits, it is not failed."""
+    class ClockAway:
+        reads = 0
+
+        async def now(self) -> datetime:
+            self.reads += 1
+            if self.reads < 3:
+                raise FileNotFoundError("no PostgreSQL socket: the server is restarting")
+            return datetime(2025, 1, 15, 10, tzinfo=UTC)
+
+    clock = ClockAway()
+    c = Consumer(SUBSCRIPTION.handlers, pool, clock, max_bytes=10_000, max_backoff_s=0.01)
+    await c.handle(record(command("partner.register", PARTNER)))
+    assert clock.reads == 3
+    assert await pool.fetchval("SELECT count(*) FROM partners") == 1
+
+
+async def test_a_connection_dropped_mid_operation_is_a_transient_failure_not_a_strike(pool: asyncpg.Pool) -> None:
+    """What asyncpg raises on a connection PostgreSQL dropped mid-query must not count toward parking the message."""
+    handlers = Handlers("subscription")
+    calls = []
+
+    @handlers.on("partner.register")
+    async def on_a_dying_connection(ctx: Context, cmd: RegisterPartner) -> None:
+        calls.append(1)
+        if len(calls) <= 3:
+            raise asyncpg.exceptions.InternalClientError("cannot switch to state 15; another operation (2) is in progress")
+        await ctx.conn.execute("INSERT INTO partners VALUES ($1, $2, $3, $4)", cmd.partner_id, cmd.name,
+                               cmd.billing_currency, cmd.country)
+
+    await consumer(pool, handlers).handle(record(command("partner.register", PARTNER)))
+    assert len(calls) == 4
+    assert await pool.fetchval("SELECT count(*) FROM partners") == 1
+    assert await pool.fetchval("SELECT count(*) FROM dead_letters") == 0
 
 
 async def test_events_written_with_the_commit_arrive_byte_for_byte_and_in_emit_order(pool: asyncpg.Pool) -> None:

@@ -31,7 +31,7 @@ from shared.messaging.lag import ConsumerLag
 from shared.messaging.relay import Relay
 from shared.runtime import Runtime
 from shared.settings import ServiceSettings
-from tests.conftest import migrated_pool
+from tests.conftest import SIGNER, migrated_pool
 from tests.kafka import read
 
 pytestmark = pytest.mark.integration
@@ -41,7 +41,7 @@ NOW = datetime(2025, 1, 15, 10, tzinfo=UTC)
 
 
 def settings_of(stack, service: str) -> ServiceSettings:  # type: ignore[no-untyped-def]
-    return ServiceSettings(service=service, **{k.removeprefix("NCE_").lower(): v for k, v in stack.env().items()})
+    return stack.service_settings(service)  # type: ignore[no-any-return]
 
 
 @pytest.fixture
@@ -96,7 +96,7 @@ async def test_a_command_its_event_and_the_next_service_s_handler_share_one_trac
 
     try:
         cmd = command("partner.register", PARTNER)
-        sending = asyncio.create_task(send_many(stack.bootstrap, [cmd], timeout=60))  # as `nce send` does
+        sending = asyncio.create_task(send_many(stack.bootstrap, [cmd], timeout=60, signed_by=SIGNER))  # as `nce send` does
         [received] = await read(stack.bootstrap, COMMANDS, until=1)
         await Consumer(SUBSCRIPTION.handlers, upstream, SimulatedClock(NOW), max_bytes=10_000).handle(
             Record.of(received))

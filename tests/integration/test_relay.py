@@ -8,7 +8,6 @@ from shared.db.pool import connect
 from shared.messaging.kafka import ensure_topics, make_producer
 from shared.messaging.outbox import enqueue
 from shared.messaging.relay import Relay
-from shared.settings import ServiceSettings
 from tests.kafka import read
 from tests.conftest import migrated_pool
 
@@ -17,7 +16,7 @@ TOPIC = "nce.catalog.events"
 
 
 async def test_two_relays_publish_every_row_once_in_order_per_key(stack) -> None:
-    settings = ServiceSettings(service="catalog", **{k.removeprefix("NCE_").lower(): v for k, v in stack.env().items()})
+    settings = stack.service_settings("catalog")
     pool = await migrated_pool(stack, "catalog")
     await ensure_topics(settings, [TOPIC])
     keys = [f"K{i}" for i in range(10)]

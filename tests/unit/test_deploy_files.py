@@ -14,7 +14,7 @@ from shared.settings import DEFAULT_PORTS, SERVICES
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
 COMPOSE = DEPLOY / "compose" / "docker-compose.yml"
-SECRETS = ("NCE_DATABASE_URL", "NCE_OPERATOR_TOKEN")
+SECRETS = ("NCE_DATABASE_URL", "NCE_OPERATOR_TOKEN", "NCE_COMMAND_KEYS")
 
 
 def exported() -> set[str]:

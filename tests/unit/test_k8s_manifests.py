@@ -1,6 +1,7 @@
 """deploy/k8s renders (kustomize, as built into kubectl) to objects valid against Kubernetes' schemas, that run what
 the services need: each on its default port, ready on /readyz, within the partitions, with the secrets it refers to."""
 import base64
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -30,6 +31,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[st
         keys = [line.split("=", 1)[0] for line in example.splitlines() if "=" in line and not line.startswith("#")]
         values = {key: f"test-{key.lower()}-9x" for key in keys}
         values["NCE_DATABASE_URL"] = "postgresql://nce:test-9x@db.example:5432/nce?sslmode=require"
+        values["NCE_COMMAND_KEYS"] = json.dumps({"crm-sync": "test-command-key-of-32-characters-9x"})
         (tree / "overlays" / overlay / "secrets.env").write_text("".join(f"{k}={v}\n" for k, v in values.items()))
         build = subprocess.run(["kubectl", "kustomize", str(tree / "overlays" / overlay)],
                                capture_output=True, text=True, timeout=60)

@@ -1,7 +1,7 @@
 """Who may act for whom, and in which role."""
+from shared.contracts.envelope import OPERATOR_ROLE
 from shared.rejection import CommandRejectedError
 
-OPERATOR_ROLES = {"GlobalAdmin"}
 # What each partner role may do with the subscription commands (domain issue 4: authorization).
 ROLE_COMMANDS: dict[str, set[str] | None] = {
     "AdminAgent": None,  # everything
@@ -17,7 +17,7 @@ class ForbiddenError(CommandRejectedError):
 
 def check_acts_for(actor_partner_id: str | None, roles: list[str], partner_id: str, command: str) -> None:
     """A platform operator acts for anyone; a partner only for its own customers, within its roles."""
-    if OPERATOR_ROLES & set(roles):
+    if OPERATOR_ROLE in roles:
         return
     if actor_partner_id != partner_id:
         raise ForbiddenError(f"the actor may not act for partner {partner_id}")

@@ -1,0 +1,111 @@
+"""Signed commands: each command record carries a JWT in its `authorization` header, checked by the consumer kernel.
+
+The token is issued by a publishing system whose key the services know (`NCE_COMMAND_KEYS`: issuer → an HMAC secret
+for HS256, or an Ed25519 public key in PEM for EdDSA). Its claims:
+- `iss`: the publishing system (selects the key); `iat`, `exp`: when it was issued and until when it is good;
+- `partner_id` (null for the platform operator) and `roles`: the actor, which must equal the envelope's `actor`;
+- `sha256`: the hex SHA-256 of the record's value, so a token signs one exact command and cannot be lifted onto
+  another (re-sending the same bytes is a duplicate the inbox absorbs).
+Expiry is judged at the instant the broker took the record (its timestamp), so a command queued behind a long outage
+is still good; a record stamped in the future beyond the leeway is refused. Times are wall-clock, never the simulated
+clock: tokens live in the real world.
+"""
+import hashlib
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import jwt
+
+from shared.contracts.envelope import Actor, Envelope
+
+HEADER = "authorization"
+_HMAC_MIN = 32  # characters of an HS256 secret
+LEEWAY = timedelta(seconds=30)
+
+
+class Unauthenticated(Exception):
+    """Why a command's token does not authenticate it."""
+
+
+def _is_pem(key: str) -> bool:
+    return key.lstrip().startswith("-----BEGIN")
+
+
+def check_keys(keys: dict[str, str]) -> None:
+    for issuer, key in keys.items():
+        if not _is_pem(key) and len(key) < _HMAC_MIN:
+            raise ValueError(f"command key of {issuer!r}: an HS256 secret needs at least {_HMAC_MIN} characters")
+
+
+def digest(value: bytes) -> str:
+    return hashlib.sha256(value).hexdigest()
+
+
+class Signer:
+    """What a publishing system uses: its issuer name and its key (an HMAC secret, or an Ed25519 private key PEM)."""
+
+    def __init__(self, issuer: str, key: str, ttl: timedelta = timedelta(minutes=5)) -> None:
+        check_keys({issuer: key})
+        self.issuer, self.key, self.ttl = issuer, key, ttl
+        self.algorithm = "EdDSA" if _is_pem(key) else "HS256"
+
+    def header(self, value: bytes, actor: Actor | None, now: datetime) -> tuple[str, bytes]:
+        actor = actor or Actor()
+        claims = {"iss": self.issuer, "iat": now, "exp": now + self.ttl, "partner_id": actor.partner_id,
+                  "roles": list(actor.roles), "sha256": digest(value)}
+        return HEADER, f"Bearer {jwt.encode(claims, self.key, algorithm=self.algorithm)}".encode()
+
+
+class Verifier:
+    """What the services use: every issuer's verification key, and the wall clock."""
+
+    def __init__(self, keys: dict[str, str], now: Callable[[], datetime],
+                 max_lifetime: timedelta = timedelta(hours=1)) -> None:
+        check_keys(keys)
+        self.keys, self.now, self.max_lifetime = keys, now, max_lifetime
+
+    def verify(self, value: bytes, headers: tuple[tuple[str, bytes], ...], timestamp: datetime,
+               envelope: Envelope) -> None:
+        """Return when the record is a command its token authenticates; else raise Unauthenticated with why."""
+        if not self.keys:
+            raise Unauthenticated("this service has no command keys (NCE_COMMAND_KEYS), so it can accept no command")
+        tokens = [v for k, v in headers if k.lower() == HEADER]
+        if len(tokens) != 1:
+            raise Unauthenticated("unsigned: no authorization header" if not tokens else
+                                  "more than one authorization header")
+        raw = tokens[0].decode("utf-8", "replace")
+        if not raw.startswith("Bearer "):
+            raise Unauthenticated("the authorization header is not 'Bearer <token>'")
+        token = raw.removeprefix("Bearer ").strip()
+        try:
+            issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
+        except jwt.PyJWTError as e:
+            raise Unauthenticated(f"malformed token: {e}") from None
+        key = self.keys.get(issuer) if isinstance(issuer, str) else None
+        if key is None:
+            raise Unauthenticated(f"unknown issuer {issuer!r}: no key for it in NCE_COMMAND_KEYS")
+        try:
+            claims = jwt.decode(token, key, algorithms=["EdDSA" if _is_pem(key) else "HS256"],
+                                options={"require": ["iss", "iat", "exp", "sha256"], "verify_exp": False,
+                                         "verify_iat": False})
+        except jwt.PyJWTError as e:
+            raise Unauthenticated(f"forged or damaged token from {issuer!r}: {e}") from None
+        self._check_times(claims, timestamp)
+        if claims["sha256"] != digest(value):
+            raise Unauthenticated("the token signs another message (sha256 of the record differs)")
+        signed = Actor(partner_id=claims.get("partner_id"), roles=claims.get("roles") or [])
+        if (envelope.actor or Actor()) != signed:
+            raise Unauthenticated(f"the envelope's actor differs from the signed one ({signed.model_dump_json()})")
+
+    def _check_times(self, claims: dict, at: datetime) -> None:  # type: ignore[type-arg]
+        try:
+            issued, expires = (datetime.fromtimestamp(float(claims[c]), at.tzinfo) for c in ("iat", "exp"))
+        except (TypeError, ValueError, OverflowError):
+            raise Unauthenticated("iat and exp must be numeric dates") from None
+        if expires - issued > self.max_lifetime:
+            raise Unauthenticated(f"token lives longer than {self.max_lifetime}; issue short-lived ones")
+        if at > self.now() + LEEWAY:
+            raise Unauthenticated(f"record stamped in the future ({at.isoformat()})")
+        if not issued - LEEWAY <= at <= expires + LEEWAY:
+            raise Unauthenticated(f"expired: the token was good from {issued.isoformat()} to {expires.isoformat()},"
+                                  f" the record was published at {at.isoformat()}")
