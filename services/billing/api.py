@@ -36,9 +36,12 @@ RECON_COLUMNS: list[tuple[str, Any]] = [
 
 
 def _month(text: str) -> date | None:
+    """The month YYYY-MM, if it is one whose end a date can hold (up to 9999-11)."""
     try:
-        return date.fromisoformat(f"{text}-01")
-    except ValueError:
+        month = date.fromisoformat(f"{text}-01")
+        month_after(month)
+        return month
+    except (ValueError, OverflowError):
         return None
 
 
