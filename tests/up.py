@@ -79,6 +79,16 @@ class Up:
         assert response.status_code == status, response.text
         return response.json()  # type: ignore[no-any-return]
 
+    def clock(self, to: str, patience: float = 900) -> dict:  # type: ignore[type-arg]
+        """Move the simulated clock to `to`. A 504 says the system had not settled within the scheduler's own wait
+        (a big wave on a busy machine); asking again resumes where the clock stands, as a user of `nce clock` would."""
+        deadline = time.monotonic() + patience
+        while True:
+            response = httpx.post(self.url + "/clock", json={"to": to}, timeout=600, headers=self.auth())
+            if response.status_code != 504 or time.monotonic() > deadline:
+                assert response.status_code == 200, response.text
+                return response.json()  # type: ignore[no-any-return]
+
     def eventually(self, path: str, check, timeout: float = 20) -> dict:  # type: ignore[no-untyped-def, type-arg]
         """GET `path` until `check(body)` holds: other services learn of a change by events, a moment later."""
         deadline = time.monotonic() + timeout

@@ -128,20 +128,20 @@ def book(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Up, list[Su
         expect_applied(up, registrations[len(PARTNERS):])
         for wave, at in enumerate(WAVES):
             mine = [s for s in subs if s.wave == wave]
-            up.post("/clock", {"to": at.isoformat()})
+            up.clock(at.isoformat())
             expect_applied(up, [command("subscription.purchase", {
                 "customer_id": s.customer, "catalog_item_id": s.offer, "term_duration": s.term,
                 "billing_cycle": s.cycle, "quantity": s.quantity, "subscription_id": s.id}) for s in mine])
-            up.post("/clock", {"to": (at + DAY).isoformat()})
+            up.clock((at + DAY).isoformat())
             expect_applied(up, [change(s) for s in mine if s.change in ("add", "cancel", "renew_off")])
-            up.post("/clock", {"to": (at + 2 * DAY).isoformat()})
+            up.clock((at + 2 * DAY).isoformat())
             expect_applied(up, [command("subscription.change_term", {
                 "subscription_id": s.id, "term_duration": "P1Y", "billing_cycle": "monthly"})
                 for s in mine if s.change == "term"])
         timings["purchases and changes"] = time.monotonic() - started
         started = time.monotonic()
         for month in range(3, 14):
-            up.post("/clock", {"to": f"{2026 + month // 13}-{month % 12 or 12:02d}-01T00:00:00Z"})
+            up.clock(f"{2026 + month // 13}-{month % 12 or 12:02d}-01T00:00:00Z")
         timings["clock to 2027-01-01"] = time.monotonic() - started
         yield up, subs, timings
     finally:
