@@ -25,7 +25,7 @@ from shared.contracts.topics import BY_NAME
 from shared.db.pool import TRANSIENT_DB_ERRORS
 from shared.messaging.decode import Decoded, PoisonError, Record, decode
 from shared.messaging.handlers import Context, Handlers
-from shared.messaging.outbox import enqueue, enqueue_envelope, envelope_for, insert_sql
+from shared.messaging.outbox import enqueue, enqueue_envelope, envelope_for, insert_sql, storable, text_literal
 from shared.messaging.signing import Verifier
 from shared.rejection import CommandRejectedError
 
@@ -50,11 +50,6 @@ def _partner_of(command: Envelope) -> str | None:
     """The partner a refused command was for: its actor's, else the one its data names (operators act for any)."""
     named = command.data.get("partner_id")
     return (command.actor.partner_id if command.actor else None) or (named if isinstance(named, str) else None)
-
-
-def _storable(text: str) -> str:
-    """Text PostgreSQL (and our contract) can hold: a NUL, say quoted from a hostile input, becomes U+FFFD."""
-    return text.replace("\x00", "\ufffd")
 
 
 class Consumer:
@@ -205,7 +200,7 @@ class Consumer:
         """BEGIN and claim the message id in the inbox, in one round trip; False: already handled (a duplicate)."""
         status = await conn.execute(
             f"BEGIN; INSERT INTO inbox (message_id, type) VALUES ('{uuid.UUID(str(message_id))}', "
-            f"convert_from(decode('{type_.encode().hex()}', 'hex'), 'UTF8')) ON CONFLICT DO NOTHING"
+            f"{text_literal(type_)}) ON CONFLICT DO NOTHING"
         )
         return bool(status == "INSERT 0 1")
 
@@ -222,7 +217,7 @@ class Consumer:
         self, conn: asyncpg.Connection, cause: Envelope, now: datetime, record: Record, code: str, message: str
     ) -> None:
         """Publish the command's one outcome, a rejection, on its area's events topic under the command's key."""
-        message = _storable(message)
+        message = storable(message)
         data = CommandRejected(command_type=cause.type, code=code, message=message)
         area = BY_NAME[record.topic].area
         out = envelope_for(f"{area}.command_rejected", data, occurred_at=now, source=self.service, cause=cause)
@@ -247,7 +242,7 @@ class Consumer:
 
     async def _park_as(self, record: Record, poison: PoisonError, bare: bool = False) -> None:
         """Park the record in `<topic>.dlq` with its reason and origin; bare: no envelope, only our own headers."""
-        env, reason = poison.envelope, _storable(poison.reason)
+        env, reason = poison.envelope, storable(poison.reason)
         message_id = env.id if env and poison.claims_id else uuid.uuid5(
             _COORDINATES, f"{record.topic}:{record.partition}:{record.offset}")
         async with self.pool.acquire() as conn, conn.transaction():

@@ -13,6 +13,12 @@ from shared.contracts import latest
 from shared.contracts.envelope import Actor, Envelope, new_envelope
 
 Row = tuple[str, bytes | None, str, bytes]  # topic, key, headers (JSON), payload
+_INSERT = "INSERT INTO outbox (topic, key, headers, payload) VALUES ($1, $2, $3::jsonb, $4)"
+
+
+def storable(text: str) -> str:
+    """Text PostgreSQL (text, jsonb) can hold: a NUL, say quoted from a hostile input, becomes U+FFFD."""
+    return text.replace("\x00", "\ufffd")
 
 
 def row(topic: str, key: bytes | None, payload: bytes, headers: Sequence[tuple[str, bytes]]) -> Row:
@@ -36,19 +42,17 @@ async def enqueue(
     headers: Sequence[tuple[str, bytes]],
 ) -> None:
     """Add a row for the relay to publish."""
-    await conn.execute("INSERT INTO outbox (topic, key, headers, payload) VALUES ($1, $2, $3::jsonb, $4)",
-                       *row(topic, key, payload, headers))
+    await conn.execute(_INSERT, *row(topic, key, payload, headers))
 
 
 def _header(value: bytes) -> str:
     """A header as jsonb can hold it: invalid UTF-8 and NUL (which jsonb refuses) become U+FFFD. Only a hostile
     record's headers (copied to the DLQ) carry either; refusing them would block the partition for good."""
-    return value.decode("utf-8", "replace").replace("\x00", "\ufffd")
+    return storable(value.decode("utf-8", "replace"))
 
 
 async def enqueue_envelope(conn: asyncpg.Connection, envelope: Envelope, key: str) -> None:
-    await conn.execute("INSERT INTO outbox (topic, key, headers, payload) VALUES ($1, $2, $3::jsonb, $4)",
-                       *envelope_row(envelope, key))
+    await conn.execute(_INSERT, *envelope_row(envelope, key))
 
 
 def _bytea(value: bytes | None) -> str:
@@ -56,7 +60,8 @@ def _bytea(value: bytes | None) -> str:
     return "NULL" if value is None else f"decode('{value.hex()}', 'hex')"
 
 
-def _text(value: str) -> str:
+def text_literal(value: str) -> str:
+    """A text literal made of hex digits only (see _bytea)."""
     return f"convert_from({_bytea(value.encode())}, 'UTF8')"
 
 
@@ -64,7 +69,7 @@ def insert_sql(rows: Sequence[Row]) -> str:
     """The rows as one INSERT of literals, to send in the same round trip as the COMMIT (simple query protocol)."""
     if not rows:
         return ""
-    values = ", ".join(f"({_text(topic)}, {_bytea(key)}, {_text(headers)}::jsonb, {_bytea(payload)})"
+    values = ", ".join(f"({text_literal(topic)}, {_bytea(key)}, {text_literal(headers)}::jsonb, {_bytea(payload)})"
                        for topic, key, headers, payload in rows)
     return f"INSERT INTO outbox (topic, key, headers, payload) VALUES {values}; "
 
