@@ -95,7 +95,7 @@ def _source(index: dict[str, int]) -> str:
                       {col("EffectiveStartDate")} AS effective_start, {col("EffectiveEndDate")} AS effective_end,
                       {col("UnitPrice")} AS unit_price, {col("ERP Price")} AS erp_price,
                       array_remove(string_to_array(replace(coalesce({col("Tags")}, ''), ' ', ''), ';', ''), NULL)
-                          AS tags,
+                          AS tags, coalesce({col("Tags")}, '') AS tags_as_written,
                       {col("EndofSaleDate")} AS end_of_sale_date,
                       coalesce(nullif({col("Segment")}, ''), 'Commercial') AS segment,
                       coalesce({col("ProductTitle", "''")}, '') AS product_title,
@@ -108,6 +108,11 @@ def _date_ok(column: str) -> str:
     return f"{column} BETWEEN '0001-01-01' AND '9999-12-31'"
 
 
+def _only(column: str, letters: str, length: str) -> str:
+    """`column` is `length` characters from `letters` (a bounded regex repeat costs PostgreSQL twice as much)."""
+    return f"(length({column}) {length} AND {column} ~ '^[{letters}]+$')"
+
+
 def _money_ok(column: str) -> str:
     return f"({column} >= 0 AND {column} < 1e9 AND scale({column}) <= 6)"
 
@@ -115,11 +120,11 @@ def _money_ok(column: str) -> str:
 # Each check in the order a person fixing the file would want them (the first failing one is reported), with the
 # values its message shows as {a} and {b}.
 CHECKS: list[tuple[str, tuple[str, ...], str]] = [
-    ("product_id ~ '^[A-Z0-9]{12}$'", ("product_id",), "ProductId {a!r} is not 12 upper-case letters or digits"),
-    ("sku_as_written ~ '^[A-Z0-9]{1,4}$'", ("sku_as_written",),
+    (_only("product_id", "A-Z0-9", "= 12"), ("product_id",), "ProductId {a!r} is not 12 upper-case letters or digits"),
+    (_only("sku_as_written", "A-Z0-9", "BETWEEN 1 AND 4"), ("sku_as_written",),
      "SkuId {a!r} is not 1-4 upper-case letters or digits"),
     ("market = $1", ("market",), "Market {a!r} does not match the file's market {market}"),
-    ("currency ~ '^[A-Z]{3}$'", ("currency",), "Currency {a!r} is not an ISO 4217 code"),
+    (_only("currency", "A-Z", "= 3"), ("currency",), "Currency {a!r} is not an ISO 4217 code"),
     (f"term_duration IN ({', '.join(repr(t) for t in sorted(TERMS))})", ("term_duration",),
      "TermDuration {a!r} is not P1M, P1Y or P3Y"),
     (f"billing_cycle IN ({', '.join(repr(p) for p in sorted(PLANS))})", ("billing_cycle",),
@@ -137,7 +142,8 @@ CHECKS: list[tuple[str, tuple[str, ...], str]] = [
     (f"erp_price IS NULL OR {_money_ok('erp_price')}", ("erp_price",),
      "ERP Price {a!r} must be between 0 and 1000000000 with at most 6 decimals"),
     (f"cardinality(tags) <= {MAX_TAGS}", ("cardinality(tags)",), "Tags has {a} entries, at most " + f"{MAX_TAGS}"),
-    (f"NOT EXISTS (SELECT FROM unnest(tags) t WHERE length(t) > {MAX_TAG_LENGTH})",
+    (f"length(tags_as_written) <= {MAX_TAG_LENGTH} "  # no tag can be longer than the cell: skip the unnest
+     f"OR NOT EXISTS (SELECT FROM unnest(tags) t WHERE length(t) > {MAX_TAG_LENGTH})",
      ("(SELECT max(length(t)) FROM unnest(tags) t)",),
      "Tags has an entry of {a} characters, at most " + f"{MAX_TAG_LENGTH}"),
     (f"end_of_sale_date IS NULL OR {_date_ok('end_of_sale_date')}", ("end_of_sale_date",),
@@ -198,15 +204,20 @@ async def _validate(conn: asyncpg.Connection, source: str, market: str, report: 
     return [r["n"] for r in bad]
 
 
-async def _duplicates(conn: asyncpg.Connection, source: str) -> list[tuple[int, int]]:
-    """(row, first row) for every row repeating an earlier row's key: ambiguous, so reported (merge keeps the first)."""
+async def _repeated(conn: asyncpg.Connection, source: str, report: ImportReport) -> list[int]:
+    """Report every row repeating an earlier row's key (ambiguous: which price holds?); return their row numbers."""
     key = ", ".join(KEY)
-    if not await conn.fetchval(f"SELECT EXISTS (SELECT FROM ({source}) s GROUP BY {key} HAVING count(*) > 1)"):
-        return []
     found = await conn.fetch(f"""SELECT n, first FROM (
                                      SELECT n, min(n) OVER (PARTITION BY {key}) AS first FROM ({source}) s) d
                                  WHERE n > first ORDER BY n""")
-    return [(r["n"], r["first"]) for r in found]
+    for r in found:
+        report.problem(r["n"] + 1, f"same product, SKU, market, currency, term, plan, tier and start as line "
+                                   f"{r['first'] + 1}")
+    return [r["n"] for r in found]
+
+
+class _RepeatedKey(Exception):
+    """The merge met a key twice in the file: it is undone and the repeated rows are looked for and reported."""
 
 
 def _envelope_template(market: str, now: datetime, correlation_id: str) -> tuple[str, str]:
@@ -223,7 +234,8 @@ def _merge_and_publish(source: str) -> str:
     """One statement: insert new rows, update changed ones, write them as events; return the count and EOS dates.
 
     One join finds each row's stored version; both data-modifying parts see the rows as they were before the
-    statement, so a row is either inserted or updated.
+    statement, so a row is either inserted or updated. A key the file repeats is caught here rather than looked for
+    beforehand: a new one breaks price_rows' primary key, a stored one is found twice (`repeated` > 0).
     """
     cols = ", ".join(COLUMNS)
     on_key = " AND ".join(f"p.{k} = s.{k}" for k in KEY)
@@ -249,7 +261,8 @@ def _merge_and_publish(source: str) -> str:
             SELECT $1, $2::bytea, replace($4, $5, id)::jsonb,
                    convert_to(replace(replace($3, $5, id), '"__rows__"', rows), 'UTF8')
             FROM chunks RETURNING 1)
-        SELECT (SELECT count(*) FROM changed) AS changed, (SELECT count(*) FROM published) AS events,
+        SELECT (SELECT count(existing) - count(DISTINCT existing) FROM src) AS repeated,
+               (SELECT count(*) FROM changed) AS changed, (SELECT count(*) FROM published) AS events,
                (SELECT json_agg(e ORDER BY e.product_id, e.sku_id, e.term_duration, e.billing_cycle) FROM (
                     SELECT DISTINCT product_id, sku_id, term_duration, billing_cycle, end_of_sale_date,
                            'EndOfSaleWithConversions' = ANY(tags) AS conversions
@@ -265,6 +278,16 @@ async def _publish_eos(conn: asyncpg.Connection, market: str, now: datetime, fou
                 "effective_date": eos["end_of_sale_date"]}
         event = envelope_for("pricing.eos_date_found", data, occurred_at=now, source="pricing")
         await enqueue_envelope(conn, event.model_copy(update={"correlation_id": correlation_id}), market)
+
+
+def _sorted(report: ImportReport) -> ImportReport:
+    report.errors.sort()
+    return report
+
+
+async def _skip(conn: asyncpg.Connection, rows: list[int]) -> None:
+    if rows:
+        await conn.execute("DELETE FROM staging WHERE n = ANY($1::bigint[])", rows)
 
 
 async def import_pricelist(
@@ -285,19 +308,29 @@ async def import_pricelist(
         index = await _stage(conn, path, header, report)
         source = _source(index)
         skip = await _validate(conn, source, market, report)
-        repeated = await _duplicates(conn, source)
-        for n, first in repeated:
-            report.problem(n + 1, f"same product, SKU, market, currency, term, plan, tier and start as line "
-                                  f"{first + 1}")
-        report.errors.sort()
+        if report.invalid:  # the file is being refused or trimmed anyway: report its repeated keys too
+            skip += await _repeated(conn, source, report)
         if report.invalid and not skip_invalid:
-            raise ImportRefusedError(report)
-        if skip or repeated:
-            await conn.execute("DELETE FROM staging WHERE n = ANY($1::bigint[])", skip + [n for n, _ in repeated])
+            raise ImportRefusedError(_sorted(report))
         correlation_id = str(uuid4())
         envelope, headers = _envelope_template(market, now, correlation_id)
-        result = await conn.fetchrow(_merge_and_publish(source), latest("pricing.prices_published").topic.name,
-                                     market.encode(), envelope, headers, str(_PLACEHOLDER))
+        merge = (_merge_and_publish(source), latest("pricing.prices_published").topic.name, market.encode(), envelope,
+                 headers, str(_PLACEHOLDER))
+        try:
+            async with conn.transaction():
+                await _skip(conn, skip)
+                result = await conn.fetchrow(*merge)
+                if result["repeated"]:
+                    raise _RepeatedKey
+        except (asyncpg.UniqueViolationError, _RepeatedKey):
+            repeated = await _repeated(conn, source, report)
+            if not repeated:  # a key some other writer stored meanwhile: not the file's fault
+                raise
+            if not skip_invalid:
+                raise ImportRefusedError(_sorted(report)) from None
+            await _skip(conn, skip + repeated)
+            result = await conn.fetchrow(*merge)
+        _sorted(report)
         report.changed = result["changed"]
         found = json.loads(result["eos"]) if result["eos"] else []
         await _publish_eos(conn, market, now, found, correlation_id)

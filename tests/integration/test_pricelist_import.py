@@ -160,3 +160,26 @@ async def test_a_header_without_the_partner_center_columns_is_refused(pool, tmp_
     with pytest.raises(ImportRefusedError) as refused:
         await import_pricelist(pool, path, "US", NOW)
     assert "the header lacks UnitPrice" in refused.value.report.errors[0][1]
+
+
+async def test_a_key_repeated_in_a_file_is_refused_whether_new_or_stored(pool, tmp_path: Path) -> None:
+    rows = sample_rows()
+    header, first, second = rows[0], rows[1], rows[2]
+    changed = list(first)
+    changed[PRICE] = "1.23"
+    path = write(tmp_path / "repeat.csv", [header, first, second, changed])
+    for stored_before in (False, True):  # a new key breaks the primary key; a stored one is matched twice
+        with pytest.raises(ImportRefusedError) as refused:
+            await import_pricelist(pool, path, "US", NOW)
+        assert refused.value.report.errors == [
+            (4, "same product, SKU, market, currency, term, plan, tier and start as line 2")]
+        if not stored_before:
+            assert await pool.fetchval("SELECT count(*) FROM price_rows") == 0
+            await import_pricelist(pool, write(tmp_path / "first.csv", [header, first]), "US", NOW)
+    assert await pool.fetchval("SELECT count(*) FROM price_rows") == 1
+    assert await pool.fetchval("SELECT unit_price FROM price_rows") == Decimal(first[PRICE])
+
+    kept = await import_pricelist(pool, path, "US", NOW, skip_invalid=True)
+    assert (kept.changed, kept.invalid, kept.errors[0][0]) == (1, 1, 4)
+    assert await pool.fetchval("SELECT unit_price FROM price_rows WHERE product_id = $1", first[1]) == \
+        Decimal(first[PRICE])
