@@ -9,7 +9,9 @@ What it measures, on one synthetic, valid price list for market US (streamed to 
   b) importer, first import: `import_pricelist` into a fresh schema `bench_pricing` migrated with the
      pricing service's migrations (every row is new, so every row changes and 'pricing.prices_published'
      events are written), then a re-import of the same file (nothing changes, nothing is published).
-Both report rows/s; the ratio is importer_first / raw_copy (target ≥ 0.5).
+Both report rows/s; the ratio is importer_first / raw_copy (target ≥ 0.5). A single COPY of these rows varies by a
+third from run to run on a shared machine, so the raw COPY and the first import run `--repeat` times, interleaved,
+and the medians are compared (every run is listed too).
 The schemas `bench` and `bench_pricing` are dropped at the end (a real `pricing` schema is never touched).
 
 Peak memory: each importer run happens in a fresh child process (multiprocessing, "spawn"); the child
@@ -25,6 +27,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -104,12 +107,21 @@ async def database_conditions(url: str) -> dict[str, str]:
         await conn.close()
 
 
+async def checkpoint(conn: asyncpg.Connection) -> None:
+    """Start each measured step with no dirty pages left by the one before (a checkpoint mid-step skews it)."""
+    try:
+        await conn.execute("CHECKPOINT")
+    except asyncpg.InsufficientPrivilegeError:
+        pass  # NCE_DATABASE_URL without the right: measured as it comes
+
+
 async def raw_copy(url: str, path: Path) -> tuple[int, float]:
     """COPY the file into a plain typed table with price_rows' key; return (rows, seconds)."""
     conn = await asyncpg.connect(url, server_settings={"datestyle": "ISO, MDY"})
     try:
         await conn.execute("DROP SCHEMA IF EXISTS bench CASCADE; CREATE SCHEMA bench")
         await conn.execute(RAW_TABLE)
+        await checkpoint(conn)
         started = time.perf_counter()
         status = await conn.copy_to_table("bench_raw", schema_name="bench", source=path, format="csv",
                                           header=True)
@@ -152,6 +164,8 @@ async def _import_once(url: str, path: Path, fresh: bool) -> dict[str, Any]:
     try:
         await migrate(pool, IMPORT_SCHEMA, SERVICE.migrations)
         events_before = await pool.fetchval("SELECT count(*) FROM outbox")
+        async with pool.acquire() as conn:
+            await checkpoint(conn)
         hwm_reset = reset_peak_rss()
         before = rss_kib()
         started = time.perf_counter()
@@ -185,26 +199,36 @@ def check(result: dict[str, Any], rows: int, changed: int) -> None:
         raise AssertionError(f"import reported {got}, expected {expected}")
 
 
-def importer_runs(url: str, path: Path, rows: int) -> dict[str, dict[str, Any]]:
-    """First import into a fresh schema, then a re-import of the same file, each in its own child."""
-    first = run_child(url, path, fresh=True)
-    check(first, rows, rows)
-    log(f"  {rows} rows, first import: {first['seconds']:.2f}s, "
-        f"peak RSS growth {first['peak_rss_growth_kib']} KiB")
+def importer_runs(url: str, path: Path, rows: int, raw_copies: int = 0) -> dict[str, Any]:
+    """First imports into a fresh schema (each after a raw COPY when `raw_copies`), then one re-import of the file."""
+    firsts, raws = [], []
+    for _ in range(max(1, raw_copies)):
+        if raw_copies:
+            raws.append(asyncio.run(raw_copy(url, path)))
+            if raws[-1][0] != rows:
+                raise AssertionError(f"COPY loaded {raws[-1][0]} rows, expected {rows}")
+            log(f"  raw COPY: {rows} rows in {raws[-1][1]:.2f}s")
+        firsts.append(run_child(url, path, fresh=True))
+        check(firsts[-1], rows, rows)
+        log(f"  {rows} rows, first import: {firsts[-1]['seconds']:.2f}s, "
+            f"peak RSS growth {firsts[-1]['peak_rss_growth_kib']} KiB")
     again = run_child(url, path, fresh=False)
     check(again, rows, 0)
     log(f"  {rows} rows, re-import: {again['seconds']:.2f}s, "
         f"peak RSS growth {again['peak_rss_growth_kib']} KiB")
-    return {"first": first, "reimport": again}
+    first = dict(firsts[0], seconds=statistics.median(r["seconds"] for r in firsts),
+                 peak_rss_growth_kib=max(r["peak_rss_growth_kib"] for r in firsts))  # the worst run's memory
+    return {"first": first, "reimport": again, "first_runs_s": [r["seconds"] for r in firsts],
+            "raw_runs_s": [t for _, t in raws]}
 
 
 def mib(kib: int) -> float:
     return round(kib / 1024, 1)
 
 
-def summary(rows: int, size: int, db: dict[str, str], kind: str, raw: tuple[int, float],
-            runs: dict[int, dict[str, dict[str, Any]]]) -> dict[str, Any]:
+def summary(rows: int, size: int, db: dict[str, str], kind: str, runs: dict[int, dict[str, Any]]) -> dict[str, Any]:
     big = runs[rows]
+    raw = (rows, statistics.median(big["raw_runs_s"]))
     raw_rate = raw[0] / raw[1]
     first_rate = big["first"]["rows"] / big["first"]["seconds"]
     return {
@@ -217,8 +241,11 @@ def summary(rows: int, size: int, db: dict[str, str], kind: str, raw: tuple[int,
             "events_written_first_import": big["first"]["events_written"],
             "memory_measured": "Python process only (peak RSS growth of a fresh child); "
                                "PostgreSQL not measured",
-            "peak_rss_hwm_reset": all(r["hwm_reset"] for by_kind in runs.values() for r in by_kind.values()),
+            "peak_rss_hwm_reset": all(r[k]["hwm_reset"] for r in runs.values() for k in ("first", "reimport")),
+            "runs": f"median of {len(big['raw_runs_s'])} interleaved raw COPY / first import pairs",
         },
+        "runs_s": {"raw_copy": [round(t, 2) for t in big["raw_runs_s"]],
+                   "importer_first": [round(t, 2) for t in big["first_runs_s"]]},
         "seconds": {"raw_copy": round(raw[1], 2),
                     "importer_first": round(big["first"]["seconds"], 2),
                     "importer_reimport": round(big["reimport"]["seconds"], 2)},
@@ -237,7 +264,7 @@ def summary(rows: int, size: int, db: dict[str, str], kind: str, raw: tuple[int,
     }
 
 
-def main(rows: int) -> None:
+def main(rows: int, repeat: int) -> None:
     data_dir = infra.claim_scratch_dir("nce-bench-")
     stack = None
     try:
@@ -249,12 +276,8 @@ def main(rows: int) -> None:
         for n in sizes:
             log(f"generated {files[n].name}: {file_bytes[n] / 1e6:.1f} MB, {file_bytes[n] / n:.1f} bytes/row")
         db = asyncio.run(database_conditions(url))
-        raw = asyncio.run(raw_copy(url, files[rows]))
-        if raw[0] != rows:
-            raise AssertionError(f"COPY loaded {raw[0]} rows, expected {rows}")
-        log(f"raw COPY: {raw[0]} rows in {raw[1]:.2f}s")
-        runs = {n: importer_runs(url, files[n], n) for n in sizes}
-        result = summary(rows, file_bytes[rows], db, stack.database_kind, raw, runs)
+        runs = {n: importer_runs(url, files[n], n, repeat if n == rows else 0) for n in sizes}
+        result = summary(rows, file_bytes[rows], db, stack.database_kind, runs)
     finally:
         if stack is not None:
             try:
@@ -269,4 +292,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=200_000, help="rows in the generated price list")
-    main(parser.parse_args().rows)
+    parser.add_argument("--repeat", type=int, default=3, help="raw COPY / first import pairs (medians compared)")
+    args = parser.parse_args()
+    main(args.rows, args.repeat)
