@@ -1,4 +1,5 @@
 """Driving a real `nce up` process from tests, the way a user drives it."""
+import atexit
 import json
 import os
 import signal
@@ -9,20 +10,24 @@ from pathlib import Path
 
 import httpx
 
-from shared.infra import free_port
+from shared.infra import claim_scratch_dir, free_port, remove_tree
 from shared.messaging.signing import Signer
 
 
 class Up:
-    def __init__(self, data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> None:
-        self.data_dir = data_dir
+    def __init__(self, log_dir: Path, *extra: str, env: dict[str, str] | None = None) -> None:
+        # The system's data lives outside pytest's temp root: a pytest session starting meanwhile makes that root
+        # private again (0700), which locks the embedded PostgreSQL (run as another system user) out of its files.
+        self.data_dir = claim_scratch_dir("nce-e2e-")
+        atexit.register(remove_tree, self.data_dir)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.out = data_dir / "up.out"
-        data_dir.mkdir(parents=True, exist_ok=True)
+        self.out = log_dir / "up.out"
+        log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.out, "wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "up", "--port", str(self.port), "--data-dir", str(data_dir), *extra],
+                [sys.executable, "-m", "services.cli", "up", "--port", str(self.port), "--data-dir",
+                 str(self.data_dir), *extra],
                 stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
             )
 
