@@ -1,6 +1,6 @@
 """The subscription service's own tables."""
 import json
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime
 from typing import Any
 
@@ -70,6 +70,10 @@ async def upgrade_targets(conn: asyncpg.Connection, catalog_item_id: str) -> lis
 
 async def scheduled_change(conn: asyncpg.Connection, subscription_id: str) -> NextTerm | None:
     raw = await conn.fetchval("SELECT scheduled_change FROM subscriptions WHERE subscription_id = $1", subscription_id)
+    return _next_term(raw)
+
+
+def _next_term(raw: str | None) -> NextTerm | None:
     if raw is None:
         return None
     d = json.loads(raw)
@@ -95,9 +99,16 @@ async def upsert_eos_rule(conn: asyncpg.Connection, e: EosChanged) -> None:
 
 
 async def eos_rules(conn: asyncpg.Connection, catalog_item_id: str) -> list[EosRule]:
-    rows = await conn.fetch("SELECT * FROM eos_rules WHERE product_id = split_part($1, ':', 1)", catalog_item_id)
-    return [EosRule(r["product_id"], r["sku_id"] or None, r["market"] or None, r["term_duration"] or None,
-                    r["billing_cycle"] or None, r["state"], r["effective_date"]) for r in rows]
+    rows = await conn.fetch(f"SELECT {_EOS_COLUMNS} FROM eos_rules WHERE product_id = split_part($1, ':', 1)",
+                            catalog_item_id)
+    return [_eos_rule(*r) for r in rows]
+
+
+_EOS_COLUMNS = "product_id, sku_id, market, term_duration, billing_cycle, state, effective_date"
+
+
+def _eos_rule(product_id: str, sku_id: str, market: str, term: str, cycle: str, state: str, on: date) -> EosRule:
+    return EosRule(product_id, sku_id or None, market or None, term or None, cycle or None, state, on)
 
 
 async def offer(conn: asyncpg.Connection, catalog_item_id: str) -> Offer | None:
@@ -131,15 +142,30 @@ async def batches(conn: asyncpg.Connection, subscription_id: str) -> list[Batch]
     return [Batch(r["quantity"], r["refundable_until"]) for r in rows]
 
 
+def _replacing_batches(quantities: str, deadlines: str) -> str:
+    """The start of one statement replacing the seat batches of subscription $1 by the batches whose quantities and
+    deadlines are the array parameters named; it goes on with an UPDATE of the subscription. The batches kept are
+    upserted and only the others deleted: one statement must not delete and insert the same row."""
+    return f"""
+WITH gone AS (DELETE FROM seat_batches WHERE subscription_id = $1 AND seq >= cardinality({quantities}::int[])),
+kept AS (
+    INSERT INTO seat_batches
+    SELECT $1, n - 1, q, r FROM unnest({quantities}::int[], {deadlines}::timestamptz[]) WITH ORDINALITY AS b (q, r, n)
+    ON CONFLICT (subscription_id, seq) DO UPDATE SET quantity = EXCLUDED.quantity,
+                                                     refundable_until = EXCLUDED.refundable_until
+)
+"""
+
+
+def _batch_args(seats: list[Batch]) -> tuple[list[int], list[datetime], int]:
+    """The batches' quantities and deadlines, and their sum (the subscription's quantity)."""
+    return [b.quantity for b in seats], [b.refundable_until for b in seats], sum(b.quantity for b in seats)
+
+
 async def save_batches(conn: asyncpg.Connection, subscription_id: str, seats: list[Batch]) -> None:
     """Replace the subscription's seat batches; the subscription's quantity is their sum."""
-    await conn.execute("DELETE FROM seat_batches WHERE subscription_id = $1", subscription_id)
-    await conn.executemany(
-        "INSERT INTO seat_batches VALUES ($1, $2, $3, $4)",
-        [(subscription_id, i, b.quantity, b.refundable_until) for i, b in enumerate(seats)],
-    )
-    await conn.execute("UPDATE subscriptions SET quantity = $2 WHERE subscription_id = $1", subscription_id,
-                       sum(b.quantity for b in seats))
+    await conn.execute(_replacing_batches("$2", "$3") + "UPDATE subscriptions SET quantity = $4 WHERE subscription_id = $1",
+                       subscription_id, *_batch_args(seats))
 
 
 async def set_auto_renew(conn: asyncpg.Connection, subscription_id: str, enabled: bool) -> None:
@@ -203,6 +229,50 @@ async def insert_subscription(conn: asyncpg.Connection, s: Subscription, now: da
 _FIELDS = [f.name for f in fields(Subscription)]
 
 
+@dataclass(frozen=True)
+class AtTermEnd:
+    """What a term end is decided on, read with the subscription locked: its offer's kind and trial flag (None, False:
+    no such offer), its scheduled change, its product's End-of-Sale rules, its current promotion and the price rows
+    of its own plan a renewal on that day could take (`renewal_row` picks one)."""
+
+    sub: Subscription
+    status: str
+    kind: str | None
+    trial: bool
+    next_term: NextTerm | None
+    eos_rules: list[EosRule]
+    price_rows: list[Row]
+    promotion: Promo | None
+
+
+_AT_TERM_END = f"""
+SELECT {", ".join(f"s.{f}" for f in _FIELDS)}, s.status, s.scheduled_change, o.kind, coalesce(o.trial, false) AS trial,
+       p.promotion,
+       ARRAY(SELECT ROW({_EOS_COLUMNS}) FROM eos_rules e
+             WHERE e.product_id = split_part(s.catalog_item_id, ':', 1)) AS eos_rules,
+       ARRAY(SELECT ROW(r.currency, r.tier_min, r.tier_max, r.effective_start, r.effective_end, r.unit_price)
+             FROM price_rows r
+             WHERE (r.product_id, r.sku_id) = (split_part(s.catalog_item_id, ':', 1), split_part(s.catalog_item_id, ':', 2))
+               AND (r.market, r.currency, r.term_duration, r.billing_cycle)
+                   = (s.market, s.currency, s.term_duration, s.billing_cycle)
+               AND r.effective_start <= $2 AND s.quantity BETWEEN r.tier_min AND r.tier_max) AS price_rows
+FROM subscriptions s LEFT JOIN offers o USING (catalog_item_id) LEFT JOIN promotions p USING (promotion_id)
+WHERE s.subscription_id = $1
+FOR UPDATE OF s"""
+
+
+async def at_term_end(conn: asyncpg.Connection, subscription_id: str, renewal: date) -> AtTermEnd | None:
+    """Everything a term end on `renewal` needs, in one statement, the subscription locked for this transaction."""
+    row = await conn.fetchrow(_AT_TERM_END, subscription_id, renewal)
+    if row is None:
+        return None
+    return AtTermEnd(
+        Subscription(**{f: row[f] for f in _FIELDS}), row["status"], row["kind"], row["trial"],
+        _next_term(row["scheduled_change"]), [_eos_rule(*r) for r in row["eos_rules"]],
+        [Row(*r) for r in row["price_rows"]], promo_from(json.loads(row["promotion"])) if row["promotion"] else None,
+    )
+
+
 async def subscription_for_update(conn: asyncpg.Connection, subscription_id: str) -> tuple[Subscription, str] | None:
     """The subscription and its status, locked for this transaction."""
     row = await conn.fetchrow(
@@ -212,16 +282,20 @@ async def subscription_for_update(conn: asyncpg.Connection, subscription_id: str
     return (Subscription(**{f: row[f] for f in _FIELDS}), row["status"]) if row else None
 
 
-async def save_term(conn: asyncpg.Connection, s: Subscription) -> None:
-    """Store a new term: dates, window, price, and the plan a scheduled change may have changed."""
-    await conn.execute(
-        """UPDATE subscriptions SET term_start = $2, term_end = $3, cancellation_allowed_until = $4, unit_price = $5,
-                  catalog_item_id = $6, term_duration = $7, billing_cycle = $8, scheduled_change = NULL,
-                  promotion_id = $9, effective_unit_price = $10
-           WHERE subscription_id = $1""",
-        s.subscription_id, s.term_start, s.term_end, s.cancellation_allowed_until, s.unit_price, s.catalog_item_id,
-        s.term_duration, s.billing_cycle, s.promotion_id, s.effective_unit_price,
-    )
+_TERM = """term_start = $2, term_end = $3, cancellation_allowed_until = $4, unit_price = $5, catalog_item_id = $6,
+term_duration = $7, billing_cycle = $8, scheduled_change = NULL, promotion_id = $9, effective_unit_price = $10"""
+
+
+async def save_term(conn: asyncpg.Connection, s: Subscription, seats: list[Batch] | None = None) -> None:
+    """Store a new term: dates, window, price, and the plan a scheduled change may have changed; with `seats`, its
+    seat batches in the same statement (the subscription's quantity is their sum)."""
+    args = (s.subscription_id, s.term_start, s.term_end, s.cancellation_allowed_until, s.unit_price, s.catalog_item_id,
+            s.term_duration, s.billing_cycle, s.promotion_id, s.effective_unit_price)
+    if seats is None:
+        await conn.execute(f"UPDATE subscriptions SET {_TERM} WHERE subscription_id = $1", *args)
+    else:
+        await conn.execute(_replacing_batches("$11", "$12") + f"UPDATE subscriptions SET quantity = $13, {_TERM}"
+                           " WHERE subscription_id = $1", *args, *_batch_args(seats))
 
 
 async def upsert_promotion(conn: asyncpg.Connection, p: PromotionPublished) -> None:
