@@ -22,26 +22,34 @@ def timer_row(kind: str, key: str, due_at: datetime, partition_key: str, event_t
             bucket_of(partition_key))
 
 
+Timer = tuple[str, str, datetime, str, BaseModel, str]  # kind, key, due at, partition key, event, event type
+
+
+_SET = """INSERT INTO timers (kind, key, due_at, partition_key, event_id, headers, payload, updated_at, bucket)
+VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9)"""
+
+
 async def set_timer(conn: asyncpg.Connection, kind: str, key: str, due_at: datetime, partition_key: str,
                     event: BaseModel, event_type: str, now: datetime) -> None:
     """Create or move the one timer of (kind, key); when due it emits `event` as `event_type`."""
-    await conn.execute(
-        """INSERT INTO timers (kind, key, due_at, partition_key, event_id, headers, payload, updated_at, bucket)
-           VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9)
-           ON CONFLICT (kind, key) DO UPDATE SET due_at = EXCLUDED.due_at, partition_key = EXCLUDED.partition_key,
-           event_id = EXCLUDED.event_id, headers = EXCLUDED.headers, payload = EXCLUDED.payload,
-           updated_at = EXCLUDED.updated_at, bucket = EXCLUDED.bucket""",
-        *timer_row(kind, key, due_at, partition_key, event_type, event, now),
+    await set_timers(conn, [(kind, key, due_at, partition_key, event, event_type)], now)
+
+
+async def set_timers(conn: asyncpg.Connection, timers: list[Timer], now: datetime) -> None:
+    """Create or move each timer (one round trip for them all)."""
+    await conn.executemany(
+        _SET + """ ON CONFLICT (kind, key) DO UPDATE SET due_at = EXCLUDED.due_at,
+           partition_key = EXCLUDED.partition_key, event_id = EXCLUDED.event_id, headers = EXCLUDED.headers,
+           payload = EXCLUDED.payload, updated_at = EXCLUDED.updated_at, bucket = EXCLUDED.bucket""",
+        [timer_row(kind, key, due, partition, type_, event, now) for kind, key, due, partition, event, type_ in timers],
     )
 
 
-async def ensure_timer(conn: asyncpg.Connection, kind: str, key: str, due_at: datetime, partition_key: str,
-                       event: BaseModel, event_type: str, now: datetime) -> None:
-    """The one timer of (kind, key), unless it is already set (month ends: set by every subscription's events)."""
-    await conn.execute(
-        """INSERT INTO timers (kind, key, due_at, partition_key, event_id, headers, payload, updated_at, bucket)
-           VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9) ON CONFLICT (kind, key) DO NOTHING""",
-        *timer_row(kind, key, due_at, partition_key, event_type, event, now),
+async def ensure_timers(conn: asyncpg.Connection, timers: list[Timer], now: datetime) -> None:
+    """Each timer of (kind, key), unless it is already set (month ends: set by every subscription's events)."""
+    await conn.executemany(
+        _SET + " ON CONFLICT (kind, key) DO NOTHING",
+        [timer_row(kind, key, due, partition, type_, event, now) for kind, key, due, partition, event, type_ in timers],
     )
 
 
@@ -49,9 +57,13 @@ async def cancel_timer(conn: asyncpg.Connection, kind: str, key: str) -> None:
     await conn.execute("DELETE FROM timers WHERE kind = $1 AND key = $2", kind, key)
 
 
+# Byte order (COLLATE "C", as the index timers_kind_key_bytes) lets the prefix bound an index scan.
+CANCEL_TIMERS_OF = """DELETE FROM timers WHERE kind = $1 AND key COLLATE "C" ^@ ($2 || '@')"""
+
+
 async def cancel_timers_of(conn: asyncpg.Connection, kind: str, subject: str) -> None:
     """Every timer of `kind` whose key is `subject@…` (a subscription's charge cycles)."""
-    await conn.execute("DELETE FROM timers WHERE kind = $1 AND left(key, length($2) + 1) = $2 || '@'", kind, subject)
+    await conn.execute(CANCEL_TIMERS_OF, kind, subject)
 
 
 # One statement claims a batch of one bucket's due timers (SKIP LOCKED), deletes them and moves their rendered events
