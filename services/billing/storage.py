@@ -7,7 +7,6 @@ from typing import Any
 
 import asyncpg
 
-from shared.dates import month_after
 from shared.http import row_json
 
 from services.billing.domain.charges import Line, Plan
@@ -65,31 +64,30 @@ async def save_fx_rates(conn: asyncpg.Connection, rates: list[tuple[str, str, da
            ON CONFLICT (from_currency, to_currency, month) DO UPDATE SET rate = EXCLUDED.rate""", rates)
 
 
-async def invoice_month(conn: asyncpg.Connection, order_date: date) -> date:
-    """The order date's month, or the first month after the last closed one when that month has closed."""
-    month = order_date.replace(day=1)
-    last_closed = await conn.fetchval("SELECT max(month) FROM closed_months")
-    if last_closed is None or month > last_closed:
-        return month
-    return month_after(last_closed)
+# A line's invoice month (§4.4): its order date's month ($n), or the first month after the last closed one when that
+# month has closed already (a closed invoice never changes).
+_INVOICE_MONTH = """(SELECT CASE WHEN max(month) IS NULL OR {m} > max(month) THEN {m}
+                            ELSE (max(month) + interval '1 month')::date END FROM closed_months)"""
 
 
 async def insert_line(conn: asyncpg.Connection, line_id: str, line: Line, sub: dict[str, Any], *,
                       reference_id: str, order_date: date, now: datetime) -> dict[str, Any] | None:
-    """Store a charge line once; the stored line, or None when it was already there."""
+    """Store a charge line once, with its invoice month; the stored line, or None when it was already there."""
     fields = {
         "line_id": line_id, **asdict(line), **{k: sub[k] for k in (
             "subscription_id", "customer_id", "partner_id", "catalog_item_id", "term_start", "term_end",
             "billing_cycle", "promotion_id")},
         "currency": sub["billing_currency"], "pricing_currency": sub["currency"], "reference_id": reference_id,
-        "order_date": order_date, "invoice_month": await invoice_month(conn, order_date), "created_at": now,
+        "order_date": order_date, "created_at": now,
     }
     marks = ", ".join(f"${i}" for i in range(1, len(fields) + 1))
-    stored = await conn.fetchval(
-        f"INSERT INTO charge_lines ({', '.join(fields)}) VALUES ({marks}) ON CONFLICT DO NOTHING RETURNING true",
-        *fields.values(),
+    month = _INVOICE_MONTH.format(m=f"${len(fields) + 1}::date")
+    invoice_month = await conn.fetchval(
+        f"INSERT INTO charge_lines ({', '.join(fields)}, invoice_month) VALUES ({marks}, {month})"
+        " ON CONFLICT DO NOTHING RETURNING invoice_month",
+        *fields.values(), order_date.replace(day=1),
     )
-    return fields if stored else None
+    return {**fields, "invoice_month": invoice_month} if invoice_month else None
 
 
 async def lines(pool: asyncpg.Pool, filters: dict[str, str], month: date | None) -> list[dict[str, Any]]:
