@@ -17,13 +17,15 @@ PLAN_FIELDS = ("subscription_id", "partner_id", "customer_id", "catalog_item_id"
                "quantity", "status", "auto_renew", "billing_currency")
 
 
+def _upsert_plan(first: int) -> str:
+    """The plan upsert, its values numbered from `$first` in PLAN_FIELDS' order."""
+    marks = ", ".join(f"${i}" for i in range(first, first + len(PLAN_FIELDS)))
+    return f"""INSERT INTO plans ({", ".join(PLAN_FIELDS)}) VALUES ({marks}) ON CONFLICT (subscription_id) DO UPDATE
+            SET {", ".join(f"{f} = EXCLUDED.{f}" for f in PLAN_FIELDS[1:])}"""
+
+
 async def save_plan(conn: asyncpg.Connection, values: dict[str, Any]) -> None:
-    marks = ", ".join(f"${i}" for i in range(1, len(PLAN_FIELDS) + 1))
-    await conn.execute(
-        f"""INSERT INTO plans ({", ".join(PLAN_FIELDS)}) VALUES ({marks}) ON CONFLICT (subscription_id) DO UPDATE
-            SET {", ".join(f"{f} = EXCLUDED.{f}" for f in PLAN_FIELDS[1:])}""",
-        *(values[f] for f in PLAN_FIELDS),
-    )
+    await conn.execute(_upsert_plan(1), *(values[f] for f in PLAN_FIELDS))
 
 
 async def plan(conn: asyncpg.Connection, subscription_id: str) -> dict[str, Any] | None:
@@ -71,8 +73,10 @@ _INVOICE_MONTH = """(SELECT CASE WHEN max(month) IS NULL OR {m} > max(month) THE
 
 
 async def insert_line(conn: asyncpg.Connection, line_id: str, line: Line, sub: dict[str, Any], *,
-                      reference_id: str, order_date: date, now: datetime) -> dict[str, Any] | None:
-    """Store a charge line once, with its invoice month; the stored line, or None when it was already there."""
+                      reference_id: str, order_date: date, now: datetime,
+                      saving_plan: bool = False) -> dict[str, Any] | None:
+    """Store a charge line once, with its invoice month; the stored line, or None when it was already there.
+    `saving_plan`: store `sub` as the subscription's plan too, in the same statement (as save_plan)."""
     fields = {
         "line_id": line_id, **asdict(line), **{k: sub[k] for k in (
             "subscription_id", "customer_id", "partner_id", "catalog_item_id", "term_start", "term_end",
@@ -80,13 +84,15 @@ async def insert_line(conn: asyncpg.Connection, line_id: str, line: Line, sub: d
         "currency": sub["billing_currency"], "pricing_currency": sub["currency"], "reference_id": reference_id,
         "order_date": order_date, "created_at": now,
     }
+    args = [*fields.values(), order_date.replace(day=1)]
     marks = ", ".join(f"${i}" for i in range(1, len(fields) + 1))
-    month = _INVOICE_MONTH.format(m=f"${len(fields) + 1}::date")
-    invoice_month = await conn.fetchval(
-        f"INSERT INTO charge_lines ({', '.join(fields)}, invoice_month) VALUES ({marks}, {month})"
-        " ON CONFLICT DO NOTHING RETURNING invoice_month",
-        *fields.values(), order_date.replace(day=1),
-    )
+    sql = (f"INSERT INTO charge_lines ({', '.join(fields)}, invoice_month)"
+           f" VALUES ({marks}, {_INVOICE_MONTH.format(m=f'${len(args)}::date')})"
+           " ON CONFLICT DO NOTHING RETURNING invoice_month")
+    if saving_plan:  # a data-modifying WITH runs whether or not the INSERT after it reads it
+        sql = f"WITH saved_plan AS ({_upsert_plan(len(args) + 1)}) {sql}"
+        args += [sub[f] for f in PLAN_FIELDS]
+    invoice_month = await conn.fetchval(sql, *args)
     return {**fields, "invoice_month": invoice_month} if invoice_month else None
 
 
