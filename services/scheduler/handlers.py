@@ -30,7 +30,6 @@ async def _time_term_end(ctx: Context, event: SubscriptionTerms, anchor: date | 
     instant = term_end_instant(event.term_end)
     ended = TermEnded(subscription_id=event.subscription_id, customer_id=event.customer_id,
                       term_end=event.term_end, instant=instant)
-    await storage.cancel_timers_of(ctx.conn, "cycle", event.subscription_id)
     starts = cycle_starts(anchor or event.term_start, event.term_end,
                           cycle_months(event.term_duration, event.billing_cycle))
     timers: list[storage.Timer] = [("term_end", event.subscription_id, instant, event.customer_id, ended,
@@ -40,8 +39,8 @@ async def _time_term_end(ctx: Context, event: SubscriptionTerms, anchor: date | 
                                      cycle_start=start, term_end=event.term_end, instant=start_of_day(start))
         timers.append(("cycle", f"{event.subscription_id}@{start}", started.instant, event.customer_id, started,
                        "scheduler.charge_cycle_started"))
-    await storage.set_timers(ctx.conn, timers, ctx.now)
-    await _time_month_ends(ctx, {event.term_start.replace(day=1), *(s.replace(day=1) for s in starts)})
+    months = sorted({event.term_start.replace(day=1), *(s.replace(day=1) for s in starts)})
+    await storage.time_term(ctx.conn, event.subscription_id, timers, [_month_end(day) for day in months], ctx.now)
 
 
 def _month_end(day: date) -> storage.Timer:
@@ -51,12 +50,8 @@ def _month_end(day: date) -> storage.Timer:
     return "month_end", ended.month, instant, "months", ended, "scheduler.month_ended"
 
 
-async def _time_month_ends(ctx: Context, days: set[date]) -> None:
-    await storage.ensure_timers(ctx.conn, [_month_end(day) for day in sorted(days)], ctx.now)
-
-
 async def _time_month_end(ctx: Context, day: date) -> None:
-    await _time_month_ends(ctx, {day})
+    await storage.ensure_timer(ctx.conn, *_month_end(day), ctx.now)
 
 
 @handlers.on("subscription.created")
