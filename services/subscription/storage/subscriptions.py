@@ -1,4 +1,4 @@
-"""The subscription service's own tables."""
+"""Subscriptions and their seat batches."""
 import json
 from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime
@@ -6,66 +6,14 @@ from typing import Any
 
 import asyncpg
 
-from shared.contracts.catalog import EosChanged, OfferPublished
-from shared.contracts.pricing import PricesPublished, PromotionPublished
-from shared.contracts.subscription import RegisterCustomer, RegisterPartner
 from shared.http import row_json
 from shared.rules.eos import EosRule
 from shared.rules.prices import Promo, Row, promo_from
 
 from services.subscription.domain.changes import Batch
-from services.subscription.domain.purchase import Customer, Offer, Subscription
+from services.subscription.domain.purchase import Subscription
 from services.subscription.domain.scheduled import NextTerm
-
-
-async def upsert_partner(conn: asyncpg.Connection, p: RegisterPartner) -> None:
-    await conn.execute(
-        """INSERT INTO partners (partner_id, name, billing_currency, country) VALUES ($1, $2, $3, $4)
-           ON CONFLICT (partner_id) DO UPDATE SET name = EXCLUDED.name, billing_currency = EXCLUDED.billing_currency,
-           country = EXCLUDED.country""",
-        p.partner_id, p.name, p.billing_currency, p.country,
-    )
-
-
-async def partner_exists(conn: asyncpg.Connection, partner_id: str) -> bool:
-    return bool(await conn.fetchval("SELECT true FROM partners WHERE partner_id = $1", partner_id))
-
-
-async def upsert_customer(conn: asyncpg.Connection, c: RegisterCustomer) -> None:
-    await conn.execute(
-        """INSERT INTO customers (customer_id, partner_id, name, country, segment) VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (customer_id) DO UPDATE SET name = EXCLUDED.name, country = EXCLUDED.country,
-           segment = EXCLUDED.segment""",
-        c.customer_id, c.partner_id, c.name, c.country, c.segment,
-    )
-
-
-async def customer(conn: asyncpg.Connection, customer_id: str) -> Customer | None:
-    row = await conn.fetchrow(
-        """SELECT c.customer_id, c.partner_id, c.country, p.billing_currency
-           FROM customers c JOIN partners p USING (partner_id) WHERE c.customer_id = $1""",
-        customer_id,
-    )
-    return Customer(row["customer_id"], row["partner_id"], row["country"], row["billing_currency"]) if row else None
-
-
-async def upsert_offer(conn: asyncpg.Connection, o: OfferPublished) -> None:
-    await conn.execute(
-        """INSERT INTO offers (catalog_item_id, markets, plans, min_quantity, max_quantity, trial,
-                               pooled_max_per_customer, legacy, upgrade_targets, kind)
-           VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9, $10)
-           ON CONFLICT (catalog_item_id) DO UPDATE SET markets = EXCLUDED.markets, plans = EXCLUDED.plans,
-           min_quantity = EXCLUDED.min_quantity, max_quantity = EXCLUDED.max_quantity, trial = EXCLUDED.trial,
-           pooled_max_per_customer = EXCLUDED.pooled_max_per_customer, legacy = EXCLUDED.legacy,
-           upgrade_targets = EXCLUDED.upgrade_targets, kind = EXCLUDED.kind""",
-        o.catalog_item_id, o.markets, json.dumps([[p.term_duration, p.billing_cycle] for p in o.plans]),
-        o.min_quantity, o.max_quantity, o.trial, o.pooled_max_per_customer, o.legacy, o.upgrade_targets, o.kind,
-    )
-
-
-async def upgrade_targets(conn: asyncpg.Connection, catalog_item_id: str) -> list[str]:
-    return list(await conn.fetchval("SELECT upgrade_targets FROM offers WHERE catalog_item_id = $1",
-                                    catalog_item_id) or [])
+from services.subscription.storage.copies import EOS_COLUMNS, eos_rule
 
 
 async def scheduled_change(conn: asyncpg.Connection, subscription_id: str) -> NextTerm | None:
@@ -86,38 +34,6 @@ async def set_scheduled_change(conn: asyncpg.Connection, subscription_id: str, c
     value = None if change is None else json.dumps(asdict(change), default=lambda d: d.isoformat())
     await conn.execute("UPDATE subscriptions SET scheduled_change = $2::jsonb WHERE subscription_id = $1",
                        subscription_id, value)
-
-
-async def upsert_eos_rule(conn: asyncpg.Connection, e: EosChanged) -> None:
-    await conn.execute(
-        """INSERT INTO eos_rules VALUES ($1, $2, $3, $4, $5, $6, $7)
-           ON CONFLICT (product_id, sku_id, market, term_duration, billing_cycle)
-           DO UPDATE SET state = EXCLUDED.state, effective_date = EXCLUDED.effective_date""",
-        e.product_id, e.sku_id or "", e.market or "", e.term_duration or "", e.billing_cycle or "", e.state,
-        e.effective_date,
-    )
-
-
-async def eos_rules(conn: asyncpg.Connection, catalog_item_id: str) -> list[EosRule]:
-    rows = await conn.fetch(f"SELECT {_EOS_COLUMNS} FROM eos_rules WHERE product_id = split_part($1, ':', 1)",
-                            catalog_item_id)
-    return [_eos_rule(*r) for r in rows]
-
-
-_EOS_COLUMNS = "product_id, sku_id, market, term_duration, billing_cycle, state, effective_date"
-
-
-def _eos_rule(product_id: str, sku_id: str, market: str, term: str, cycle: str, state: str, on: date) -> EosRule:
-    return EosRule(product_id, sku_id or None, market or None, term or None, cycle or None, state, on)
-
-
-async def offer(conn: asyncpg.Connection, catalog_item_id: str) -> Offer | None:
-    row = await conn.fetchrow("SELECT * FROM offers WHERE catalog_item_id = $1", catalog_item_id)
-    if row is None:
-        return None
-    plans = frozenset((t, c) for t, c in json.loads(row["plans"]))
-    return Offer(row["catalog_item_id"], frozenset(row["markets"]), plans, row["min_quantity"], row["max_quantity"],
-                 row["trial"], row["pooled_max_per_customer"], row["legacy"], row["kind"])
 
 
 async def pooled_room(conn: asyncpg.Connection, customer_id: str, catalog_item_id: str,
@@ -172,46 +88,6 @@ async def set_auto_renew(conn: asyncpg.Connection, subscription_id: str, enabled
     await conn.execute("UPDATE subscriptions SET auto_renew = $2 WHERE subscription_id = $1", subscription_id, enabled)
 
 
-async def upsert_prices(conn: asyncpg.Connection, event: PricesPublished) -> None:
-    await conn.executemany(
-        """INSERT INTO price_rows (product_id, sku_id, market, currency, term_duration, billing_cycle, tier_min,
-                                   tier_max, effective_start, effective_end, unit_price)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-           ON CONFLICT (product_id, sku_id, market, currency, term_duration, billing_cycle, tier_min, effective_start)
-           DO UPDATE SET tier_max = EXCLUDED.tier_max, effective_end = EXCLUDED.effective_end,
-                         unit_price = EXCLUDED.unit_price""",
-        [(r.product_id, r.sku_id, r.market, r.currency, r.term_duration, r.billing_cycle, r.tier_min, r.tier_max,
-          r.effective_start, r.effective_end, r.unit_price) for r in event.rows],
-    )
-
-
-async def save_fx_pairs(conn: asyncpg.Connection, pairs: list[tuple[str, str, date]]) -> None:
-    await conn.executemany(
-        """INSERT INTO fx_pairs VALUES ($1, $2, $3) ON CONFLICT (from_currency, to_currency)
-           DO UPDATE SET first_month = least(fx_pairs.first_month, EXCLUDED.first_month)""", pairs)
-
-
-async def converts(conn: asyncpg.Connection, source: str, target: str, on: date) -> bool:
-    """Whether billing can convert `source` into `target` on `on` (a rate for that month or an earlier one)."""
-    return source == target or bool(await conn.fetchval(
-        "SELECT true FROM fx_pairs WHERE from_currency = $1 AND to_currency = $2 AND first_month <= $3",
-        source, target, on))
-
-
-async def price_rows(
-    conn: asyncpg.Connection, catalog_item_id: str, market: str, currency: str | None, term: str, cycle: str
-) -> list[Row]:
-    """The plan's rows in `market`, in `currency` (None: in every currency the market has)."""
-    product_id, sku_id, _ = catalog_item_id.split(":")
-    rows = await conn.fetch(
-        """SELECT currency, tier_min, tier_max, effective_start, effective_end, unit_price FROM price_rows
-           WHERE product_id = $1 AND sku_id = $2 AND market = $3 AND ($4::text IS NULL OR currency = $4)
-             AND term_duration = $5 AND billing_cycle = $6""",
-        product_id, sku_id, market, currency, term, cycle,
-    )
-    return [Row(*r) for r in rows]
-
-
 async def insert_subscription(conn: asyncpg.Connection, s: Subscription, now: datetime,
                               parent: str | None = None) -> bool:
     """Store a new subscription; False when the id is taken."""
@@ -248,7 +124,7 @@ class AtTermEnd:
 _AT_TERM_END = f"""
 SELECT {", ".join(f"s.{f}" for f in _FIELDS)}, s.status, s.scheduled_change, o.kind, coalesce(o.trial, false) AS trial,
        p.promotion,
-       ARRAY(SELECT ROW({_EOS_COLUMNS}) FROM eos_rules e
+       ARRAY(SELECT ROW({EOS_COLUMNS}) FROM eos_rules e
              WHERE e.product_id = split_part(s.catalog_item_id, ':', 1)) AS eos_rules,
        ARRAY(SELECT ROW(r.currency, r.tier_min, r.tier_max, r.effective_start, r.effective_end, r.unit_price)
              FROM price_rows r
@@ -268,7 +144,7 @@ async def at_term_end(conn: asyncpg.Connection, subscription_id: str, renewal: d
         return None
     return AtTermEnd(
         Subscription(**{f: row[f] for f in _FIELDS}), row["status"], row["kind"], row["trial"],
-        _next_term(row["scheduled_change"]), [_eos_rule(*r) for r in row["eos_rules"]],
+        _next_term(row["scheduled_change"]), [eos_rule(*r) for r in row["eos_rules"]],
         [Row(*r) for r in row["price_rows"]], promo_from(json.loads(row["promotion"])) if row["promotion"] else None,
     )
 
@@ -298,28 +174,6 @@ async def save_term(conn: asyncpg.Connection, s: Subscription, seats: list[Batch
                            " WHERE subscription_id = $1", *args, *_batch_args(seats))
 
 
-async def upsert_promotion(conn: asyncpg.Connection, p: PromotionPublished) -> None:
-    await conn.execute(
-        """INSERT INTO promotions VALUES ($1, $2::jsonb)
-           ON CONFLICT (promotion_id) DO UPDATE SET promotion = EXCLUDED.promotion""",
-        p.promotion_id, p.model_dump_json(),
-    )
-
-
-async def promotions_for(conn: asyncpg.Connection, catalog_item_id: str) -> list[Promo]:
-    product_id, sku_id, _ = catalog_item_id.split(":")
-    rows = await conn.fetch(
-        "SELECT promotion FROM promotions WHERE promotion->>'product_id' = $1 AND promotion->>'sku_id' = $2",
-        product_id, sku_id,
-    )
-    return [promo_from(json.loads(r["promotion"])) for r in rows]
-
-
-async def promotion(conn: asyncpg.Connection, promotion_id: str | None) -> Promo | None:
-    raw = promotion_id and await conn.fetchval("SELECT promotion FROM promotions WHERE promotion_id = $1", promotion_id)
-    return promo_from(json.loads(raw)) if raw else None
-
-
 async def trials_held(conn: asyncpg.Connection, customer_id: str, catalog_item_id: str) -> int:
     """How many trials of this offer the customer ever had, converted or not (one per lifetime)."""
     return int(await conn.fetchval(
@@ -329,16 +183,6 @@ async def trials_held(conn: asyncpg.Connection, customer_id: str, catalog_item_i
 async def mark_trial(conn: asyncpg.Connection, subscription_id: str, catalog_item_id: str) -> None:
     await conn.execute("UPDATE subscriptions SET trial_of = $2 WHERE subscription_id = $1", subscription_id,
                        catalog_item_id)
-
-
-async def paid_equivalent(conn: asyncpg.Connection, trial_item: str, market: str) -> str | None:
-    """The paid offer a trial converts to: the same product's non-trial SKU sold in the market with P1Y monthly."""
-    return await conn.fetchval(
-        """SELECT catalog_item_id FROM offers
-           WHERE split_part(catalog_item_id, ':', 1) = split_part($1, ':', 1) AND NOT trial AND NOT legacy
-             AND $2 = ANY(markets) AND plans @> '[["P1Y", "monthly"]]'::jsonb ORDER BY catalog_item_id LIMIT 1""",
-        trial_item, market,
-    )
 
 
 async def term_ends(conn: asyncpg.Connection, customer_id: str, other_than: str | None = None) -> list[tuple[date, str]]:
