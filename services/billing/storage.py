@@ -1,6 +1,5 @@
 """Billing's own tables: plans (each subscription's current term), charge lines, invoices."""
 import json
-from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -78,7 +77,7 @@ async def insert_line(conn: asyncpg.Connection, line_id: str, line: Line, sub: d
     """Store a charge line once, with its invoice month; the stored line, or None when it was already there.
     `saving_plan`: store `sub` as the subscription's plan too, in the same statement (as save_plan)."""
     fields = {
-        "line_id": line_id, **asdict(line), **{k: sub[k] for k in (
+        "line_id": line_id, **vars(line), **{k: sub[k] for k in (  # vars: asdict would deep-copy each value
             "subscription_id", "customer_id", "partner_id", "catalog_item_id", "term_start", "term_end",
             "billing_cycle", "promotion_id")},
         "currency": sub["billing_currency"], "pricing_currency": sub["currency"], "reference_id": reference_id,

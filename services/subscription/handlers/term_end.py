@@ -1,6 +1,4 @@
 """What time does: renewal, expiry, trial conversion and the lifecycle after the term."""
-from dataclasses import asdict
-
 from services.subscription import storage
 from services.subscription.domain import changes, lifecycle
 from services.subscription.domain.renewal import renew
@@ -60,7 +58,8 @@ async def on_term_ended(ctx: Context, event: TermEnded) -> None:
     row = renewal_row(rows, renewal, (next_term or sub).quantity)
     renewed = renew(sub, event.instant, row.unit_price if row else sub.unit_price, next_term, found.promotion)
     await storage.save_term(ctx.conn, renewed, changes.opened(renewed.quantity, event.instant))
-    await ctx.emit("subscription.renewed", SubscriptionRenewed(**asdict(renewed), previous_term_end=sub.term_end),
+    # vars, not asdict: the fields are flat values, which asdict would deep-copy one by one
+    await ctx.emit("subscription.renewed", SubscriptionRenewed(**vars(renewed), previous_term_end=sub.term_end),
                    key=sub.customer_id)
 
 
