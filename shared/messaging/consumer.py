@@ -76,14 +76,11 @@ class Consumer:
         self.verifier = verifier  # commands must be signed when set (every service process sets it)
 
     async def handle_batch(self, records: Iterable[Record]) -> None:
-        """Handle a fetched batch: keys concurrently, each key's records (in a partition) strictly in order.
-
-        Order is per key: records of different keys may as well have landed in different partitions, whose order
-        nobody sees. The offsets are committed once the whole batch is handled (the pool bounds the concurrency)."""
-        by_key: dict[tuple[str, int, bytes | None], list[Record]] = {}
+        """Handle a fetched batch: partitions concurrently, each partition's records strictly in order."""
+        by_partition: dict[tuple[str, int], list[Record]] = {}
         for record in records:
-            by_key.setdefault((record.topic, record.partition, record.key), []).append(record)
-        await asyncio.gather(*(self._in_order(rs) for rs in by_key.values()))
+            by_partition.setdefault((record.topic, record.partition), []).append(record)
+        await asyncio.gather(*(self._in_order(rs) for rs in by_partition.values()))
 
     async def _in_order(self, records: list[Record]) -> None:
         for record in records:

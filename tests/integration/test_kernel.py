@@ -126,29 +126,6 @@ async def test_poison_redelivered_is_parked_once(pool: asyncpg.Pool) -> None:
     assert await pool.fetchval("SELECT count(*) FROM dead_letters") == 1
 
 
-async def test_keys_of_one_partition_are_handled_concurrently_each_key_in_order(pool: asyncpg.Pool) -> None:
-    handlers = Handlers("subscription")
-    seen, p2_started = [], asyncio.Event()
-
-    @handlers.on("partner.register")
-    async def register(ctx: Context, cmd: RegisterPartner) -> None:
-        if cmd.name == "first":  # P1's first record waits for P2's, which comes after both of P1's in the partition
-            try:
-                await asyncio.wait_for(p2_started.wait(), 2)
-            except TimeoutError:
-                raise AssertionError("P2 was not handled while P1 was") from None
-        if cmd.partner_id == "P2":
-            p2_started.set()
-        seen.append(f"{cmd.partner_id} {cmd.name}")
-
-    await consumer(pool, handlers).handle_batch([
-        record(command("partner.register", {**PARTNER, "name": "first"}), key=b"P1"),
-        record(command("partner.register", {**PARTNER, "name": "second"}), key=b"P1"),
-        record(command("partner.register", {**PARTNER, "partner_id": "P2"}), key=b"P2"),
-    ])
-    assert seen == ["P2 Contoso", "P1 first", "P1 second"]
-
-
 async def test_a_transient_failure_is_retried_until_it_commits_once(pool: asyncpg.Pool) -> None:
     handlers = Handlers("subscription")
     calls = []
