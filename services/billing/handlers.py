@@ -38,14 +38,16 @@ def _plan_values(terms: SubscriptionTerms, quantity: int, anchor: date | None = 
             "status": "active", "auto_renew": auto_renew, "billing_currency": terms.billing_currency or terms.currency}
 
 
-async def _bill(ctx: Context, lines: list[tuple[dict[str, Any], Line]], order_date: date, tag: str) -> None:
+async def _bill(ctx: Context, lines: list[tuple[dict[str, Any], Line]], order_date: date, tag: str,
+                saving_plan: bool = False) -> None:
     """Store each line for its subscription (ids derived from the inbound message: a redelivery adds nothing) and
-    announce them. Lines written together (wipe and recreate, a refund and its charge) share one reference id."""
+    announce them. Lines written together (wipe and recreate, a refund and its charge) share one reference id.
+    `saving_plan`: the first line's subscription is stored as its plan by the same statement."""
     reference = str(uuid5(NAMESPACE_URL, f"nce:charge:{ctx.envelope.id}:{tag}"))
     for i, (sub, line) in enumerate(lines):
         line_id = reference if len(lines) == 1 else str(uuid5(NAMESPACE_URL, f"{reference}:{i}"))
         stored = await storage.insert_line(ctx.conn, line_id, line, sub, reference_id=reference,
-                                           order_date=order_date, now=ctx.now)
+                                           order_date=order_date, now=ctx.now, saving_plan=saving_plan and i == 0)
         if stored is not None:
             await ctx.emit("billing.charge_created", ChargeCreated(
                 **{k: v for k, v in stored.items() if k in ChargeCreated.model_fields and k != "invoice_month"},
@@ -56,10 +58,9 @@ async def _open(ctx: Context, terms: SubscriptionTerms, quantity: int, charge_ty
                 auto_renew: bool = True) -> None:
     """A term (or a plan) that starts now: remember it and charge its first cycle from its start."""
     values = _plan_values(terms, quantity, auto_renew=auto_renew)
-    await storage.save_plan(ctx.conn, values)
     plan = await storage.priced(ctx.conn, values, terms.term_start)
     await _bill(ctx, [(values, charge(plan, charge_type, terms.term_start, quantity))], terms.term_start,
-                terms.subscription_id)
+                terms.subscription_id, saving_plan=True)
 
 
 @handlers.on("subscription.created")

@@ -1,13 +1,11 @@
 """Billing's own tables: plans (each subscription's current term), charge lines, invoices."""
 import json
-from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
 
-from shared.dates import month_after
 from shared.http import row_json
 
 from services.billing.domain.charges import Line, Plan
@@ -18,13 +16,15 @@ PLAN_FIELDS = ("subscription_id", "partner_id", "customer_id", "catalog_item_id"
                "quantity", "status", "auto_renew", "billing_currency")
 
 
+def _upsert_plan(first: int) -> str:
+    """The plan upsert, its values numbered from `$first` in PLAN_FIELDS' order."""
+    marks = ", ".join(f"${i}" for i in range(first, first + len(PLAN_FIELDS)))
+    return f"""INSERT INTO plans ({", ".join(PLAN_FIELDS)}) VALUES ({marks}) ON CONFLICT (subscription_id) DO UPDATE
+            SET {", ".join(f"{f} = EXCLUDED.{f}" for f in PLAN_FIELDS[1:])}"""
+
+
 async def save_plan(conn: asyncpg.Connection, values: dict[str, Any]) -> None:
-    marks = ", ".join(f"${i}" for i in range(1, len(PLAN_FIELDS) + 1))
-    await conn.execute(
-        f"""INSERT INTO plans ({", ".join(PLAN_FIELDS)}) VALUES ({marks}) ON CONFLICT (subscription_id) DO UPDATE
-            SET {", ".join(f"{f} = EXCLUDED.{f}" for f in PLAN_FIELDS[1:])}""",
-        *(values[f] for f in PLAN_FIELDS),
-    )
+    await conn.execute(_upsert_plan(1), *(values[f] for f in PLAN_FIELDS))
 
 
 async def plan(conn: asyncpg.Connection, subscription_id: str) -> dict[str, Any] | None:
@@ -65,31 +65,34 @@ async def save_fx_rates(conn: asyncpg.Connection, rates: list[tuple[str, str, da
            ON CONFLICT (from_currency, to_currency, month) DO UPDATE SET rate = EXCLUDED.rate""", rates)
 
 
-async def invoice_month(conn: asyncpg.Connection, order_date: date) -> date:
-    """The order date's month, or the first month after the last closed one when that month has closed."""
-    month = order_date.replace(day=1)
-    last_closed = await conn.fetchval("SELECT max(month) FROM closed_months")
-    if last_closed is None or month > last_closed:
-        return month
-    return month_after(last_closed)
+# A line's invoice month (§4.4): its order date's month ($n), or the first month after the last closed one when that
+# month has closed already (a closed invoice never changes).
+_INVOICE_MONTH = """(SELECT CASE WHEN max(month) IS NULL OR {m} > max(month) THEN {m}
+                            ELSE (max(month) + interval '1 month')::date END FROM closed_months)"""
 
 
 async def insert_line(conn: asyncpg.Connection, line_id: str, line: Line, sub: dict[str, Any], *,
-                      reference_id: str, order_date: date, now: datetime) -> dict[str, Any] | None:
-    """Store a charge line once; the stored line, or None when it was already there."""
+                      reference_id: str, order_date: date, now: datetime,
+                      saving_plan: bool = False) -> dict[str, Any] | None:
+    """Store a charge line once, with its invoice month; the stored line, or None when it was already there.
+    `saving_plan`: store `sub` as the subscription's plan too, in the same statement (as save_plan)."""
     fields = {
-        "line_id": line_id, **asdict(line), **{k: sub[k] for k in (
+        "line_id": line_id, **vars(line), **{k: sub[k] for k in (  # vars: asdict would deep-copy each value
             "subscription_id", "customer_id", "partner_id", "catalog_item_id", "term_start", "term_end",
             "billing_cycle", "promotion_id")},
         "currency": sub["billing_currency"], "pricing_currency": sub["currency"], "reference_id": reference_id,
-        "order_date": order_date, "invoice_month": await invoice_month(conn, order_date), "created_at": now,
+        "order_date": order_date, "created_at": now,
     }
+    args = [*fields.values(), order_date.replace(day=1)]
     marks = ", ".join(f"${i}" for i in range(1, len(fields) + 1))
-    stored = await conn.fetchval(
-        f"INSERT INTO charge_lines ({', '.join(fields)}) VALUES ({marks}) ON CONFLICT DO NOTHING RETURNING true",
-        *fields.values(),
-    )
-    return fields if stored else None
+    sql = (f"INSERT INTO charge_lines ({', '.join(fields)}, invoice_month)"
+           f" VALUES ({marks}, {_INVOICE_MONTH.format(m=f'${len(args)}::date')})"
+           " ON CONFLICT DO NOTHING RETURNING invoice_month")
+    if saving_plan:  # a data-modifying WITH runs whether or not the INSERT after it reads it
+        sql = f"WITH saved_plan AS ({_upsert_plan(len(args) + 1)}) {sql}"
+        args += [sub[f] for f in PLAN_FIELDS]
+    invoice_month = await conn.fetchval(sql, *args)
+    return {**fields, "invoice_month": invoice_month} if invoice_month else None
 
 
 async def lines(pool: asyncpg.Pool, filters: dict[str, str], month: date | None) -> list[dict[str, Any]]:

@@ -30,26 +30,28 @@ async def _time_term_end(ctx: Context, event: SubscriptionTerms, anchor: date | 
     instant = term_end_instant(event.term_end)
     ended = TermEnded(subscription_id=event.subscription_id, customer_id=event.customer_id,
                       term_end=event.term_end, instant=instant)
-    await storage.set_timer(ctx.conn, "term_end", event.subscription_id, instant, event.customer_id, ended,
-                            "scheduler.term_ended", ctx.now)
-    await storage.cancel_timers_of(ctx.conn, "cycle", event.subscription_id)
     starts = cycle_starts(anchor or event.term_start, event.term_end,
                           cycle_months(event.term_duration, event.billing_cycle))
+    timers: list[storage.Timer] = [("term_end", event.subscription_id, instant, event.customer_id, ended,
+                                    "scheduler.term_ended")]
     for start in starts:
         started = ChargeCycleStarted(subscription_id=event.subscription_id, customer_id=event.customer_id,
                                      cycle_start=start, term_end=event.term_end, instant=start_of_day(start))
-        await storage.set_timer(ctx.conn, "cycle", f"{event.subscription_id}@{start}", started.instant,
-                                event.customer_id, started, "scheduler.charge_cycle_started", ctx.now)
-    for day in {event.term_start.replace(day=1), *(s.replace(day=1) for s in starts)}:
-        await _time_month_end(ctx, day)
+        timers.append(("cycle", f"{event.subscription_id}@{start}", started.instant, event.customer_id, started,
+                       "scheduler.charge_cycle_started"))
+    months = sorted({event.term_start.replace(day=1), *(s.replace(day=1) for s in starts)})
+    await storage.time_term(ctx.conn, event.subscription_id, timers, [_month_end(day) for day in months], ctx.now)
 
 
-async def _time_month_end(ctx: Context, day: date) -> None:
+def _month_end(day: date) -> storage.Timer:
     """The end of `day`'s month, when billing closes that month's invoices (one timer per month)."""
     instant = start_of_day(month_after(day))
     ended = MonthEnded(month=f"{day:%Y-%m}", instant=instant)
-    await storage.ensure_timer(ctx.conn, "month_end", ended.month, instant, "months", ended, "scheduler.month_ended",
-                               ctx.now)
+    return "month_end", ended.month, instant, "months", ended, "scheduler.month_ended"
+
+
+async def _time_month_end(ctx: Context, day: date) -> None:
+    await storage.ensure_timer(ctx.conn, *_month_end(day), ctx.now)
 
 
 @handlers.on("subscription.created")

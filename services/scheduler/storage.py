@@ -46,13 +46,53 @@ async def ensure_timer(conn: asyncpg.Connection, kind: str, key: str, due_at: da
     )
 
 
+Timer = tuple[str, str, datetime, str, BaseModel, str]  # kind, key, due at, partition key, event, event type
+
+# Times a subscription's term ($1) in one statement: its cycle timers are cleared but for those given again, the
+# given timers that move ($10) are created or moved (term end, cycles), the others (month ends) created unless set.
+# No row is both deleted and written by it.
+_TIME_TERM = """
+WITH given (kind, key, due_at, partition_key, event_id, headers, payload, bucket, moves) AS (
+    SELECT * FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::bytea[], $6::uuid[], $7::jsonb[], $8::bytea[],
+                         $9::smallint[], $10::boolean[])
+), cleared AS (
+    DELETE FROM timers WHERE kind = 'cycle' AND key COLLATE "C" ^@ ($1 || '@') AND key <> ALL($3::text[])
+), ensured AS (
+    INSERT INTO timers (kind, key, due_at, partition_key, event_id, headers, payload, updated_at, bucket)
+    SELECT kind, key, due_at, partition_key, event_id, headers, payload, $11, bucket FROM given WHERE NOT moves
+    ON CONFLICT (kind, key) DO NOTHING
+)
+INSERT INTO timers (kind, key, due_at, partition_key, event_id, headers, payload, updated_at, bucket)
+SELECT kind, key, due_at, partition_key, event_id, headers, payload, $11, bucket FROM given WHERE moves
+ON CONFLICT (kind, key) DO UPDATE SET due_at = EXCLUDED.due_at, partition_key = EXCLUDED.partition_key,
+    event_id = EXCLUDED.event_id, headers = EXCLUDED.headers, payload = EXCLUDED.payload,
+    updated_at = EXCLUDED.updated_at, bucket = EXCLUDED.bucket
+"""
+
+
+async def time_term(conn: asyncpg.Connection, subscription_id: str, timers: list[Timer], month_ends: list[Timer],
+                    now: datetime) -> None:
+    """Set a term's timers (term end, charge cycles), replacing the subscription's cycle timers, and ensure the
+    month ends they need, in one statement."""
+    rows = [(*timer_row(kind, key, due, partition, type_, event, now), moves)
+            for moves, given in ((True, timers), (False, month_ends))
+            for kind, key, due, partition, event, type_ in given]
+    kind, key, due_at, partition_key, event_id, headers, payload, _, bucket, moves = zip(*rows, strict=True)
+    await conn.execute(_TIME_TERM, subscription_id, kind, key, due_at, partition_key, event_id, headers, payload,
+                       bucket, moves, now)
+
+
 async def cancel_timer(conn: asyncpg.Connection, kind: str, key: str) -> None:
     await conn.execute("DELETE FROM timers WHERE kind = $1 AND key = $2", kind, key)
 
 
+# Byte order (COLLATE "C", as the index timers_kind_key_bytes) lets the prefix bound an index scan (also in _TIME_TERM).
+CANCEL_TIMERS_OF = """DELETE FROM timers WHERE kind = $1 AND key COLLATE "C" ^@ ($2 || '@')"""
+
+
 async def cancel_timers_of(conn: asyncpg.Connection, kind: str, subject: str) -> None:
     """Every timer of `kind` whose key is `subject@…` (a subscription's charge cycles)."""
-    await conn.execute("DELETE FROM timers WHERE kind = $1 AND left(key, length($2) + 1) = $2 || '@'", kind, subject)
+    await conn.execute(CANCEL_TIMERS_OF, kind, subject)
 
 
 # One statement claims a batch of one bucket's due timers (SKIP LOCKED), deletes them and moves their rendered events

@@ -245,6 +245,11 @@ class Consumer:
         env, reason = poison.envelope, storable(poison.reason)
         message_id = env.id if env and poison.claims_id else uuid.uuid5(
             _COORDINATES, f"{record.topic}:{record.partition}:{record.offset}")
+        topic = BY_NAME.get(record.topic)
+        rejecting = env is not None and topic is not None and topic.carries_commands
+        # Read before taking a connection: the simulated clock takes one of its own from the same pool, and parkings
+        # each holding a connection while waiting for another would exhaust it.
+        now = await self.clock.now() if rejecting else None
         async with self.pool.acquire() as conn, conn.transaction():
             if not await self._claim(conn, message_id, env.type if env else "?"):
                 return
@@ -263,9 +268,9 @@ class Consumer:
                 record.topic, record.partition, record.offset, reason, env.id if env else None,
                 env.type if env else None,
             )
-            topic = BY_NAME.get(record.topic)
-            if env is not None and topic is not None and topic.carries_commands:
-                await self._reject(conn, env, await self.clock.now(), record, poison.code, reason)
+            if rejecting:
+                assert env is not None and now is not None
+                await self._reject(conn, env, now, record, poison.code, reason)
         log.warning("%s: parked %s[%d]@%d in the DLQ: %s", self.service, record.topic, record.partition,
                     record.offset, reason)
         metrics.DEAD_LETTERED.labels(self.service, record.topic).inc()

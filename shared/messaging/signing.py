@@ -6,11 +6,17 @@ for HS256, or an Ed25519 public key in PEM for EdDSA). Its claims:
 - `partner_id` (null for the platform operator) and `roles`: the actor, which must equal the envelope's `actor`;
 - `sha256`: the hex SHA-256 of the record's value, so a token signs one exact command and cannot be lifted onto
   another (re-sending the same bytes is a duplicate the inbox absorbs).
+The token's header names the issuer as its `kid`, so the verifier picks the key from the header and decodes the token
+once; a token whose header has no `kid` naming a known issuer (issued before `kid` was added, or by a system that sets
+no kid or its own key ids) is still accepted, its key found from its unverified `iss` at the cost of a second decode.
+Either way the verified `iss` must name the issuer whose key checked the signature.
 Expiry is judged at the instant the broker took the record (its timestamp), so a command queued behind a long outage
 is still good; a record stamped in the future beyond the leeway is refused. Times are wall-clock, never the simulated
 clock: tokens live in the real world.
 """
+import base64
 import hashlib
+import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -53,7 +59,20 @@ class Signer:
         actor = actor or Actor()
         claims = {"iss": self.issuer, "iat": now, "exp": now + self.ttl, "partner_id": actor.partner_id,
                   "roles": list(actor.roles), "sha256": digest(value)}
-        return HEADER, f"Bearer {jwt.encode(claims, self.key, algorithm=self.algorithm)}".encode()
+        token = jwt.encode(claims, self.key, algorithm=self.algorithm, headers={"kid": self.issuer})
+        return HEADER, f"Bearer {token}".encode()
+
+
+def _kid(token: str) -> str | None:
+    """The `kid` of the token's header, unverified (it only picks the key the signature is then checked with); None
+    when absent or unreadable (the decodes after say what is wrong)."""
+    segment = token.split(".", 1)[0]
+    try:
+        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except ValueError:  # bad base64, not JSON, not UTF-8
+        return None
+    kid = header.get("kid") if isinstance(header, dict) else None
+    return kid if isinstance(kid, str) else None
 
 
 class Verifier:
@@ -77,10 +96,12 @@ class Verifier:
         if not raw.startswith("Bearer "):
             raise Unauthenticated("the authorization header is not 'Bearer <token>'")
         token = raw.removeprefix("Bearer ").strip()
-        try:
-            issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
-        except jwt.PyJWTError as e:
-            raise Unauthenticated(f"malformed token: {e}") from None
+        issuer = _kid(token)
+        if issuer not in self.keys:  # no kid, or one naming no issuer (another system's key id): the unverified iss
+            try:
+                issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
+            except jwt.PyJWTError as e:
+                raise Unauthenticated(f"malformed token: {e}") from None
         key = self.keys.get(issuer) if isinstance(issuer, str) else None
         if key is None:
             raise Unauthenticated(f"unknown issuer {issuer!r}: no key for it in NCE_COMMAND_KEYS")
@@ -90,6 +111,8 @@ class Verifier:
                                          "verify_iat": False})
         except jwt.PyJWTError as e:
             raise Unauthenticated(f"forged or damaged token from {issuer!r}: {e}") from None
+        if claims["iss"] != issuer:
+            raise Unauthenticated(f"the token's key is {issuer!r}'s but its iss is {claims['iss']!r}")
         self._check_times(claims, timestamp)
         if claims["sha256"] != digest(value):
             raise Unauthenticated("the token signs another message (sha256 of the record differs)")

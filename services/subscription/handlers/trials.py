@@ -48,8 +48,7 @@ async def _convert_trial(ctx: Context, sub: Subscription, instant: datetime) -> 
 
 
 async def _into_paid_term(ctx: Context, sub: Subscription, converted: Subscription, at: datetime) -> None:
-    await storage.save_term(ctx.conn, converted)
-    await storage.save_batches(ctx.conn, sub.subscription_id, changes.opened(converted.quantity, at))
+    await storage.save_term(ctx.conn, converted, changes.opened(converted.quantity, at))
     await ctx.emit("subscription.trial_converted", TrialConverted(**_facts(converted, at), quantity=converted.quantity,
                                                                   trial=_terms(sub)), key=sub.customer_id)
 

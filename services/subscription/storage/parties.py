@@ -1,0 +1,37 @@
+"""Partners and customers."""
+import asyncpg
+
+from shared.contracts.subscription import RegisterCustomer, RegisterPartner
+
+from services.subscription.domain.purchase import Customer
+
+
+async def upsert_partner(conn: asyncpg.Connection, p: RegisterPartner) -> None:
+    await conn.execute(
+        """INSERT INTO partners (partner_id, name, billing_currency, country) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (partner_id) DO UPDATE SET name = EXCLUDED.name, billing_currency = EXCLUDED.billing_currency,
+           country = EXCLUDED.country""",
+        p.partner_id, p.name, p.billing_currency, p.country,
+    )
+
+
+async def partner_exists(conn: asyncpg.Connection, partner_id: str) -> bool:
+    return bool(await conn.fetchval("SELECT true FROM partners WHERE partner_id = $1", partner_id))
+
+
+async def upsert_customer(conn: asyncpg.Connection, c: RegisterCustomer) -> None:
+    await conn.execute(
+        """INSERT INTO customers (customer_id, partner_id, name, country, segment) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (customer_id) DO UPDATE SET name = EXCLUDED.name, country = EXCLUDED.country,
+           segment = EXCLUDED.segment""",
+        c.customer_id, c.partner_id, c.name, c.country, c.segment,
+    )
+
+
+async def customer(conn: asyncpg.Connection, customer_id: str) -> Customer | None:
+    row = await conn.fetchrow(
+        """SELECT c.customer_id, c.partner_id, c.country, p.billing_currency
+           FROM customers c JOIN partners p USING (partner_id) WHERE c.customer_id = $1""",
+        customer_id,
+    )
+    return Customer(row["customer_id"], row["partner_id"], row["country"], row["billing_currency"]) if row else None

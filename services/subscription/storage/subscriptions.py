@@ -1,0 +1,224 @@
+"""Subscriptions and their seat batches."""
+import json
+from dataclasses import asdict, dataclass, fields
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
+
+from shared.http import row_json
+from shared.rules.eos import EosRule
+from shared.rules.prices import Promo, Row, promo_from
+
+from services.subscription.domain.changes import Batch
+from services.subscription.domain.purchase import Subscription
+from services.subscription.domain.scheduled import NextTerm
+from services.subscription.storage.copies import EOS_COLUMNS, eos_rule
+
+
+async def scheduled_change(conn: asyncpg.Connection, subscription_id: str) -> NextTerm | None:
+    raw = await conn.fetchval("SELECT scheduled_change FROM subscriptions WHERE subscription_id = $1", subscription_id)
+    return _next_term(raw)
+
+
+def _next_term(raw: str | None) -> NextTerm | None:
+    if raw is None:
+        return None
+    d = json.loads(raw)
+    end = d.get("custom_term_end_date")
+    return NextTerm(d["catalog_item_id"], d["term_duration"], d["billing_cycle"], d["quantity"],
+                    datetime.fromisoformat(d["submitted_at"]), date.fromisoformat(end) if end else None)
+
+
+async def set_scheduled_change(conn: asyncpg.Connection, subscription_id: str, change: NextTerm | None) -> None:
+    value = None if change is None else json.dumps(asdict(change), default=lambda d: d.isoformat())
+    await conn.execute("UPDATE subscriptions SET scheduled_change = $2::jsonb WHERE subscription_id = $1",
+                       subscription_id, value)
+
+
+async def pooled_room(conn: asyncpg.Connection, customer_id: str, catalog_item_id: str,
+                      limit: int | None) -> int | None:
+    """Seats the customer may still add of this product:SKU under its pooled maximum (None: no pooled limit)."""
+    if limit is None:
+        return None
+    held = await conn.fetchval(
+        """SELECT coalesce(sum(quantity), 0) FROM subscriptions
+           WHERE customer_id = $1 AND split_part(catalog_item_id, ':', 1) = split_part($2, ':', 1)
+             AND split_part(catalog_item_id, ':', 2) = split_part($2, ':', 2)
+             AND status IN ('active', 'suspended')""",
+        customer_id, catalog_item_id,
+    )
+    return max(0, limit - int(held))
+
+
+async def batches(conn: asyncpg.Connection, subscription_id: str) -> list[Batch]:
+    rows = await conn.fetch(
+        "SELECT quantity, refundable_until FROM seat_batches WHERE subscription_id = $1 ORDER BY seq", subscription_id
+    )
+    return [Batch(r["quantity"], r["refundable_until"]) for r in rows]
+
+
+def _replacing_batches(quantities: str, deadlines: str) -> str:
+    """The start of one statement replacing the seat batches of subscription $1 by the batches whose quantities and
+    deadlines are the array parameters named; it goes on with an UPDATE of the subscription. The batches kept are
+    upserted and only the others deleted: one statement must not delete and insert the same row."""
+    return f"""
+WITH gone AS (DELETE FROM seat_batches WHERE subscription_id = $1 AND seq >= cardinality({quantities}::int[])),
+kept AS (
+    INSERT INTO seat_batches
+    SELECT $1, n - 1, q, r FROM unnest({quantities}::int[], {deadlines}::timestamptz[]) WITH ORDINALITY AS b (q, r, n)
+    ON CONFLICT (subscription_id, seq) DO UPDATE SET quantity = EXCLUDED.quantity,
+                                                     refundable_until = EXCLUDED.refundable_until
+)
+"""
+
+
+def _batch_args(seats: list[Batch]) -> tuple[list[int], list[datetime], int]:
+    """The batches' quantities and deadlines, and their sum (the subscription's quantity)."""
+    return [b.quantity for b in seats], [b.refundable_until for b in seats], sum(b.quantity for b in seats)
+
+
+async def save_batches(conn: asyncpg.Connection, subscription_id: str, seats: list[Batch]) -> None:
+    """Replace the subscription's seat batches; the subscription's quantity is their sum."""
+    await conn.execute(_replacing_batches("$2", "$3") + "UPDATE subscriptions SET quantity = $4 WHERE subscription_id = $1",
+                       subscription_id, *_batch_args(seats))
+
+
+async def set_auto_renew(conn: asyncpg.Connection, subscription_id: str, enabled: bool) -> None:
+    await conn.execute("UPDATE subscriptions SET auto_renew = $2 WHERE subscription_id = $1", subscription_id, enabled)
+
+
+async def insert_subscription(conn: asyncpg.Connection, s: Subscription, now: datetime,
+                              parent: str | None = None) -> bool:
+    """Store a new subscription; False when the id is taken."""
+    fields = asdict(s)
+    columns = ", ".join([*fields, "status", "created_at", "parent_subscription_id"])
+    marks = ", ".join(f"${i}" for i in range(1, len(fields) + 4))
+    return bool(
+        await conn.fetchval(
+            f"INSERT INTO subscriptions ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING RETURNING true",
+            *fields.values(), "active", now, parent,
+        )
+    )
+
+
+_FIELDS = [f.name for f in fields(Subscription)]
+
+
+@dataclass(frozen=True)
+class AtTermEnd:
+    """What a term end is decided on, read with the subscription locked: its offer's kind and trial flag (None, False:
+    no such offer), its scheduled change, its product's End-of-Sale rules, its current promotion and the price rows
+    of its own plan a renewal on that day could take (`renewal_row` picks one)."""
+
+    sub: Subscription
+    status: str
+    kind: str | None
+    trial: bool
+    next_term: NextTerm | None
+    eos_rules: list[EosRule]
+    price_rows: list[Row]
+    promotion: Promo | None
+
+
+_AT_TERM_END = f"""
+SELECT {", ".join(f"s.{f}" for f in _FIELDS)}, s.status, s.scheduled_change, o.kind, coalesce(o.trial, false) AS trial,
+       p.promotion,
+       ARRAY(SELECT ROW({EOS_COLUMNS}) FROM eos_rules e
+             WHERE e.product_id = split_part(s.catalog_item_id, ':', 1)) AS eos_rules,
+       ARRAY(SELECT ROW(r.currency, r.tier_min, r.tier_max, r.effective_start, r.effective_end, r.unit_price)
+             FROM price_rows r
+             WHERE (r.product_id, r.sku_id) = (split_part(s.catalog_item_id, ':', 1), split_part(s.catalog_item_id, ':', 2))
+               AND (r.market, r.currency, r.term_duration, r.billing_cycle)
+                   = (s.market, s.currency, s.term_duration, s.billing_cycle)
+               AND r.effective_start <= $2 AND s.quantity BETWEEN r.tier_min AND r.tier_max) AS price_rows
+FROM subscriptions s LEFT JOIN offers o USING (catalog_item_id) LEFT JOIN promotions p USING (promotion_id)
+WHERE s.subscription_id = $1
+FOR UPDATE OF s"""
+
+
+async def at_term_end(conn: asyncpg.Connection, subscription_id: str, renewal: date) -> AtTermEnd | None:
+    """Everything a term end on `renewal` needs, in one statement, the subscription locked for this transaction."""
+    row = await conn.fetchrow(_AT_TERM_END, subscription_id, renewal)
+    if row is None:
+        return None
+    return AtTermEnd(
+        Subscription(**{f: row[f] for f in _FIELDS}), row["status"], row["kind"], row["trial"],
+        _next_term(row["scheduled_change"]), [eos_rule(*r) for r in row["eos_rules"]],
+        [Row(*r) for r in row["price_rows"]], promo_from(json.loads(row["promotion"])) if row["promotion"] else None,
+    )
+
+
+async def subscription_for_update(conn: asyncpg.Connection, subscription_id: str) -> tuple[Subscription, str] | None:
+    """The subscription and its status, locked for this transaction."""
+    row = await conn.fetchrow(
+        f"SELECT {', '.join(_FIELDS)}, status FROM subscriptions WHERE subscription_id = $1 FOR UPDATE",
+        subscription_id,
+    )
+    return (Subscription(**{f: row[f] for f in _FIELDS}), row["status"]) if row else None
+
+
+_TERM = """term_start = $2, term_end = $3, cancellation_allowed_until = $4, unit_price = $5, catalog_item_id = $6,
+term_duration = $7, billing_cycle = $8, scheduled_change = NULL, promotion_id = $9, effective_unit_price = $10"""
+
+
+async def save_term(conn: asyncpg.Connection, s: Subscription, seats: list[Batch] | None = None) -> None:
+    """Store a new term: dates, window, price, and the plan a scheduled change may have changed; with `seats`, its
+    seat batches in the same statement (the subscription's quantity is their sum)."""
+    args = (s.subscription_id, s.term_start, s.term_end, s.cancellation_allowed_until, s.unit_price, s.catalog_item_id,
+            s.term_duration, s.billing_cycle, s.promotion_id, s.effective_unit_price)
+    if seats is None:
+        await conn.execute(f"UPDATE subscriptions SET {_TERM} WHERE subscription_id = $1", *args)
+    else:
+        await conn.execute(_replacing_batches("$11", "$12") + f"UPDATE subscriptions SET quantity = $13, {_TERM}"
+                           " WHERE subscription_id = $1", *args, *_batch_args(seats))
+
+
+async def trials_held(conn: asyncpg.Connection, customer_id: str, catalog_item_id: str) -> int:
+    """How many trials of this offer the customer ever had, converted or not (one per lifetime)."""
+    return int(await conn.fetchval(
+        "SELECT count(*) FROM subscriptions WHERE customer_id = $1 AND trial_of = $2", customer_id, catalog_item_id))
+
+
+async def mark_trial(conn: asyncpg.Connection, subscription_id: str, catalog_item_id: str) -> None:
+    await conn.execute("UPDATE subscriptions SET trial_of = $2 WHERE subscription_id = $1", subscription_id,
+                       catalog_item_id)
+
+
+async def term_ends(conn: asyncpg.Connection, customer_id: str, other_than: str | None = None) -> list[tuple[date, str]]:
+    """The (term end, term duration) of the customer's active non-trial subscriptions, for coterming (§3.7)."""
+    rows = await conn.fetch(
+        """SELECT s.term_end, s.term_duration FROM subscriptions s JOIN offers o USING (catalog_item_id)
+           WHERE s.customer_id = $1 AND s.status = 'active' AND NOT o.trial AND s.subscription_id IS DISTINCT FROM $2""",
+        customer_id, other_than,
+    )
+    return [(r["term_end"], r["term_duration"]) for r in rows]
+
+
+async def redeemed(conn: asyncpg.Connection, customer_id: str) -> dict[str, int]:
+    """How often the customer has used each promotion (cancelled subscriptions count too, §2.5)."""
+    rows = await conn.fetch(
+        "SELECT promotion_id, count(*) AS n FROM subscriptions WHERE customer_id = $1 AND promotion_id IS NOT NULL"
+        " GROUP BY promotion_id", customer_id,
+    )
+    return {r["promotion_id"]: r["n"] for r in rows}
+
+
+async def set_status(conn: asyncpg.Connection, subscription_id: str, status: str) -> None:
+    await conn.execute("UPDATE subscriptions SET status = $2 WHERE subscription_id = $1", subscription_id, status)
+
+
+async def subscription(pool: asyncpg.Pool, subscription_id: str) -> dict[str, Any] | None:
+    row = await pool.fetchrow("SELECT * FROM subscriptions WHERE subscription_id = $1", subscription_id)
+    if row is None:
+        return None
+    seats = await pool.fetch(
+        "SELECT quantity, refundable_until FROM seat_batches WHERE subscription_id = $1 ORDER BY seq", subscription_id
+    )
+    scheduled = json.loads(row["scheduled_change"]) if row["scheduled_change"] else None
+    return {**row_json(row), "scheduled_change": scheduled, "seat_batches": [row_json(b) for b in seats]}
+
+
+async def subscriptions_of(pool: asyncpg.Pool, customer_id: str) -> list[dict[str, Any]]:
+    rows = await pool.fetch("SELECT * FROM subscriptions WHERE customer_id = $1 ORDER BY created_at", customer_id)
+    return [row_json(r) for r in rows]

@@ -1,0 +1,88 @@
+"""The scheduler's timer bookkeeping: a term's timers set in one statement, a subscription's cycle timers cleared
+exactly and by an index."""
+import json
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+
+from services.scheduler import storage
+from shared.contracts.scheduler import ChargeCycleStarted, MonthEnded, TermEnded
+from tests.conftest import migrated_pool
+
+pytestmark = pytest.mark.integration
+NOW = datetime(2026, 1, 15, tzinfo=UTC)
+# S1_ would match a LIKE pattern built from "S1"; S10 and S1. share its first characters
+OTHERS = ["S10", "S1_", "S1.", "S"]
+
+
+def at(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def cycle(subscription_id: str, start: date) -> storage.Timer:
+    event = ChargeCycleStarted(subscription_id=subscription_id, customer_id="C1", cycle_start=start,
+                               term_end=date(2026, 12, 31), instant=at(start))
+    return "cycle", f"{subscription_id}@{start}", at(start), "C1", event, "scheduler.charge_cycle_started"
+
+
+def term_end(subscription_id: str, end: date) -> storage.Timer:
+    event = TermEnded(subscription_id=subscription_id, customer_id="C1", term_end=end, instant=at(end))
+    return "term_end", subscription_id, at(end), "C1", event, "scheduler.term_ended"
+
+
+def month_end(month: str, instant: datetime) -> storage.Timer:
+    return "month_end", month, instant, "months", MonthEnded(month=month, instant=instant), "scheduler.month_ended"
+
+
+def index_conditions(plan: dict[str, Any]) -> Iterator[str]:
+    if "Index Cond" in plan:
+        yield plan["Index Cond"]
+    for child in plan.get("Plans", []):
+        yield from index_conditions(child)
+
+
+async def test_a_term_is_timed_in_one_statement_replacing_its_cycle_timers_only(stack) -> None:  # type: ignore[no-untyped-def]
+    pool = await migrated_pool(stack, "scheduler")
+    try:
+        async with pool.acquire() as conn:
+            for timer in [term_end("S1", date(2026, 1, 31)), month_end("2026-02", at(date(2026, 3, 1))),
+                          *(cycle(s, date(2026, m, 1)) for s in ["S1", *OTHERS] for m in (2, 3))]:
+                await storage.set_timer(conn, *timer, NOW)
+            # the term moved: it ends in April, its cycles start in March and April
+            await storage.time_term(conn, "S1", [term_end("S1", date(2026, 4, 30)), cycle("S1", date(2026, 3, 1)),
+                                                 cycle("S1", date(2026, 4, 1))],
+                                    [month_end("2026-02", at(date(2026, 2, 28))),
+                                     month_end("2026-04", at(date(2026, 5, 1)))], NOW)
+            timers = {(r["kind"], r["key"]): r["due_at"] for r in await conn.fetch("SELECT * FROM timers")}
+    finally:
+        await pool.close()
+    assert timers == {
+        ("term_end", "S1"): at(date(2026, 4, 30)),  # moved
+        ("cycle", "S1@2026-03-01"): at(date(2026, 3, 1)), ("cycle", "S1@2026-04-01"): at(date(2026, 4, 1)),
+        ("month_end", "2026-02"): at(date(2026, 3, 1)),  # already set: kept as it was
+        ("month_end", "2026-04"): at(date(2026, 5, 1)),
+        **{("cycle", f"{s}@2026-0{m}-01"): at(date(2026, m, 1)) for s in OTHERS for m in (2, 3)},
+    }
+
+
+async def test_a_subscriptions_cycle_timers_are_cleared_exactly_and_by_an_index(stack) -> None:  # type: ignore[no-untyped-def]
+    pool = await migrated_pool(stack, "scheduler")
+    try:
+        async with pool.acquire() as conn:
+            for s in ["S1", *OTHERS]:
+                for m in (2, 3):
+                    await storage.set_timer(conn, *cycle(s, date(2026, m, 1)), NOW)
+            await storage.cancel_timers_of(conn, "cycle", "S1")
+            left = {r["key"] for r in await conn.fetch("SELECT key FROM timers")}
+            await conn.execute("SET enable_seqscan = off")  # a table this small would be read whole anyway
+            plans = [json.loads(await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *args))[0]["Plan"]
+                     for sql, args in [(storage.CANCEL_TIMERS_OF, ("cycle", "S1")),
+                                       (storage._TIME_TERM, ("S1", *[[]] * 9, NOW))]]
+            await conn.execute("RESET enable_seqscan")
+    finally:
+        await pool.close()
+    assert left == {f"{s}@2026-0{m}-01" for s in OTHERS for m in (2, 3)}
+    for plan in plans:  # the key prefix bounds an index scan, not a filter over every cycle timer
+        assert any("key" in condition for condition in index_conditions(plan))
