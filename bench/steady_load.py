@@ -22,7 +22,9 @@ import statistics
 import time
 from typing import Any
 
-from bench.harness import OFFERS, Bench, customer_id, machine, purchase, register, running
+import psutil
+
+from bench.harness import OFFERS, Bench, cpu_split, customer_id, machine, purchase, register, running
 from services.send import command, command_producer, is_rejection, outcome_consumer, publish
 
 MIX = [("purchase", 40), ("change_quantity", 20), ("set_auto_renew", 15), ("cancel", 10), ("reject", 15)]
@@ -128,6 +130,7 @@ async def drive(bench: Bench, rate: float, duration: float, customers: int, samp
     series: list[dict[str, Any]] = []
     collecting = asyncio.create_task(collect())
     t0, sent, pending = time.time(), 0, []
+    cpu_before = {**bench.cpu_seconds(), "load_client": sum(psutil.Process().cpu_times()[:2])}
     sampling = asyncio.create_task(samples(series, t0))
     try:
         while (elapsed := time.time() - t0) < duration:
@@ -150,10 +153,11 @@ async def drive(bench: Bench, rate: float, duration: float, customers: int, samp
         except TimeoutError:
             pass
         series.append(await asyncio.to_thread(sample, bench, t0, load))
+        cpu = cpu_split(cpu_before, {**bench.cpu_seconds(), "load_client": sum(psutil.Process().cpu_times()[:2])})
     finally:
         await producer.stop()
         await consumer.stop()
-    return {"load": load, "sent": sent, "send_s": send_s, "series": series}
+    return {"load": load, "sent": sent, "send_s": send_s, "series": series, "cpu": cpu}
 
 
 def main() -> None:
@@ -186,6 +190,9 @@ def main() -> None:
         "outcomes": load.outcomes, "without_outcome": len(load.sent), "unexpected_outcomes": load.unexpected[:10],
         "latency_ms": {"p50": pct(load.latency, 50), "p99": p99,
                        "max": round(max(load.latency) * 1000, 1) if load.latency else None},
+        # CPU seconds from the first command sent until every outcome came back (or the wait gave up), and per command
+        "cpu_seconds": result["cpu"],
+        "cpu_ms_per_command": {k: round(v * 1000 / max(1, result["sent"]), 2) for k, v in result["cpu"].items()},
         "rss_mib_start_end": {n: [first["rss_mib"][n], last["rss_mib"][n]] for n in last["rss_mib"]},
         "waiting_by_third_of_the_run": waiting,
         "series": series,
