@@ -27,11 +27,14 @@ import psutil
 
 log = logging.getLogger(__name__)
 
-# Tansu: short group timeouts (joins take ~session/2) and no idempotent producer (InitProducerId fails).
+# Tansu: short group timeouts (joins take ~session/2), no idempotent producer (InitProducerId fails), and a short
+# fetch wait: it answers a fetch only at half or all of the wait, even when data came sooner (measured with 400
+# records at 200/s: wait 500 ms → a hop's p50 131 ms, p99 253 ms; 100 ms → 25 / 52 ms).
 TANSU_SETTINGS = {
     "NCE_KAFKA_ENABLE_IDEMPOTENCE": "false",
     "NCE_KAFKA_SESSION_TIMEOUT_MS": "2000",
     "NCE_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+    "NCE_KAFKA_FETCH_MAX_WAIT_MS": "100",
 }
 
 

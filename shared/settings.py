@@ -114,6 +114,9 @@ class ServiceSettings(KafkaSettings, TokenSettings, CommandKeySettings, Observab
     kafka_session_timeout_ms: int = Field(10_000, ge=1_000)
     kafka_heartbeat_interval_ms: int = Field(3_000, ge=100)
     kafka_linger_ms: int = Field(5, ge=0)
+    # How long the broker may hold a fetch when no data is there. Apache Kafka answers as soon as data arrives;
+    # Tansu only at half or all of this wait, so it gets a short one (shared/infra.py).
+    kafka_fetch_max_wait_ms: int = Field(500, ge=1)
     consumer_max_records: int = Field(200, ge=1)
     max_message_bytes: int = Field(1_000_000, ge=1_024)
     db_pool_max: int = Field(8, ge=2)

@@ -66,8 +66,9 @@ def make_broker(settings: ServiceSettings) -> KafkaBroker:
     """FastStream's broker for the consumer, with its Prometheus middleware (`faststream_received_*` per batch) beside
     the kernel's own per-message metrics."""
     prometheus = KafkaPrometheusMiddleware(registry=REGISTRY, app_name=f"nce-{settings.service}")
+    # FastStream's own "Received"/"Processed" lines (one pair per fetched batch) at DEBUG: the kernel logs what matters
     return KafkaBroker(connection(settings)["bootstrap_servers"], client_id=f"nce-{settings.service}", logger=log,
-                       security=broker_security(settings), middlewares=[prometheus])
+                       log_level=logging.DEBUG, security=broker_security(settings), middlewares=[prometheus])
 
 
 def subscribe(broker: KafkaBroker, settings: ServiceSettings, topics: list[str], handler) -> None:  # type: ignore[no-untyped-def]
@@ -86,6 +87,7 @@ def subscribe(broker: KafkaBroker, settings: ServiceSettings, topics: list[str],
         ack_policy=AckPolicy.NACK_ON_ERROR,
         session_timeout_ms=settings.kafka_session_timeout_ms,
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
         max_partition_fetch_bytes=settings.max_message_bytes * 2,
         fetch_max_bytes=settings.max_message_bytes * 8,
         decoder=_raw,
