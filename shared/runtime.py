@@ -145,11 +145,15 @@ async def connect(defn: ServiceDef, rt: Runtime) -> None:
             verifier=Verifier(s.verification_keys(), lambda: datetime.now(UTC)),  # tokens live in wall time
         )
 
-        async def on_batch(message: KafkaMessage) -> None:
-            await consumer.handle_batch(Record.of(r) for r in message.raw_message)
-
         async def broker() -> KafkaBroker:
             b = make_broker(s)
+
+            async def on_batch() -> None:
+                # The batch comes from FastStream's context, not a `message: KafkaMessage` parameter: injecting one
+                # runs a synchronous resolver in a worker thread for every batch (~14 % of a light consumer's CPU).
+                message: KafkaMessage = b.context.get_local("message")
+                await consumer.handle_batch(Record.of(r) for r in message.raw_message)
+
             subscribe(b, s, defn.handlers.topics, on_batch)
             try:
                 await b.start()
