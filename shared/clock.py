@@ -1,6 +1,7 @@
 """The injected clock: system time in production; a simulated clock, shared by all services, for tests and demos.
 
-Domain code never reads a clock: the kernel reads it once per inbound message (the stamp) and passes the instant.
+Domain code never reads a clock: the kernel reads it once per fetched batch of inbound messages (the stamp) and
+passes the instant.
 """
 from datetime import UTC, datetime
 from typing import Protocol

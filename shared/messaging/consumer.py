@@ -52,6 +52,21 @@ def _partner_of(command: Envelope) -> str | None:
     return (command.actor.partner_id if command.actor else None) or (named if isinstance(named, str) else None)
 
 
+class _Stamp:
+    """The instant a fetched batch is handled at: the clock read once, by whichever of its messages needs it first
+    (the simulated clock is a database read; the clock only moves between batches that a clock step waits for)."""
+
+    def __init__(self, read: Callable[[], Awaitable[datetime]]) -> None:
+        self._read, self._lock = read, asyncio.Lock()
+        self._value: datetime | None = None
+
+    async def read(self) -> datetime:
+        async with self._lock:
+            if self._value is None:
+                self._value = await self._read()
+            return self._value
+
+
 class Consumer:
     def __init__(
         self,
@@ -76,17 +91,19 @@ class Consumer:
         self.verifier = verifier  # commands must be signed when set (every service process sets it)
 
     async def handle_batch(self, records: Iterable[Record]) -> None:
-        """Handle a fetched batch: partitions concurrently, each partition's records strictly in order."""
+        """Handle a fetched batch: partitions concurrently, each partition's records strictly in order, all at one
+        stamp (the clock read once, when the first of them needs it)."""
         by_partition: dict[tuple[str, int], list[Record]] = {}
         for record in records:
             by_partition.setdefault((record.topic, record.partition), []).append(record)
-        await asyncio.gather(*(self._in_order(rs) for rs in by_partition.values()))
+        stamp = _Stamp(self._stamp)
+        await asyncio.gather(*(self._in_order(rs, stamp) for rs in by_partition.values()))
 
-    async def _in_order(self, records: list[Record]) -> None:
+    async def _in_order(self, records: list[Record], stamp: "_Stamp") -> None:
         for record in records:
-            await self.handle(record)
+            await self.handle(record, stamp)
 
-    async def handle(self, record: Record) -> None:
+    async def handle(self, record: Record, stamp: "_Stamp | None" = None) -> None:
         started = time.perf_counter()
         try:
             decoded = decode(record, self.max_bytes, self.verifier)
@@ -100,7 +117,7 @@ class Consumer:
         if handler is None:
             metrics.HANDLED.labels(self.service, decoded.spec.type, "skipped").inc()
             return
-        now = await self._stamp()  # the instant every rule is evaluated at, kept across retries
+        now = await (stamp or _Stamp(self._stamp)).read()  # the instant every rule is evaluated at, kept across retries
         with self._context(record, decoded.envelope):
             await self._retrying(lambda: self._apply(decoded, now, record), record, decoded.envelope)
         metrics.LATENCY.labels(self.service).observe(time.perf_counter() - started)
@@ -131,15 +148,16 @@ class Consumer:
             yield
 
     async def _retrying(
-        self, work: Callable[[], Awaitable[None]], record: Record | None = None, envelope: Envelope | None = None
+        self, work: Callable[[], Awaitable[bool]], record: Record | None = None, envelope: Envelope | None = None
     ) -> None:
-        """Run `work` until it commits: forever on transient errors, a few times on others, then park it."""
+        """Run `work` until it commits: forever on transient errors, a few times on others, then park it.
+        `work` says whether it wrote outbox rows; only then is the relay woken (`on_commit`)."""
         attempt, errors = 0, 0
         while True:
             attempt += 1
             try:
-                await work()
-                self.on_commit()
+                if await work():
+                    self.on_commit()
                 return
             except TRANSIENT_DB_ERRORS as e:
                 metrics.FAILED.labels(self.service, "transient").inc()
@@ -156,7 +174,7 @@ class Consumer:
                     continue
             await asyncio.sleep(self._backoff(attempt))
 
-    async def _apply(self, m: Decoded, now: datetime, record: Record) -> None:
+    async def _apply(self, m: Decoded, now: datetime, record: Record) -> bool:
         handler = self.handlers.get(m.spec.type)
         assert handler is not None
         outcome, ctx = "applied", None
@@ -195,6 +213,7 @@ class Consumer:
         tracing.annotate(outcome=outcome)
         if outcome != "duplicate":
             self._fault_point(m.envelope.id)
+        return outcome == "rejected" or bool(ctx and ctx.outbox)
 
     async def _begin_claiming(self, conn: asyncpg.Connection, message_id: uuid.UUID, type_: str) -> bool:
         """BEGIN and claim the message id in the inbox, in one round trip; False: already handled (a duplicate)."""
@@ -229,18 +248,18 @@ class Consumer:
             cause.id, cause.type, code, message[:2000], _partner_of(cause), cause.correlation_id, now,
         )
 
-    async def _park(self, record: Record, poison: PoisonError) -> None:
+    async def _park(self, record: Record, poison: PoisonError) -> bool:
         try:
-            await self._park_as(record, poison)
+            return await self._park_as(record, poison)
         except TRANSIENT_DB_ERRORS:
             raise
         except Exception as e:  # the record itself defeats parking: park it bare rather than block the partition
             log.exception("%s: could not park %s[%d]@%d as it is; parking it bare", self.service, record.topic,
                           record.partition, record.offset)
-            await self._park_as(record, PoisonError(f"{poison.reason} (parked bare: {type(e).__name__}: {e})"),
-                                bare=True)
+            return await self._park_as(record, PoisonError(f"{poison.reason} (parked bare: {type(e).__name__}: {e})"),
+                                       bare=True)
 
-    async def _park_as(self, record: Record, poison: PoisonError, bare: bool = False) -> None:
+    async def _park_as(self, record: Record, poison: PoisonError, bare: bool = False) -> bool:
         """Park the record in `<topic>.dlq` with its reason and origin; bare: no envelope, only our own headers."""
         env, reason = poison.envelope, storable(poison.reason)
         message_id = env.id if env and poison.claims_id else uuid.uuid5(
@@ -252,7 +271,7 @@ class Consumer:
         now = await self.clock.now() if rejecting else None
         async with self.pool.acquire() as conn, conn.transaction():
             if not await self._claim(conn, message_id, env.type if env else "?"):
-                return
+                return False
             headers = [
                 *[(k, v) for k, v in record.headers if not k.startswith("nce-dlq-") and not bare],
                 ("nce-dlq-reason", reason[:1000].encode()),
@@ -275,6 +294,7 @@ class Consumer:
                     record.offset, reason)
         metrics.DEAD_LETTERED.labels(self.service, record.topic).inc()
         metrics.HANDLED.labels(self.service, env.type if env else "?", "dead_lettered").inc()
+        return True
 
     def _fault_point(self, message_id: uuid.UUID) -> None:
         """Test-only fault injection: die by SIGKILL after the commit, before the offset commit."""
