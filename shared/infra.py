@@ -35,6 +35,9 @@ TANSU_SETTINGS = {
     "NCE_KAFKA_SESSION_TIMEOUT_MS": "2000",
     "NCE_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
     "NCE_KAFKA_FETCH_MAX_WAIT_MS": "100",
+    # a relay awaits its batch's acks before the next: 20 ms batches more rows per produce request (broker CPU −13 %
+    # a command at 250 commands/s; latency p50 93 → 83 ms, p99 314 → 302 ms)
+    "NCE_KAFKA_LINGER_MS": "20",
 }
 
 
