@@ -11,6 +11,7 @@ writes price_rows or the outbox. The tables are dropped when the import ends; a 
 the next import, once the advisory lock its staging session held on its token is free.
 """
 import asyncio
+import hashlib
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ KINDS = {"numeric": "a number", "bigint": "a whole number", "date": "a date (M/D
 PREFIX = "pricelist_staging_"
 _SKIPPED = re.compile(r'at line (\d+) for column "c(\d+)": "(.*)"$', re.DOTALL)
 _LINE = re.compile(r"line (\d+)")
-_BLOCK = 1 << 20
+_BLOCK = 1 << 19
 
 
 @dataclass
@@ -158,21 +159,28 @@ def _record_end(block: bytes, quotes_odd: bool) -> int:
 
 
 class _Chunks:
-    """The file as chunks of about CHUNK_BYTES, read a block at a time, each ending where a record ends."""
+    """The file as chunks, read a block at a time, each ending where a record ends; its SHA-256 on the way."""
 
     def __init__(self, f: BinaryIO) -> None:
         self._f = f
-        self._next = f.read(_BLOCK)
+        self.digest = hashlib.sha256()
+        self._next = self._read()
+
+    def _read(self) -> bytes:
+        block = self._f.read(_BLOCK)
+        self.digest.update(block)
+        return block
 
     @property
     def done(self) -> bool:
         return not self._next
 
-    async def chunk(self) -> AsyncIterator[bytes]:
+    async def chunk(self, size: int) -> AsyncIterator[bytes]:
+        """The next chunk of about `size` bytes, a block at a time."""
         sent, quotes_odd = 0, False
         while self._next:
-            block, self._next = self._next, self._f.read(_BLOCK)
-            if sent + len(block) >= CHUNK_BYTES and self._next and (cut := _record_end(block, quotes_odd)):
+            block, self._next = self._next, self._read()
+            if sent + len(block) >= size and self._next and (cut := _record_end(block, quotes_odd)):
                 self._next = block[cut:] + self._next
                 yield block[:cut]
                 return
@@ -190,6 +198,7 @@ class Staging:
         self.index = header_index(header)
         self.token = token
         self.tables: list[str] = []
+        self.sha256 = ""  # the file's, once staged
         self.ready: asyncio.Queue[str | None] = asyncio.Queue()
         self._repeated: list[int] | None = None
 
@@ -206,12 +215,15 @@ class Staging:
             with open(self.path, "rb") as f:
                 chunks = _Chunks(f)
                 while not self.tables or not chunks.done:
-                    records = await self._stage(chunks, records)
+                    # a small first chunk, so that the merge starts early
+                    records = await self._stage(chunks.chunk(CHUNK_BYTES // 4 if not self.tables else CHUNK_BYTES),
+                                                records)
+                self.sha256 = chunks.digest.hexdigest()
             self.report.rows = max(records, *(line - 1 for line, _ in self.report.errors), 0)
         finally:
             self.ready.put_nowait(None)
 
-    async def _stage(self, chunks: _Chunks, records: int) -> int:
+    async def _stage(self, chunk: AsyncIterator[bytes], records: int) -> int:
         """Stage the next chunk, whose first row is row `records` + 1; return the rows staged so far."""
         names = {i: name for name, i in self.index.items()}
         first = not self.tables
@@ -233,7 +245,7 @@ class Staging:
                 await self.conn._copy_in(
                     f"COPY staging ({', '.join(f'c{i}' for i in range(len(self.header)))}) FROM STDIN (FORMAT csv, "
                     f"HEADER {str(first).lower()}, ON_ERROR ignore, LOG_VERBOSITY verbose"
-                    f"{f', FORCE_NULL ({typed})' if typed else ''})", chunks.chunk(), None)
+                    f"{f', FORCE_NULL ({typed})' if typed else ''})", chunk, None)
             except asyncpg.PostgresError as e:
                 line = _LINE.search(f"{getattr(e, 'context', '')} {e}")
                 self.report.problem(int(line[1]) + shift if line else 1, f"not a well-formed CSV price list: {e}")

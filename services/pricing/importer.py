@@ -13,7 +13,6 @@ numbers after it; Partner Center files have none).
 import asyncio
 import contextlib
 import csv
-import hashlib
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -37,14 +36,6 @@ __all__ = ["EVENT_ROWS", "MAX_REPORTED", "ImportRefusedError", "ImportReport", "
 EVENT_ROWS = 500
 _PLACEHOLDER = UUID(int=0)
 _CLEANUP_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _header(path: Path) -> list[str]:
@@ -199,7 +190,7 @@ async def _merge(conn: asyncpg.Connection, staging: Staging, task: asyncio.Task[
     report.eos_found = len(eos)
 
 
-async def _import(conn: asyncpg.Connection, staging: Staging, task: asyncio.Task[None], now: datetime, sha: str,
+async def _import(conn: asyncpg.Connection, staging: Staging, task: asyncio.Task[None], now: datetime,
                   skip_invalid: bool) -> None:
     report, market = staging.report, staging.market
     tables, skip = _staged(staging), []
@@ -210,7 +201,7 @@ async def _import(conn: asyncpg.Connection, staging: Staging, task: asyncio.Task
                 await _merge(conn, staging, task, now, tables, skip, skip_invalid)
                 await conn.execute(
                     "INSERT INTO imports (market, sha256, rows, changed, invalid, imported_at) "
-                    "VALUES ($1, $2, $3, $4, $5, $6)", market, sha, report.rows, report.changed, report.invalid, now)
+                    "VALUES ($1, $2, $3, $4, $5, $6)", market, staging.sha256, report.rows, report.changed, report.invalid, now)
             return
         except (asyncpg.UniqueViolationError, _RepeatedKey):
             await task
@@ -249,12 +240,11 @@ async def import_pricelist(
     except (RowError, UnicodeDecodeError) as e:
         report.problem(1, str(e))
         raise ImportRefusedError(report) from None
-    sha = _sha256(path)
     async with pool.acquire() as conn, pool.acquire() as staging_conn:
         staging = Staging(staging_conn, path, header, market, report, uuid4().hex)
         task = asyncio.create_task(staging.run())
         try:
-            await _import(conn, staging, task, now, sha, skip_invalid)
+            await _import(conn, staging, task, now, skip_invalid)
         finally:
             await _stop(conn, staging, task)
     report.stored = True

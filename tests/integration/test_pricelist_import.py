@@ -1,6 +1,7 @@
 """Importing Partner Center price lists into a real PostgreSQL: validation, idempotence, events, currencies."""
 import asyncio
 import csv
+import hashlib
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
@@ -215,6 +216,8 @@ async def test_a_file_merged_chunk_by_chunk_is_stored_and_published_as_a_whole(p
     assert (again.changed, again.eos_found) == (0, 0)
     assert len(await events(pool, "pricing.prices_published")) == len(published)
     assert await staging_tables(pool) == 0
+    digest = hashlib.sha256((SAMPLE / "pricelist-US.csv").read_bytes()).hexdigest()
+    assert [r["sha256"] for r in await pool.fetch("SELECT sha256 FROM imports")] == [digest, digest]
 
 
 async def test_bad_and_repeated_rows_in_later_chunks_are_reported_by_their_line(pool, tmp_path: Path,
