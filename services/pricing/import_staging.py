@@ -293,9 +293,11 @@ class Staging:
 
     async def close(self) -> None:
         """Drop the staged tables and free the token."""
-        if self.tables:
-            await self.conn.execute(f"DROP TABLE IF EXISTS {', '.join(self.tables)}")
-        await self.conn.execute(f"SELECT pg_advisory_unlock({self._lock})")
+        try:
+            if self.tables:
+                await self.conn.execute(f"DROP TABLE IF EXISTS {', '.join(self.tables)}")
+        finally:
+            await self.conn.execute(f"SELECT pg_advisory_unlock({self._lock})")
 
 
 def _literal(text: str) -> str:

@@ -231,7 +231,12 @@ async def _stop(conn: asyncpg.Connection, staging: Staging, task: asyncio.Task[N
 async def import_pricelist(
     pool: asyncpg.Pool, path: Path, market: str, now: datetime, *, skip_invalid: bool = False
 ) -> ImportReport:
-    """Import one market's price list. With invalid rows nothing is stored unless `skip_invalid`."""
+    """Import one market's price list. With invalid rows nothing is stored unless `skip_invalid`.
+
+    Takes two connections from `pool` (one stages, one merges) for the whole import.
+    """
+    if pool.get_max_size() < 2:
+        raise ValueError("importing a price list takes two connections: the pool allows fewer")
     market = market.upper()
     report = ImportReport(market)
     try:
