@@ -1,5 +1,7 @@
 """Importing Partner Center price lists into a real PostgreSQL: validation, idempotence, events, currencies."""
+import asyncio
 import csv
+import hashlib
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
@@ -9,6 +11,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from services.pricing import import_staging
 from services.pricing.importer import ImportRefusedError, import_pricelist
 from tests.conftest import migrated_pool
 
@@ -183,3 +186,101 @@ async def test_a_key_repeated_in_a_file_is_refused_whether_new_or_stored(pool, t
     assert (kept.changed, kept.invalid, kept.errors[0][0]) == (1, 1, 4)
     assert await pool.fetchval("SELECT unit_price FROM price_rows WHERE product_id = $1", first[1]) == \
         Decimal(first[PRICE])
+
+
+@pytest.fixture
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks of a few rows, so that a small file is staged and merged chunk by chunk as a large one is."""
+    monkeypatch.setattr(import_staging, "_BLOCK", 256)
+    monkeypatch.setattr(import_staging, "CHUNK_BYTES", 512)
+
+
+async def staging_tables(pool: asyncpg.Pool) -> int:
+    return await pool.fetchval("SELECT count(*) FROM pg_class WHERE relname LIKE 'pricelist\\_staging\\_%'")
+
+
+async def test_a_file_merged_chunk_by_chunk_is_stored_and_published_as_a_whole(pool, small_chunks) -> None:
+    first = await import_pricelist(pool, SAMPLE / "pricelist-US.csv", "US", NOW)
+    assert (first.rows, first.invalid, first.changed, first.stored) == (83, 0, 83, True)
+    published = await events(pool, "pricing.prices_published")
+    assert len(published) > 1 and sum(len(e["data"]["rows"]) for e in published) == 83
+    stored = await pool.fetch("SELECT product_id, sku_id, unit_price::text, tags FROM price_rows")
+    columns = published[0]["data"]["columns"]
+    sent = {tuple(r[columns.index(c)] for c in ("product_id", "sku_id", "unit_price")) for e in published
+            for r in e["data"]["rows"]}
+    assert sent == {(r["product_id"], r["sku_id"], r["unit_price"]) for r in stored}
+    eos = await events(pool, "pricing.eos_date_found")
+    assert len(eos) == first.eos_found and {(e["data"]["state"], e["data"]["effective_date"]) for e in eos} == {
+        ("EndOfSale", "2027-01-01"), ("EndOfSaleWithConversions", "2026-12-15")}
+    again = await import_pricelist(pool, SAMPLE / "pricelist-US.csv", "US", NOW)
+    assert (again.changed, again.eos_found) == (0, 0)
+    assert len(await events(pool, "pricing.prices_published")) == len(published)
+    assert await staging_tables(pool) == 0
+    digest = hashlib.sha256((SAMPLE / "pricelist-US.csv").read_bytes()).hexdigest()
+    assert [r["sha256"] for r in await pool.fetch("SELECT sha256 FROM imports")] == [digest, digest]
+
+
+async def test_bad_and_repeated_rows_in_later_chunks_are_reported_by_their_line(pool, tmp_path: Path,
+                                                                                small_chunks) -> None:
+    rows = sample_rows()
+    header, body = rows[0], rows[1:]
+    bad, repeated = list(body[60]), list(body[2])
+    bad[PRICE], repeated[PRICE] = "free", "1.23"
+    path = write(tmp_path / "late.csv", [header, *body[:60], bad, *body[61:], repeated])
+    with pytest.raises(ImportRefusedError) as refused:
+        await import_pricelist(pool, path, "US", NOW)
+    assert refused.value.report.errors == [
+        (62, "UnitPrice 'free' is not a number"),
+        (85, "same product, SKU, market, currency, term, plan, tier and start as line 4")]
+    assert await pool.fetchval("SELECT count(*) FROM price_rows") == 0
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
+    assert await staging_tables(pool) == 0
+
+    kept = await import_pricelist(pool, path, "US", NOW, skip_invalid=True)
+    assert (kept.rows, kept.changed, kept.invalid) == (84, 82, 2)
+    assert await pool.fetchval("SELECT unit_price FROM price_rows WHERE product_id = $1 AND sku_id = $2 AND "
+                               "term_duration = $3 AND billing_cycle = $4", body[2][1], body[2][2].zfill(4),
+                               body[2][7], body[2][8].lower()) == Decimal(body[2][PRICE])
+    assert sum(len(e["data"]["rows"]) for e in await events(pool, "pricing.prices_published")) == 82
+
+
+@pytest.mark.parametrize("stored_before", [False, True])
+async def test_a_key_repeated_chunks_apart_is_refused_whether_new_or_stored(pool, tmp_path: Path, small_chunks,
+                                                                           stored_before: bool) -> None:
+    rows = sample_rows()
+    if stored_before:
+        await import_pricelist(pool, SAMPLE / "pricelist-US.csv", "US", NOW)
+    before = await pool.fetchval("SELECT count(*) FROM outbox")
+    path = write(tmp_path / "again.csv", [*rows, rows[5]])  # the same row again, unchanged, chunks later
+    with pytest.raises(ImportRefusedError) as refused:
+        await import_pricelist(pool, path, "US", NOW)
+    assert refused.value.report.errors == [
+        (85, "same product, SKU, market, currency, term, plan, tier and start as line 6")]
+    assert await pool.fetchval("SELECT count(*) FROM price_rows") == (83 if stored_before else 0)
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == before
+
+
+async def test_a_line_break_inside_quotes_never_ends_a_chunk(pool, tmp_path: Path, small_chunks) -> None:
+    rows = sample_rows()
+    for row in rows[1:]:
+        row[3] = f"{row[3]}\nsecond line, \"quoted\""
+    await import_pricelist(pool, write(tmp_path / "multiline.csv", rows), "US", NOW)
+    titles = {r["sku_title"] for r in await pool.fetch("SELECT sku_title FROM price_rows")}
+    assert len(titles) > 1 and all(t.endswith('\nsecond line, "quoted"') for t in titles)
+    assert await pool.fetchval("SELECT count(*) FROM price_rows") == 83
+
+
+async def test_staging_tables_left_by_a_crashed_import_are_dropped_by_the_next(pool) -> None:
+    await pool.execute("CREATE UNLOGGED TABLE pricelist_staging_0123456789abcdef_0 (n bigint)")
+    await import_pricelist(pool, SAMPLE / "pricelist-US.csv", "US", NOW)
+    assert await staging_tables(pool) == 0
+
+
+async def test_imports_running_at_once_each_store_their_file_once(pool, small_chunks) -> None:
+    us = [import_pricelist(pool, SAMPLE / "pricelist-US.csv", "US", NOW) for _ in range(2)]
+    reports = await asyncio.gather(*us, import_pricelist(pool, SAMPLE / "pricelist-DE.csv", "DE", NOW))
+    assert sorted(r.changed for r in reports[:2]) == [0, 83] and reports[2].changed > 0
+    assert await pool.fetchval("SELECT count(*) FROM price_rows WHERE market = 'US'") == 83
+    published = await events(pool, "pricing.prices_published")
+    assert sum(len(e["data"]["rows"]) for e in published) == 83 + reports[2].changed
+    assert await staging_tables(pool) == 0
