@@ -196,6 +196,8 @@ class Staging:
                  token: str) -> None:
         self.conn, self.path, self.header, self.market, self.report = conn, path, header, market, report
         self.index = header_index(header)
+        self.names = {i: name for name, i in self.index.items()}
+        self.source = _source(self.index)
         self.token = token
         self.tables: list[str] = []
         self.sha256 = ""  # the file's, once staged
@@ -204,7 +206,7 @@ class Staging:
 
     @property
     def _lock(self) -> str:
-        return f"hashtextextended('pricelist staging ' || {self.token!r}, 0)"
+        return _token_lock(self.token)
 
     async def run(self) -> None:
         """Stage every chunk; refuse the file (ImportRefusedError) when it is not well-formed CSV."""
@@ -225,11 +227,10 @@ class Staging:
 
     async def _stage(self, chunk: AsyncIterator[bytes], records: int) -> int:
         """Stage the next chunk, whose first row is row `records` + 1; return the rows staged so far."""
-        names = {i: name for name, i in self.index.items()}
+        names, source = self.names, self.source
         first = not self.tables
         shift = 0 if first else records + 1  # a chunk's COPY counts its lines from 1; the first one has the header
         table = f"{PREFIX}{self.token}_{len(self.tables)}"
-        source = _source(self.index)
         skipped: list[str] = []
         listener = lambda _conn, message: skipped.append(message.message)
         async with self.conn.transaction():
@@ -300,6 +301,11 @@ class Staging:
             await self.conn.execute(f"SELECT pg_advisory_unlock({self._lock})")
 
 
+def _token_lock(token: str) -> str:
+    """The advisory lock key an import's staging session holds on its token (hex) while its tables are in use."""
+    return f"hashtextextended('pricelist staging ' || {token!r}, 0)"
+
+
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'" if "\\" not in text else "E'" + text.replace("\\", "\\\\").replace(
         "'", "''") + "'"
@@ -312,7 +318,7 @@ async def sweep(conn: asyncpg.Connection) -> None:
         "WHERE relnamespace = current_schema()::regnamespace AND relkind = 'r' AND relname ~ $1 GROUP BY 1",
         f"^{PREFIX}([0-9a-f]+)_[0-9]+$")
     for t in tokens:
-        lock = f"hashtextextended('pricelist staging ' || {t['token']!r}, 0)"
+        lock = _token_lock(t["token"])
         if await conn.fetchval(f"SELECT pg_try_advisory_lock({lock})"):
             try:
                 await conn.execute(f"DROP TABLE IF EXISTS {', '.join(t['tables'])}")
