@@ -234,11 +234,13 @@ class Staging:
         skipped: list[str] = []
         listener = lambda _conn, message: skipped.append(message.message)
         async with self.conn.transaction():
-            await self.conn.execute("SET LOCAL datestyle = 'ISO, MDY'; SET LOCAL work_mem = '64MB'")
-            await self.conn.execute(
-                f"CREATE TEMP TABLE staging (n bigint GENERATED ALWAYS AS IDENTITY (START WITH {records + 1}), "
+            settings = "SET LOCAL datestyle = 'ISO, MDY'; SET LOCAL work_mem = '64MB'"
+            # One table for the whole import, emptied at each chunk's commit; `n` goes on counting across chunks.
+            await self.conn.execute(settings if not first else (
+                f"{settings}; DROP TABLE IF EXISTS pg_temp.staging; "
+                "CREATE TEMP TABLE staging (n bigint GENERATED ALWAYS AS IDENTITY, "
                 + ", ".join(f"c{i} {TYPES.get(names.get(i, ''), 'text')}" for i in range(len(self.header)))
-                + ") ON COMMIT DROP")
+                + ") ON COMMIT DELETE ROWS"))
             typed = ", ".join(f"c{self.index[n]}" for n in TYPES if n in self.index)
             self.conn.add_log_listener(listener)
             try:
@@ -295,8 +297,7 @@ class Staging:
     async def close(self) -> None:
         """Drop the staged tables and free the token."""
         try:
-            if self.tables:
-                await self.conn.execute(f"DROP TABLE IF EXISTS {', '.join(self.tables)}")
+            await self.conn.execute(f"DROP TABLE IF EXISTS {', '.join(['pg_temp.staging', *self.tables])}")
         finally:
             await self.conn.execute(f"SELECT pg_advisory_unlock({self._lock})")
 
