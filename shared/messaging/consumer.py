@@ -19,6 +19,7 @@ import asyncpg
 
 from shared import logs, metrics, tracing
 from shared.clock import Clock
+from shared.contracts import REGISTRY
 from shared.contracts.common import CommandRejected
 from shared.contracts.envelope import Envelope
 from shared.contracts.topics import BY_NAME
@@ -32,6 +33,7 @@ from shared.rejection import CommandRejectedError
 log = logging.getLogger(__name__)
 _COORDINATES = uuid.UUID("6b0c54a8-3f55-4f3e-9d0f-2d7c1a4f0e11")
 _MAX_HANDLER_ATTEMPTS = 3
+_TYPES = frozenset(t for t, _ in REGISTRY)
 
 
 async def _roll_back(conn: asyncpg.Connection) -> None:
@@ -103,8 +105,21 @@ class Consumer:
         for record in records:
             await self.handle(record, stamp)
 
+    def _unwanted(self, record: Record) -> str | None:
+        """The type of an event no handler here wants, as its `type` header names it: skipped before it is even
+        decoded. A command is always decoded (handled, or parked with a reason), and so is a record whose header
+        names no known type."""
+        topic = BY_NAME.get(record.topic)
+        if topic is None or topic.carries_commands:
+            return None
+        type_ = next((v for k, v in record.headers if k == "type"), b"").decode(errors="replace")
+        return type_ if type_ in _TYPES and self.handlers.get(type_) is None else None
+
     async def handle(self, record: Record, stamp: "_Stamp | None" = None) -> None:
         started = time.perf_counter()
+        if unwanted := self._unwanted(record):
+            metrics.HANDLED.labels(self.service, unwanted, "skipped").inc()
+            return
         try:
             decoded = decode(record, self.max_bytes, self.verifier)
         except PoisonError as poison:

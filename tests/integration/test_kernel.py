@@ -92,6 +92,19 @@ async def test_poison_is_parked_in_the_dlq_with_its_reason_and_origin(pool: asyn
     assert parked["reason"].startswith(reason) and parked["offset"] == poison.offset
 
 
+async def test_an_event_no_handler_wants_is_skipped_by_its_type_header_and_a_wanted_one_is_not(
+        pool: asyncpg.Pool) -> None:
+    """The subscription service reads nce.scheduler.events for term ends, not month ends: a month end is skipped
+    unread (even a body that is not JSON parks nothing), while a wanted type with the same body is parked."""
+    def event(type_: str) -> Record:
+        return Record("nce.scheduler.events", 0, next(offsets), b"P1", b"{not json", (("type", type_.encode()),))
+
+    await consumer(pool).handle(event("scheduler.month_ended"))
+    assert await outbox(pool) == [] and await pool.fetchval("SELECT count(*) FROM dead_letters") == 0
+    await consumer(pool).handle(event("scheduler.term_ended"))
+    assert [o["topic"] for o in await outbox(pool)] == ["nce.scheduler.events.dlq"]
+
+
 async def test_a_readable_but_invalid_command_also_gets_a_rejection_outcome(pool: asyncpg.Pool) -> None:
     msg = command("partner.register", {**PARTNER, "billing_currency": "dollars"})
     await consumer(pool).handle(record(msg))
