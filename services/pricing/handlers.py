@@ -21,8 +21,9 @@ async def on_set_price(ctx: Context, cmd: SetPrice) -> None:
         ), key=cmd.market)
 
 
-@handlers.on("subscription.created")
+@handlers.on("subscription.created", when=lambda event: bool(event.promotion_id))
 async def on_subscription_created(ctx: Context, event: SubscriptionCreated) -> None:
-    if event.promotion_id:
-        await storage.record_redemption(ctx.conn, event.subscription_id, event.promotion_id, event.customer_id,
-                                        event.quantity)
+    """Count a promotion's redemption (a purchase without one is skipped before any transaction)."""
+    assert event.promotion_id
+    await storage.record_redemption(ctx.conn, event.subscription_id, event.promotion_id, event.customer_id,
+                                    event.quantity)

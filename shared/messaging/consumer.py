@@ -128,8 +128,7 @@ class Consumer:
             return
         if decoded is None:
             return
-        handler = self.handlers.get(decoded.spec.type)
-        if handler is None:
+        if self.handlers.get(decoded.spec.type) is None or not self.handlers.wants(decoded.spec.type, decoded.data):
             metrics.HANDLED.labels(self.service, decoded.spec.type, "skipped").inc()
             return
         now = await (stamp or _Stamp(self._stamp)).read()  # the instant every rule is evaluated at, kept across retries

@@ -66,20 +66,32 @@ class Handlers:
     def __init__(self, service: str) -> None:
         self.service = service
         self._by_type: dict[str, Handler] = {}
+        self._when: dict[str, Callable[[Any], bool]] = {}
 
-    def on(self, type_: str) -> Callable[[Handler], Handler]:
+    def on(self, type_: str, *, when: Callable[[Any], bool] | None = None) -> Callable[[Handler], Handler]:
+        """Register the handler of `type_`. `when` says from the message data alone whether the handler would do
+        anything: a message it turns down is skipped without a transaction (an event; a command is always handled)."""
         spec = latest(type_)
+        if when is not None and spec.topic.carries_commands:
+            raise ValueError(f"{type_} is a command: it is always handled, never skipped")
 
         def register(fn: Handler) -> Handler:
             if spec.type in self._by_type:
                 raise ValueError(f"{self.service} already handles {type_}")
             self._by_type[spec.type] = fn
+            if when is not None:
+                self._when[spec.type] = when
             return fn
 
         return register
 
     def get(self, type_: str) -> Handler | None:
         return self._by_type.get(type_)
+
+    def wants(self, type_: str, data: Any) -> bool:
+        """Whether the handler of `type_` (there is one) has anything to do with `data`."""
+        when = self._when.get(type_)
+        return when is None or when(data)
 
     @property
     def types(self) -> list[str]:

@@ -1,7 +1,9 @@
 """The exactly-once kernel against a real PostgreSQL: inbox, savepoint on rejection, outbox, dead letters."""
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from datetime import UTC, datetime
 from typing import Any
 
@@ -103,6 +105,27 @@ async def test_an_event_no_handler_wants_is_skipped_by_its_type_header_and_a_wan
     assert await outbox(pool) == [] and await pool.fetchval("SELECT count(*) FROM dead_letters") == 0
     await consumer(pool).handle(event("scheduler.term_ended"))
     assert [o["topic"] for o in await outbox(pool)] == ["nce.scheduler.events.dlq"]
+
+
+async def test_an_event_its_handler_turns_down_takes_no_transaction_and_a_wanted_one_does(stack) -> None:  # type: ignore[no-untyped-def]
+    """Pricing counts a promotion's redemptions from subscription.created: a purchase without a promotion is skipped
+    before any transaction (no inbox claim), one with a promotion is applied once, even delivered twice."""
+    from services.pricing.app import SERVICE as PRICING
+    sample = json.loads((Path(__file__).parents[1] / "contract" / "samples" / "subscription.created.v1.json").read_text())
+    pool = await migrated_pool(stack, "pricing")
+    try:
+        def created(promotion_id: str | None, n: int) -> Record:
+            body = {**sample, "id": str(uuid.UUID(int=n)),
+                    "data": {**sample["data"], "promotion_id": promotion_id, "subscription_id": f"S{n}"}}
+            return Record("nce.subscription.events", 0, next(offsets), b"C1", json.dumps(body).encode(),
+                          (("type", b"subscription.created"),))
+
+        with_promotion = created(sample["data"]["promotion_id"], 2)
+        await consumer(pool, PRICING.handlers).handle_batch([created(None, 1), with_promotion, with_promotion])
+        assert await pool.fetchval("SELECT count(*) FROM inbox") == 1
+        assert [r["subscription_id"] for r in await pool.fetch("SELECT subscription_id FROM redemptions")] == ["S2"]
+    finally:
+        await pool.close()
 
 
 async def test_a_readable_but_invalid_command_also_gets_a_rejection_outcome(pool: asyncpg.Pool) -> None:
