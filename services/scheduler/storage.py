@@ -48,15 +48,20 @@ async def ensure_timer(conn: asyncpg.Connection, kind: str, key: str, due_at: da
 
 Timer = tuple[str, str, datetime, str, BaseModel, str]  # kind, key, due at, partition key, event, event type
 
+# A subscription's cycle timer keys: `subject@YYYY-MM-DD`. Byte order (COLLATE "C", as the index
+# timers_kind_key_bytes) lets the prefix bound an index scan; the length keeps out the keys of another subscription
+# whose id begins with `subject@` (an id may contain "@").
+_CYCLES_OF = """key COLLATE "C" ^@ ({subject} || '@') AND length(key) = length({subject}) + 11"""
+
 # Times a subscription's term ($1) in one statement: its cycle timers are cleared but for those given again, the
 # given timers that move ($10) are created or moved (term end, cycles), the others (month ends) created unless set.
 # No row is both deleted and written by it.
-_TIME_TERM = """
+_TIME_TERM = f"""
 WITH given (kind, key, due_at, partition_key, event_id, headers, payload, bucket, moves) AS (
     SELECT * FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::bytea[], $6::uuid[], $7::jsonb[], $8::bytea[],
                          $9::smallint[], $10::boolean[])
 ), cleared AS (
-    DELETE FROM timers WHERE kind = 'cycle' AND key COLLATE "C" ^@ ($1 || '@') AND key <> ALL($3::text[])
+    DELETE FROM timers WHERE kind = 'cycle' AND {_CYCLES_OF.format(subject="$1")} AND key <> ALL($3::text[])
 ), ensured AS (
     INSERT INTO timers (kind, key, due_at, partition_key, event_id, headers, payload, updated_at, bucket)
     SELECT kind, key, due_at, partition_key, event_id, headers, payload, $11, bucket FROM given WHERE NOT moves
@@ -86,8 +91,7 @@ async def cancel_timer(conn: asyncpg.Connection, kind: str, key: str) -> None:
     await conn.execute("DELETE FROM timers WHERE kind = $1 AND key = $2", kind, key)
 
 
-# Byte order (COLLATE "C", as the index timers_kind_key_bytes) lets the prefix bound an index scan (also in _TIME_TERM).
-CANCEL_TIMERS_OF = """DELETE FROM timers WHERE kind = $1 AND key COLLATE "C" ^@ ($2 || '@')"""
+CANCEL_TIMERS_OF = f"""DELETE FROM timers WHERE kind = $1 AND {_CYCLES_OF.format(subject="$2")}"""
 
 
 async def cancel_timers_of(conn: asyncpg.Connection, kind: str, subject: str) -> None:

@@ -13,8 +13,9 @@ from tests.conftest import migrated_pool
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 1, 15, tzinfo=UTC)
-# S1_ would match a LIKE pattern built from "S1"; S10 and S1. share its first characters
-OTHERS = ["S10", "S1_", "S1.", "S"]
+# S1_ would match a LIKE pattern built from "S1"; S10 and S1. share its first characters; S1@x's cycle keys begin
+# with "S1@" (an id may contain "@")
+OTHERS = ["S10", "S1_", "S1.", "S", "S1@x"]
 
 
 def at(day: date) -> datetime:
