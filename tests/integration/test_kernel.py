@@ -3,13 +3,13 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import pytest
 
+from services.pricing.app import SERVICE as PRICING
 from services.subscription.app import SERVICE as SUBSCRIPTION
 from shared.clock import SimulatedClock
 from shared.db.pool import create_pool
@@ -19,6 +19,7 @@ from shared.messaging.decode import Record
 from shared.messaging.handlers import Context, Handlers
 from tests.kafka import command
 from tests.conftest import migrated_pool
+from tests.contract.write_samples import path_of
 
 pytestmark = pytest.mark.integration
 COMMANDS = "nce.subscription.commands"
@@ -110,8 +111,7 @@ async def test_an_event_no_handler_wants_is_skipped_by_its_type_header_and_a_wan
 async def test_an_event_its_handler_turns_down_takes_no_transaction_and_a_wanted_one_does(stack) -> None:  # type: ignore[no-untyped-def]
     """Pricing counts a promotion's redemptions from subscription.created: a purchase without a promotion is skipped
     before any transaction (no inbox claim), one with a promotion is applied once, even delivered twice."""
-    from services.pricing.app import SERVICE as PRICING
-    sample = json.loads((Path(__file__).parents[1] / "contract" / "samples" / "subscription.created.v1.json").read_text())
+    sample = json.loads(path_of("subscription.created", 1).read_text())
     pool = await migrated_pool(stack, "pricing")
     try:
         def created(promotion_id: str | None, n: int) -> Record:
