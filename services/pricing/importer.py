@@ -60,20 +60,20 @@ def _envelope_template(market: str, now: datetime, correlation_id: str) -> tuple
 
 
 def _row_json(row: str) -> str:
-    """`row`'s EVENT_COLUMNS as a JSON array, concatenated (a third cheaper than json_build_array): every value has
-    passed its check, so only Tags can need escaping, and the market is the file's, rendered in Python ($7)."""
-    def value(c: str) -> str:
-        if c == "market":
-            return "$7"
-        if c in ("tier_min", "tier_max"):
-            return f"{row}.{c}::text"
-        if c == "tags":
-            return f"array_to_json({row}.{c})::text"
-        if c == "end_of_sale_date":
-            return f"""coalesce('"' || {row}.{c} || '"', 'null')"""
-        return f"""'"' || {row}.{c} || '"'"""  # identifiers, dates (DateStyle ISO) and the price (numeric(24, 6))
-
-    return "'[' || " + " || ',' || ".join(value(c) for c in EVENT_COLUMNS) + " || ']'"
+    """`row`'s EVENT_COLUMNS as a JSON array, concatenated (a third cheaper than json_build_array), with the text
+    between two values as one literal: every value has passed its check, so only Tags can need escaping, the market
+    is the file's, rendered in Python ($7), and the price is shown as stored, with its 6 decimals."""
+    parts, text = [], "["
+    for i, c in enumerate(EVENT_COLUMNS):
+        text += "," if i else ""
+        quoted = c not in ("market", "tier_min", "tier_max", "tags", "end_of_sale_date")
+        text += '"' if quoted else ""
+        parts += [f"'{text}'", {
+            "market": "$7", "tier_min": f"{row}.{c}::text", "tier_max": f"{row}.{c}::text",
+            "tags": f"array_to_json({row}.{c})::text", "unit_price": f"{row}.{c}::numeric(24, 6)",
+            "end_of_sale_date": f"""coalesce('"' || {row}.{c} || '"', 'null')"""}.get(c, f"{row}.{c}")]
+        text = '"' if quoted else ""
+    return " || ".join([*parts, f"'{text}]'"])
 
 
 def _eos_json(row: str) -> str:
@@ -96,6 +96,9 @@ def _merge_and_publish(table: str, all_new: bool) -> str:
     """
     cols = ", ".join(COLUMNS)
     on_key = " AND ".join(f"p.{k} = s.{k}" for k in KEY)
+    new = f"{table} s WHERE s.ok AND s.n <> ALL($6::bigint[])" if all_new else "stored s WHERE s.existing IS NULL"
+    # An event takes at most EVENT_ROWS rows: the rows' numbers are consecutive when every row is new.
+    group = f"n / {EVENT_ROWS}" if all_new else f"(row_number() OVER () - 1) / {EVENT_ROWS}"
     return f"""
         WITH stored AS MATERIALIZED (
             SELECT s.*, p.ctid AS existing, p.xmin = pg_current_xact_id()::xid AS ours,
@@ -103,29 +106,29 @@ def _merge_and_publish(table: str, all_new: bool) -> str:
                    AS differs
             FROM {table} s LEFT JOIN price_rows p ON {on_key}
             WHERE s.ok AND s.n <> ALL($6::bigint[]) AND NOT {all_new}),
-        inserted AS (
-            INSERT INTO price_rows AS p ({cols})
-            SELECT {cols} FROM {table} WHERE ok AND n <> ALL($6::bigint[]) AND {all_new}
-            UNION ALL SELECT {cols} FROM stored WHERE existing IS NULL
-            RETURNING {_row_json("p")} AS row, {_eos_json("p")} AS eos),
+        inserted AS (INSERT INTO price_rows ({cols}) SELECT {cols} FROM {new}),
         updated AS (
             UPDATE price_rows p SET {", ".join(f"{c} = s.{c}" for c in VALUES)} FROM stored s
             WHERE p.ctid = s.existing AND s.differs AND NOT s.ours
-            RETURNING {_row_json("p")} AS row, {_eos_json("p")} AS eos),
+            RETURNING s.n, {_row_json("p")} AS row, {_eos_json("p")} AS eos),
         matched AS (
             INSERT INTO pg_temp.pricelist_matched SELECT existing FROM stored WHERE existing IS NOT NULL),
-        changed AS (SELECT * FROM inserted UNION ALL SELECT * FROM updated),
-        chunks AS (
-            SELECT gen_random_uuid()::text AS id, '[' || string_agg(row, ',') || ']' AS rows
-            FROM (SELECT row, row_number() OVER () - 1 AS i FROM changed) c GROUP BY i / {EVENT_ROWS}),
+        changed AS (
+            SELECT n, {_row_json("s")} AS row, {_eos_json("s")} AS eos FROM {new}
+            UNION ALL SELECT n, row, eos FROM updated),
+        chunks AS MATERIALIZED (
+            SELECT gen_random_uuid()::text AS id, '[' || string_agg(row, ',') || ']' AS rows, count(*) AS rows_in,
+                   array_agg(eos) FILTER (WHERE eos IS NOT NULL) AS eos
+            FROM (SELECT row, eos, {group} AS g FROM changed) c GROUP BY g),
         published AS (
             INSERT INTO outbox (topic, key, headers, payload)
             SELECT $1, $2::bytea, replace($4, $5, id)::jsonb,
                    convert_to(replace(replace($3, $5, id), '"__rows__"', rows), 'UTF8')
             FROM chunks RETURNING 1)
-        SELECT (SELECT count(*) FROM stored WHERE ours) AS repeated, (SELECT count(*) FROM changed) AS changed,
+        SELECT (SELECT count(*) FROM stored WHERE ours) AS repeated,
+               (SELECT coalesce(sum(rows_in), 0)::bigint FROM chunks) AS changed,
                (SELECT count(*) FROM published) AS events,
-               (SELECT array_agg(DISTINCT eos) FROM changed WHERE eos IS NOT NULL) AS eos"""
+               (SELECT array_agg(DISTINCT e) FROM chunks, unnest(eos) e) AS eos"""
 
 
 async def _publish_eos(conn: asyncpg.Connection, market: str, now: datetime, found: list[dict[str, Any]],
