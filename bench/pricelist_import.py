@@ -292,6 +292,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=200_000, help="rows in the generated price list")
-    parser.add_argument("--repeat", type=int, default=3, help="raw COPY / first import pairs (medians compared)")
+    parser.add_argument("--repeat", type=int, default=5, help="raw COPY / first import pairs (medians compared)")
     args = parser.parse_args()
     main(args.rows, args.repeat)
