@@ -97,7 +97,8 @@ def _merge_and_publish(table: str, all_new: bool) -> str:
     cols = ", ".join(COLUMNS)
     on_key = " AND ".join(f"p.{k} = s.{k}" for k in KEY)
     new = f"{table} s WHERE s.ok AND s.n <> ALL($6::bigint[])" if all_new else "stored s WHERE s.existing IS NULL"
-    # An event takes at most EVENT_ROWS rows: the rows' numbers are consecutive when every row is new.
+    # At most EVENT_ROWS rows an event: grouped by row number when every row is new (fewer where rows are skipped),
+    # else numbered in the order they changed.
     group = f"n / {EVENT_ROWS}" if all_new else f"(row_number() OVER () - 1) / {EVENT_ROWS}"
     return f"""
         WITH stored AS MATERIALIZED (
