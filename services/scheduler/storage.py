@@ -5,20 +5,28 @@ import random
 import zlib
 from datetime import datetime
 from typing import Any
+from uuid import UUID, uuid5
 
 import asyncpg
 from pydantic import BaseModel
 
+from shared.contracts.envelope import Envelope
+from shared.contracts.scheduler import MAX_TERMS_PER_EVENT
 from shared.messaging.outbox import envelope_for
 
 from services.scheduler.domain.timers import event_id
 
 
+def _headers(envelope: Envelope) -> str:
+    return json.dumps([[k, v.decode()] for k, v in envelope.headers()])
+
+
 def timer_row(kind: str, key: str, due_at: datetime, partition_key: str, event_type: str, event: BaseModel,
               now: datetime) -> tuple[Any, ...]:
-    """A timer as stored: its event rendered now (envelope, deterministic id, headers), emitted as is when due."""
+    """A timer as stored: its event rendered now (envelope, deterministic id, headers), emitted as is when due
+    (term ends: grouped by customer and instant, see fired_rows)."""
     envelope = envelope_for(event_type, event, occurred_at=due_at, source="scheduler", id=event_id(kind, key, due_at))
-    headers = json.dumps([[k, v.decode()] for k, v in envelope.headers()])
+    headers = _headers(envelope)
     return (kind, key, due_at, partition_key.encode(), envelope.id, headers, envelope.to_bytes(), now,
             bucket_of(partition_key))
 
@@ -99,22 +107,57 @@ async def cancel_timers_of(conn: asyncpg.Connection, kind: str, subject: str) ->
     await conn.execute(CANCEL_TIMERS_OF, kind, subject)
 
 
-# One statement claims a batch of one bucket's due timers (SKIP LOCKED), deletes them and moves their rendered events
-# to the outbox in due order. A customer's timers all live in one bucket, and a transaction-level advisory lock lets
-# one instance fire a bucket at a time: a customer's outbox rows then follow commit order, so the relay never
-# publishes its later event before an earlier one, while instances fire different buckets in parallel.
+# A firing transaction claims a batch of one bucket's due timers (SKIP LOCKED) in due order, then deletes them and
+# moves their rendered events to the outbox in that order, in one more statement. A customer's timers all live in one
+# bucket, and a transaction-level advisory lock lets one instance fire a bucket at a time: a customer's outbox rows
+# then follow commit order, so the relay never publishes its later event before an earlier one, while instances fire
+# different buckets in parallel. A customer's term ends due at one instant go out as one `scheduler.terms_ended`
+# (up to MAX_TERMS_PER_EVENT), in the place of the first of them: the subscription service renews them in one
+# transaction. Only other customers' term ends of that instant sit between them in due order, so no customer's events
+# change order.
 BUCKETS = 16
-_FIRE = """
-WITH due AS (
-    SELECT kind, key FROM timers WHERE bucket = ANY($3::smallint[]) AND due_at <= $1 ORDER BY due_at, kind, key
-    LIMIT $2 FOR UPDATE SKIP LOCKED
-), fired AS (
-    DELETE FROM timers t USING due WHERE t.kind = due.kind AND t.key = due.key
-    RETURNING t.due_at, t.kind, t.key, t.partition_key, t.headers, t.payload
+_CLAIM = """
+SELECT kind, key, due_at, partition_key, event_id, headers, payload FROM timers
+WHERE bucket = ANY($3::smallint[]) AND due_at <= $1 ORDER BY due_at, kind, key LIMIT $2 FOR UPDATE SKIP LOCKED
+"""
+_MOVE = """
+WITH fired AS (
+    DELETE FROM timers t USING unnest($1::text[], $2::text[]) AS f (kind, key) WHERE t.kind = f.kind AND t.key = f.key
 )
 INSERT INTO outbox (topic, key, headers, payload)
-SELECT 'nce.scheduler.events', partition_key, headers, payload FROM fired ORDER BY due_at, kind, key
+SELECT 'nce.scheduler.events', k, h, p FROM unnest($3::bytea[], $4::jsonb[], $5::bytea[]) WITH ORDINALITY AS o (k, h, p, n)
+ORDER BY n
 """
+
+
+def _terms_ended(members: list[asyncpg.Record]) -> tuple[bytes, str, bytes]:
+    """One customer's term ends due at one instant as one event. Its id derives from theirs (a lone term's is its
+    own), so a batch fired again after a crash is the same event to the subscription service."""
+    events = [json.loads(m["payload"])["data"] for m in members]
+    ids = sorted(str(m["event_id"]) for m in members)
+    data = {"customer_id": events[0]["customer_id"], "instant": events[0]["instant"],
+            "terms": [{"subscription_id": e["subscription_id"], "term_end": e["term_end"]} for e in events]}
+    group_id = UUID(ids[0]) if len(ids) == 1 else uuid5(UUID(ids[0]), ",".join(ids))
+    envelope = envelope_for("scheduler.terms_ended", data, occurred_at=members[0]["due_at"], source="scheduler",
+                            id=group_id)
+    return members[0]["partition_key"], _headers(envelope), envelope.to_bytes()
+
+
+def fired_rows(claimed: list[asyncpg.Record]) -> list[tuple[bytes, str, bytes]]:
+    """The outbox rows (key, headers, payload) of claimed timers in due order, a customer's term ends of one instant
+    grouped into one event where the first of them stood."""
+    rows: list[tuple[bytes, str, bytes] | list[asyncpg.Record]] = []
+    open_groups: dict[tuple[bytes, datetime], list[asyncpg.Record]] = {}
+    for timer in claimed:
+        if timer["kind"] != "term_end":
+            rows.append((timer["partition_key"], timer["headers"], timer["payload"]))
+            continue
+        group = open_groups.get((timer["partition_key"], timer["due_at"]))
+        if group is None or len(group) == MAX_TERMS_PER_EVENT:
+            group = open_groups[(timer["partition_key"], timer["due_at"])] = []
+            rows.append(group)
+        group.append(timer)
+    return [_terms_ended(row) if isinstance(row, list) else row for row in rows]
 
 
 def bucket_of(partition_key: str) -> int:
@@ -135,7 +178,12 @@ SELECT coalesce(array_agg(b), '{{}}') FROM (
 async def _fire_free_buckets(pool: asyncpg.Pool, now: datetime, batch: int, order: list[int]) -> int:
     async with pool.acquire() as conn, conn.transaction():
         buckets = await conn.fetchval(_TAKE_BUCKETS, order)
-        return int((await conn.execute(_FIRE, now, batch, buckets)).split()[-1]) if buckets else 0
+        claimed = await conn.fetch(_CLAIM, now, batch, buckets) if buckets else []
+        if claimed:
+            key, headers, payload = zip(*fired_rows(claimed), strict=True)
+            await conn.execute(_MOVE, [t["kind"] for t in claimed], [t["key"] for t in claimed], key, headers,
+                               payload)
+        return len(claimed)
 
 
 async def fire_due(pool: asyncpg.Pool, now: datetime, batch: int = 5000) -> int:

@@ -88,7 +88,7 @@ _ALL = [
         subscription__command_rejected=common.CommandRejected,
     ),
     *_specs(
-        SCHEDULER_EVENTS, 1, scheduler__term_ended=scheduler.TermEnded,
+        SCHEDULER_EVENTS, 1, scheduler__term_ended=scheduler.TermEnded, scheduler__terms_ended=scheduler.TermsEnded,
         scheduler__eos_date_reached=scheduler.EosDateReached,
         scheduler__lifecycle_step_due=scheduler.LifecycleStepDue,
         scheduler__charge_cycle_started=scheduler.ChargeCycleStarted,

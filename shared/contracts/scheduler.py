@@ -17,6 +17,26 @@ class TermEnded(Data):
     instant: AwareDatetime
 
 
+class TermEnd(Data):
+    """One of the terms in a `scheduler.terms_ended`."""
+
+    subscription_id: Id
+    term_end: date
+
+
+MAX_TERMS_PER_EVENT = 100
+
+
+class TermsEnded(Data):
+    """scheduler.terms_ended v1: a customer's terms that ended at one `instant` (00:00:00Z the day after their
+    inclusive end), up to 100 of them: what the scheduler fires for term-end timers. The subscription service handles
+    them in one transaction. (`scheduler.term_ended`, one term, is still understood; it is no longer emitted.)"""
+
+    customer_id: Id
+    instant: AwareDatetime
+    terms: Annotated[list[TermEnd], Field(min_length=1, max_length=MAX_TERMS_PER_EVENT)]
+
+
 class EosDateReached(EosScope):
     """scheduler.eos_date_reached v1: an End-of-Sale state took effect at `instant` (00:00Z of its date)."""
 

@@ -73,8 +73,10 @@ def test_thirteen_months_renew_each_term_exactly_once_in_order_and_expire_withou
     yearly = up.get("/subscriptions/S-YEAR")
     assert (yearly["term_start"], yearly["term_end"]) == ("2026-01-15", "2027-01-14")
     assert yearly["cancellation_allowed_until"] == "2026-01-22T00:00:00+00:00"  # a fresh window from the renewal
-    ended = [e for e in events(up, "nce.scheduler.events") if e["type"] == "scheduler.term_ended"]
-    assert len(ended) == len({e["id"] for e in ended}) == 13 + 1 + 1 + 3  # + the three P1Y bought with promotions
+    fired = [e for e in events(up, "nce.scheduler.events") if e["type"] == "scheduler.terms_ended"]
+    ended = [(t["subscription_id"], t["term_end"]) for e in fired for t in e["data"]["terms"]]
+    assert len(fired) == len({e["id"] for e in fired})
+    assert len(ended) == len(set(ended)) == 13 + 1 + 1 + 3  # + the three P1Y bought with promotions
     steps = [e for e in events(up, "nce.scheduler.events") if e["type"] == "scheduler.lifecycle_step_due"]
     assert [s["data"]["step"] for s in steps] == ["disabled"]
     kept = up.get("/subscriptions/S-PROMO")

@@ -1,10 +1,11 @@
 """One scheduler instance alone: a single firing round reaches every bucket (none waits for the next idle tick)."""
-from datetime import UTC, date, datetime
+import json
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from services.scheduler.storage import BUCKETS, bucket_of, fire_due, set_timer
-from shared.contracts.scheduler import TermEnded
+from shared.contracts.scheduler import ChargeCycleStarted, TermEnded
 from tests.conftest import migrated_pool
 
 pytestmark = pytest.mark.integration
@@ -34,3 +35,33 @@ async def test_one_instance_fires_every_bucket_in_one_round(stack) -> None:  # t
         assert sorted(keys) == sorted(customers)
     finally:
         await pool.close()
+
+
+async def test_a_customers_term_ends_due_at_one_instant_fire_as_one_event_in_due_order(stack) -> None:  # type: ignore[no-untyped-def]
+    """Grouped by customer and instant, at most 100 terms to an event, each group where its first term stood."""
+    pool = await migrated_pool(stack, "scheduler")
+    later = DUE + timedelta(days=1)
+    try:
+        async with pool.acquire() as conn:
+            await conn.execute("DELETE FROM outbox")
+            timers = [("C1", f"S-A{i:03d}", DUE) for i in range(101)] + [("C1", "S-B", later), ("C2", "S-C", DUE)]
+            for customer, sub, due in timers:
+                event = TermEnded(subscription_id=sub, customer_id=customer, term_end=due.date() - timedelta(days=1),
+                                  instant=due)
+                await set_timer(conn, "term_end", sub, due, customer, event, "scheduler.term_ended", DUE)
+            cycle = ChargeCycleStarted(subscription_id="S-Y", customer_id="C1", cycle_start=DUE.date(),
+                                       term_end=date(2026, 12, 31), instant=DUE)
+            await set_timer(conn, "cycle", "S-Y@2026-02-01", DUE, "C1", cycle, "scheduler.charge_cycle_started", DUE)
+        assert await fire_due(pool, later) == len(timers) + 1
+        events = [json.loads(r["payload"]) for r in await pool.fetch("SELECT payload FROM outbox ORDER BY id")]
+    finally:
+        await pool.close()
+    c1 = [(e["type"], e["data"]["instant"], [t["subscription_id"] for t in e["data"].get("terms", [])])
+          for e in events if e["data"]["customer_id"] == "C1"]
+    assert c1 == [("scheduler.charge_cycle_started", "2026-02-01T00:00:00Z", []),  # kind "cycle" sorts first
+                  ("scheduler.terms_ended", "2026-02-01T00:00:00Z", [f"S-A{i:03d}" for i in range(100)]),
+                  ("scheduler.terms_ended", "2026-02-01T00:00:00Z", ["S-A100"]),
+                  ("scheduler.terms_ended", "2026-02-02T00:00:00Z", ["S-B"])]
+    [c2] = [e for e in events if e["data"]["customer_id"] == "C2"]
+    assert c2["data"]["terms"] == [{"subscription_id": "S-C", "term_end": "2026-01-31"}]
+    assert len({e["id"] for e in events}) == len(events)

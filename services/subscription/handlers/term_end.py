@@ -10,7 +10,7 @@ from services.subscription.handlers.common import (
     _wipe,
     handlers,
 )
-from shared.contracts.scheduler import LifecycleStepDue, TermEnded
+from shared.contracts.scheduler import LifecycleStepDue, TermEnded, TermsEnded
 from shared.contracts.subscription import (
     SubscriptionDeleted,
     SubscriptionRenewed,
@@ -20,8 +20,21 @@ from shared.rules.eos import eos_state
 from shared.rules.prices import renewal_row
 
 
+@handlers.on("scheduler.terms_ended")
+async def on_terms_ended(ctx: Context, event: TermsEnded) -> None:
+    """A customer's terms that ended at one instant, each renewed (or ended) as alone, in one transaction."""
+    for term in event.terms:
+        await _term_ended(ctx, TermEnded(subscription_id=term.subscription_id, customer_id=event.customer_id,
+                                         term_end=term.term_end, instant=event.instant))
+
+
 @handlers.on("scheduler.term_ended")
 async def on_term_ended(ctx: Context, event: TermEnded) -> None:
+    """One term (what the scheduler fired before it grouped term ends): still handled, for those in flight."""
+    await _term_ended(ctx, event)
+
+
+async def _term_ended(ctx: Context, event: TermEnded) -> None:
     renewal = event.instant.date()
     found = await storage.at_term_end(ctx.conn, event.subscription_id, renewal)
     if found is None or found.sub.term_end != event.term_end:
