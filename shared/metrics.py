@@ -31,7 +31,8 @@ TIMERS_LATE = Gauge("nce_timers_late_seconds", "How long ago the oldest timer no
 PUBLISHED = Counter("nce_outbox_published_total", "Outbox rows published to the broker", ["service"])
 EMITTED = Counter(
     "nce_events_total",
-    "Events committed, by type: purchases are subscription.created, renewals subscription.renewed, charges "
+    "Events committed, by type: purchases are subscription.created, renewals subscription.renewed (one per renewal, "
+    "also those a subscription.terms_renewed carries), charges "
     "billing.charge_created, invoices billing.invoice_issued, timers fired scheduler.*",
     ["service", "type"],
 )
@@ -43,6 +44,9 @@ CHARGED = Gauge("nce_charged_amount", "Sum of charge line amounts (refunds negat
 def committed(service: str, events: Iterable[tuple[str, BaseModel]]) -> None:
     """Count what a transaction wrote, once it has committed."""
     for type_, data in events:
+        if type_ == "subscription.terms_renewed":  # counted as what it carries, one per renewal
+            EMITTED.labels(service, "subscription.renewed").inc(len(data.renewals))  # type: ignore[attr-defined]
+            continue
         EMITTED.labels(service, type_).inc()
         if type_ == "billing.charge_created":
             CHARGED.labels(data.currency, data.charge_type).inc(float(data.amount))  # type: ignore[attr-defined]

@@ -19,6 +19,7 @@ from shared.contracts.subscription import (
     SubscriptionSuspended,
     SubscriptionTerms,
     TermChanged,
+    TermsRenewed,
     Transitioned,
     TrialConverted,
 )
@@ -68,8 +69,16 @@ async def on_created(ctx: Context, event: SubscriptionCreated) -> None:
     await _open(ctx, event, event.quantity, "new", event.auto_renew)
 
 
+@handlers.on("subscription.terms_renewed")
+async def on_terms_renewed(ctx: Context, event: TermsRenewed) -> None:
+    """A customer's renewals of one instant: each new term's first cycle charged (`renew`), in one transaction."""
+    for renewed in event.renewals:
+        await _open(ctx, renewed, renewed.quantity, "renew", renewed.auto_renew)
+
+
 @handlers.on("subscription.renewed")
 async def on_renewed(ctx: Context, event: SubscriptionRenewed) -> None:
+    """One renewal (what the subscription service announced before it grouped them): still handled."""
     await _open(ctx, event, event.quantity, "renew", event.auto_renew)
 
 

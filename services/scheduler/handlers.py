@@ -11,6 +11,7 @@ from shared.contracts.subscription import (
     SubscriptionRenewed,
     SubscriptionTerms,
     TermChanged,
+    TermsRenewed,
     QuantityChanged,
     Transitioned,
     TrialConverted,
@@ -59,9 +60,16 @@ async def on_subscription_created(ctx: Context, event: SubscriptionCreated) -> N
     await _time_term_end(ctx, event)
 
 
+@handlers.on("subscription.terms_renewed")
+async def on_terms_renewed(ctx: Context, event: TermsRenewed) -> None:
+    for renewed in event.renewals:
+        await _time_term_end(ctx, renewed)  # the renewal moved the term end
+
+
 @handlers.on("subscription.renewed")
 async def on_subscription_renewed(ctx: Context, event: SubscriptionRenewed) -> None:
-    await _time_term_end(ctx, event)  # the renewal moved the term end
+    """One renewal (announced before renewals were grouped): still handled."""
+    await _time_term_end(ctx, event)
 
 
 @handlers.on("subscription.transitioned")

@@ -11,7 +11,7 @@ import asyncpg
 from pydantic import BaseModel
 
 from shared.contracts.envelope import Envelope
-from shared.contracts.scheduler import MAX_TERMS_PER_EVENT
+from shared.contracts.common import MAX_TERMS_PER_EVENT
 from shared.messaging.outbox import envelope_for
 
 from services.scheduler.domain.timers import event_id

@@ -72,6 +72,7 @@ _ALL = [
         customer__registered=subscription.CustomerRegistered,
         subscription__created=subscription.SubscriptionCreated,
         subscription__renewed=subscription.SubscriptionRenewed,
+        subscription__terms_renewed=subscription.TermsRenewed,
         subscription__expired=subscription.SubscriptionExpired,
         subscription__quantity_changed=subscription.QuantityChanged,
         subscription__auto_renew_changed=subscription.AutoRenewChanged,

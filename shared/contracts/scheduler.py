@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, Field
 
 from shared.contracts.catalog import EosScope, EosState
-from shared.contracts.common import Data, Id
+from shared.contracts.common import MAX_TERMS_PER_EVENT, Data, Id
 
 
 class TermEnded(Data):
@@ -24,13 +24,11 @@ class TermEnd(Data):
     term_end: date
 
 
-MAX_TERMS_PER_EVENT = 100
-
-
 class TermsEnded(Data):
     """scheduler.terms_ended v1: a customer's terms that ended at one `instant` (00:00:00Z the day after their
-    inclusive end), up to 100 of them: what the scheduler fires for term-end timers. The subscription service handles
-    them in one transaction. (`scheduler.term_ended`, one term, is still understood; it is no longer emitted.)"""
+    inclusive end), up to MAX_TERMS_PER_EVENT of them: what the scheduler fires for term-end timers. The subscription
+    service handles them in one transaction. (`scheduler.term_ended`, one term, is still understood; it is no longer
+    emitted.)"""
 
     customer_id: Id
     instant: AwareDatetime

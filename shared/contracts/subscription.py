@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from shared.contracts.common import (
+    MAX_TERMS_PER_EVENT,
     BillingCycle,
     CatalogItemId,
     Country,
@@ -86,6 +87,16 @@ class SubscriptionRenewed(SubscriptionCreated):
     """subscription.renewed v1: the subscription's new term, price and cancellation window."""
 
     previous_term_end: date
+
+
+class TermsRenewed(Data):
+    """subscription.terms_renewed v1: a customer's subscriptions renewed at one `instant`, each as `subscription.renewed`
+    describes a renewal; what one `scheduler.terms_ended` renews. Billing charges them and the scheduler times their
+    next terms, each in one transaction. (`subscription.renewed` is still understood; it is no longer emitted.)"""
+
+    customer_id: Id
+    instant: datetime
+    renewals: Annotated[list[SubscriptionRenewed], Field(min_length=1, max_length=MAX_TERMS_PER_EVENT)]
 
 
 class SubscriptionExpired(Data):

@@ -129,6 +129,11 @@ EXAMPLES: dict[tuple[str, int], dict[str, Any]] = {
         **TERMS, "term_start": "2026-01-15", "term_end": "2027-01-14", "promotion_id": None,
         "effective_unit_price": "56.88", "quantity": 25, "auto_renew": True, "status": "active",
         "cancellation_allowed_until": "2026-01-22T00:00:00Z", "market": "GB", "previous_term_end": "2026-01-14"},
+    ("subscription.terms_renewed", 1): {
+        "customer_id": CUSTOMER, "instant": "2026-01-15T00:00:00Z", "renewals": [{
+            **TERMS, "term_start": "2026-01-15", "term_end": "2027-01-14", "promotion_id": None,
+            "effective_unit_price": "56.88", "quantity": 25, "auto_renew": True, "status": "active",
+            "cancellation_allowed_until": "2026-01-22T00:00:00Z", "market": "GB", "previous_term_end": "2026-01-14"}]},
     ("subscription.expired", 1): {**SUB, "term_end": "2026-01-14", "reason": "auto_renew_off",
                                   "next_step_at": "2026-02-14T00:00:00Z"},
     ("subscription.quantity_changed", 1): {**MIDTERM, "quantity_before": 25, "quantity_after": 30},
@@ -188,7 +193,8 @@ CAUSES = {
     "catalog.command_rejected": "catalog.publish_offer",
     "pricing.command_rejected": "pricing.set_price", "partner.registered": "partner.register",
     "customer.registered": "customer.register", "subscription.created": "subscription.purchase",
-    "subscription.renewed": "scheduler.term_ended", "subscription.expired": "scheduler.term_ended",
+    "subscription.renewed": "scheduler.term_ended", "subscription.terms_renewed": "scheduler.terms_ended",
+    "subscription.expired": "scheduler.term_ended",
     "subscription.quantity_changed": "subscription.change_quantity",
     "subscription.auto_renew_changed": "subscription.set_auto_renew",
     "subscription.cancelled": "subscription.cancel", "subscription.suspended": "subscription.suspend",
@@ -208,7 +214,8 @@ WHEN = {
                      "subscription.command_rejected"), MIDTERM["at"]),
     "subscription.cancel": "2025-01-17T14:05:31Z", "subscription.reactivate": "2025-03-10T08:30:00Z",
     "subscription.cancel_scheduled_change": "2025-04-01T11:00:00Z", "subscription.convert_trial": "2025-01-20T16:45:00Z",
-    "subscription.renewed": "2026-01-15T00:00:00Z", "subscription.expired": "2026-01-15T00:00:00Z",
+    "subscription.renewed": "2026-01-15T00:00:00Z", "subscription.terms_renewed": "2026-01-15T00:00:00Z",
+    "subscription.expired": "2026-01-15T00:00:00Z",
     "billing.invoice_issued": "2025-02-01T00:00:00Z",
 }
 PURCHASED = "2025-01-15T10:00:00Z"

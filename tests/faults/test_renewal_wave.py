@@ -3,12 +3,13 @@ off for 30 s, PostgreSQL stopped and started — and after each, nothing lost, n
 
 The book: 5,000 P1M monthly subscriptions of three partners (USD in the US, GBP in GB, and a GBP partner whose
 customers are in the USD-only US market, so its lines are converted at each month's FX rate), bought on 2026-01-01.
-Every 1st of the month all 5,000 terms end together: the scheduler fires 5,000 `scheduler.term_ended`, the
-subscription service renews each, billing charges each renewal and closes the month's invoices. Each test runs one
+Every 1st of the month all 5,000 terms end together: the scheduler fires them as one `scheduler.terms_ended` per
+customer (450 customers), the subscription service renews each term and announces a customer's renewals in one
+`subscription.terms_renewed`, billing charges each renewal and closes the month's invoices. Each test runs one
 wave (Feb 1, Mar 1, Apr 1) with its fault; the waves before it, if not yet run, run without one. After the wave:
-- every subscription renewed exactly once per wave: one `subscription.renewed` (distinct ids; a re-published copy
-  of the same id is the relay's at-least-once, absorbed by the consumers' inbox), its term as the API shows it, and
-  its next term end timed by the scheduler;
+- every subscription renewed exactly once per wave: once in the `subscription.terms_renewed` events (distinct ids;
+  a re-published copy of the same id is the relay's at-least-once, absorbed by the consumers' inbox), its term as
+  the API shows it, and its next term end timed by the scheduler;
 - every expected charge line present exactly once, with the amount recomputed here from the sample's price list and
   FX rates (ROUNDDOWN(price × FX, 2) × quantity), and one `billing.charge_created` per line;
 - every invoice equal to the sum of the model's lines of its month, issued once per closed month;
@@ -169,9 +170,11 @@ def verify(faults: FaultSystem, upto: date) -> dict[str, int]:
     assert not wrong, wrong[:3]
 
     # Renewals: one distinct event per subscription and wave, the term the API shows, the next term end timed.
-    renewed = asyncio.run(events(faults.bootstrap, "nce.subscription.events", SIZE * (1 + len(waves))))
-    renewals = Counter((e["data"]["subscription_id"], e["data"]["term_start"])
-                       for e in {e["id"]: e for e in renewed if e["type"] == "subscription.renewed"}.values())
+    customers = len(PARTNERS) * CUSTOMERS  # at least one renewal event per customer and wave
+    renewed = asyncio.run(events(faults.bootstrap, "nce.subscription.events", SIZE + customers * len(waves)))
+    renewals = Counter((r["subscription_id"], r["term_start"])
+                       for e in {e["id"]: e for e in renewed if e["type"] == "subscription.terms_renewed"}.values()
+                       for r in e["data"]["renewals"])
     expected_renewals = Counter((s.id, f"{w}") for s in BOOK for w in waves)
     losses["renewals"] += sum((expected_renewals - renewals).values())
     doubled["renewals"] += sum((renewals - expected_renewals).values())

@@ -1,4 +1,6 @@
 """What time does: renewal, expiry, trial conversion and the lifecycle after the term."""
+from datetime import datetime
+
 from services.subscription import storage
 from services.subscription.domain import changes, lifecycle
 from services.subscription.domain.renewal import renew
@@ -14,6 +16,7 @@ from shared.contracts.scheduler import LifecycleStepDue, TermEnded, TermsEnded
 from shared.contracts.subscription import (
     SubscriptionDeleted,
     SubscriptionRenewed,
+    TermsRenewed,
 )
 from shared.messaging.handlers import Context
 from shared.rules.eos import eos_state
@@ -22,26 +25,37 @@ from shared.rules.prices import renewal_row
 
 @handlers.on("scheduler.terms_ended")
 async def on_terms_ended(ctx: Context, event: TermsEnded) -> None:
-    """A customer's terms that ended at one instant, each renewed (or ended) as alone, in one transaction."""
-    for term in event.terms:
-        await _term_ended(ctx, TermEnded(subscription_id=term.subscription_id, customer_id=event.customer_id,
-                                         term_end=term.term_end, instant=event.instant))
+    """A customer's terms that ended at one instant, each renewed (or ended) as alone, in one transaction; the
+    renewals announced together (`subscription.terms_renewed`)."""
+    renewed = [r for term in event.terms
+               if (r := await _term_ended(ctx, TermEnded(subscription_id=term.subscription_id,
+                                                         customer_id=event.customer_id, term_end=term.term_end,
+                                                         instant=event.instant)))]
+    await _announce(ctx, event.customer_id, event.instant, renewed)
 
 
 @handlers.on("scheduler.term_ended")
 async def on_term_ended(ctx: Context, event: TermEnded) -> None:
     """One term (what the scheduler fired before it grouped term ends): still handled, for those in flight."""
-    await _term_ended(ctx, event)
+    renewed = await _term_ended(ctx, event)
+    await _announce(ctx, event.customer_id, event.instant, [renewed] if renewed else [])
 
 
-async def _term_ended(ctx: Context, event: TermEnded) -> None:
+async def _announce(ctx: Context, customer_id: str, instant: datetime, renewed: list[SubscriptionRenewed]) -> None:
+    if renewed:
+        await ctx.emit("subscription.terms_renewed",
+                       TermsRenewed(customer_id=customer_id, instant=instant, renewals=renewed), key=customer_id)
+
+
+async def _term_ended(ctx: Context, event: TermEnded) -> SubscriptionRenewed | None:
+    """End the term: renew it (the renewal returned, to be announced), expire, disable or convert it."""
     renewal = event.instant.date()
     found = await storage.at_term_end(ctx.conn, event.subscription_id, renewal)
     if found is None or found.sub.term_end != event.term_end:
-        return  # a stale timer: the term already moved on
+        return None  # a stale timer: the term already moved on
     sub = found.sub
     if found.kind == "perpetual":
-        return  # §1.5, row 17: perpetual software has no renewal and nothing ends; End of Sale has no effect on it
+        return None  # §1.5, row 17: perpetual software has no renewal and nothing ends; End of Sale has no effect on it
     product_id, sku_id, _ = sub.catalog_item_id.split(":")
     eos = eos_state(found.eos_rules, product_id, sku_id, sub.market, sub.term_duration, sub.billing_cycle,
                     event.instant)
@@ -49,15 +63,15 @@ async def _term_ended(ctx: Context, event: TermEnded) -> None:
     after = lifecycle.at_term_end(found.status, sub.auto_renew, end_of_life)
     if after == "expired":
         await _expire(ctx, sub, event.instant, "end_of_life" if end_of_life else "auto_renew_off")
-        return
+        return None
     if after == "disabled":
         await _disable(ctx, sub, event.instant, "suspended_at_term_end")
-        return
+        return None
     if after is not None:
-        return  # already expired, disabled or deleted: nothing renews
+        return None  # already expired, disabled or deleted: nothing renews
     if found.trial:
         await _convert_trial(ctx, sub, event.instant)
-        return
+        return None
     next_term, rows = found.next_term, found.price_rows
     if next_term is not None:
         target_eos = await _eos(ctx, next_term.catalog_item_id, sub.market, next_term.term_duration,
@@ -72,8 +86,7 @@ async def _term_ended(ctx: Context, event: TermEnded) -> None:
     renewed = renew(sub, event.instant, row.unit_price if row else sub.unit_price, next_term, found.promotion)
     await storage.save_term(ctx.conn, renewed, changes.opened(renewed.quantity, event.instant))
     # vars, not asdict: the fields are flat values, which asdict would deep-copy one by one
-    await ctx.emit("subscription.renewed", SubscriptionRenewed(**vars(renewed), previous_term_end=sub.term_end),
-                   key=sub.customer_id)
+    return SubscriptionRenewed(**vars(renewed), previous_term_end=sub.term_end)
 
 
 @handlers.on("scheduler.lifecycle_step_due")
