@@ -3,15 +3,18 @@
 Run: `PYTHONPATH=. .venv/bin/python bench/renewal_wave.py --n 100000`. A fresh embedded broker and PostgreSQL (fsync
 off, as bench/pipeline.py), the five services as processes (services/system.py) under the simulated clock.
 
-Seeding goes through commands (`services/send.py`): one partner, N/10 customers, N P1M-monthly purchases on
-2026-01-15 (their terms end 2026-02-14, so every renewal is due at 2026-02-15T00:00Z); its rate is reported too.
-The clock then moves to 2026-02-14 (January's invoices close) and, measured, to 2026-02-15T00:00Z:
-scheduler fires N `scheduler.term_ended` → subscription renews (`subscription.renewed`) → billing writes the renew
-line (`billing.charge_created`) and the scheduler times the next term end.
+Seeding goes through commands (`services/send.py`): one partner, N/10 customers (`--customers`), N P1M-monthly
+purchases on 2026-01-15 (their terms end 2026-02-14, so every renewal is due at 2026-02-15T00:00Z); its rate is
+reported too. The clock then moves to 2026-02-14 (January's invoices close) and, measured, to 2026-02-15T00:00Z:
+the scheduler fires one `scheduler.terms_ended` per customer (its terms of that instant, up to 100) → the subscription
+service renews them in one transaction and announces them in one `subscription.terms_renewed` → billing writes each
+renew line (one `billing.charge_created` each) and the scheduler times each next term end, one transaction each per
+customer. So the figures depend on the subscriptions per customer: `--customers N` gives one each, the worst case.
 
-Due instant = the wall time the clock row moves to 2026-02-15 (polled every 5 ms). A hop's time for a message = the
-Kafka timestamp its relay stamped when publishing it, right after the transaction that wrote it committed; a charge
-line's latency is its `billing.charge_created` timestamp minus the due instant. The broker topics are read after
+Due instant = the wall time the clock row moves to 2026-02-15 (polled every 5 ms). A subscription's time at a hop =
+the Kafka timestamp of the message that carried it there, stamped by its relay when publishing it, right after the
+transaction that wrote it committed; a hop's rate counts subscriptions, not messages. A charge line's latency is its
+`billing.charge_created` timestamp minus the due instant. The broker topics are read after
 the wave, so the reading does not compete with it. `bench/pipeline.py`'s baselines run first on a broker and
 database of their own (--baseline-n; 0 skips them).
 """
@@ -64,7 +67,7 @@ async def due_instant(database_url: str, timeout: float = 600) -> float:
 
 
 async def published(bootstrap: str, since_ms: int, n: int) -> dict[str, dict[str, int]]:
-    """Per watched type, the Kafka timestamp (ms) of each message since `since_ms`, by subscription id."""
+    """Per hop, the Kafka timestamp (ms) of the message that carried each subscription there since `since_ms`."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
     await consumer.start()
     try:
@@ -105,9 +108,9 @@ def hop(times_ms: dict[str, int], t0: float) -> dict[str, float]:
     """Rate over the whole wave (from the due instant to the last message) and over its middle 10–90 %."""
     ts = sorted(t / 1000 for t in times_ms.values())
     if not ts:
-        return {"messages": 0}
+        return {"subscriptions": 0}
     lo, hi = ts[len(ts) // 10], ts[len(ts) * 9 // 10]
-    return {"messages": len(ts), "first_s": round(ts[0] - t0, 3), "last_s": round(ts[-1] - t0, 3),
+    return {"subscriptions": len(ts), "first_s": round(ts[0] - t0, 3), "last_s": round(ts[-1] - t0, 3),
             "per_s": round(len(ts) / (ts[-1] - t0)),
             "per_s_middle_80pct": round(0.8 * len(ts) / (hi - lo)) if hi > lo else None}
 
@@ -196,7 +199,9 @@ def main() -> None:
     result = wave(args.n, args.customers or max(1, args.n // 10), args.profile)
     conditions |= {"machine_at_end": machine(), "partitions": 4, "consumer_max_records": 200,
                    "relay_batch": 500, "producer_linger_ms": 5, "scheduler_fire_batch": 5000,
-                   "message_bytes": "term_ended ~0.5 KB, renewed ~1 KB, charge_created ~1 KB",
+                   "subscriptions_per_customer": round(args.n / (args.customers or max(1, args.n // 10)), 2),
+                   "message_bytes": "terms_ended ~0.4 KB + 0.05 KB a term, terms_renewed ~0.35 KB + 0.6 KB a "
+                                    "renewal, charge_created ~0.9 KB",
                    "broker": "embedded-tansu", "database": "embedded-postgres, fsync off"}
     out = {"conditions": conditions, **result}
     if baseline:

@@ -1,5 +1,6 @@
 """Billing's inbound messages: subscription events become charge lines, month ends become invoices."""
 from datetime import date
+from decimal import Decimal
 from typing import Any
 from uuid import NAMESPACE_URL, uuid5
 
@@ -43,43 +44,57 @@ async def _bill(ctx: Context, lines: list[tuple[dict[str, Any], Line]], order_da
                 saving_plan: bool = False) -> None:
     """Store each line for its subscription (ids derived from the inbound message: a redelivery adds nothing) and
     announce them. Lines written together (wipe and recreate, a refund and its charge) share one reference id.
-    `saving_plan`: the first line's subscription is stored as its plan by the same statement."""
+    `saving_plan`: each line's subscription is stored as its plan by the line's statement."""
+    await _store(ctx, _entries(ctx, lines, order_date, tag), saving_plan)
+
+
+def _entries(ctx: Context, lines: list[tuple[dict[str, Any], Line]], order_date: date,
+             tag: str) -> list[storage.Entry]:
     reference = str(uuid5(NAMESPACE_URL, f"nce:charge:{ctx.envelope.id}:{tag}"))
-    for i, (sub, line) in enumerate(lines):
-        line_id = reference if len(lines) == 1 else str(uuid5(NAMESPACE_URL, f"{reference}:{i}"))
-        stored = await storage.insert_line(ctx.conn, line_id, line, sub, reference_id=reference,
-                                           order_date=order_date, now=ctx.now, saving_plan=saving_plan and i == 0)
+    return [(reference if len(lines) == 1 else str(uuid5(NAMESPACE_URL, f"{reference}:{i}")), line, sub, reference,
+             order_date) for i, (sub, line) in enumerate(lines)]
+
+
+async def _store(ctx: Context, entries: list[storage.Entry], saving_plan: bool) -> None:
+    stored_lines = await storage.insert_lines(ctx.conn, entries, now=ctx.now, saving_plan=saving_plan)
+    for stored, (_, _, sub, _, _) in zip(stored_lines, entries, strict=True):
         if stored is not None:
             await ctx.emit("billing.charge_created", ChargeCreated(
                 **{k: v for k, v in stored.items() if k in ChargeCreated.model_fields and k != "invoice_month"},
                 invoice_month=f"{stored['invoice_month']:%Y-%m}"), key=sub["customer_id"])
 
 
-async def _open(ctx: Context, terms: SubscriptionTerms, quantity: int, charge_type: str,
-                auto_renew: bool = True) -> None:
-    """A term (or a plan) that starts now: remember it and charge its first cycle from its start."""
-    values = _plan_values(terms, quantity, auto_renew=auto_renew)
-    plan = await storage.priced(ctx.conn, values, terms.term_start)
-    await _bill(ctx, [(values, charge(plan, charge_type, terms.term_start, quantity))], terms.term_start,
-                terms.subscription_id, saving_plan=True)
+async def _open(ctx: Context, opened: list[tuple[SubscriptionTerms, int, bool]], charge_type: str) -> None:
+    """Terms (or plans) that start now, each with its quantity and auto-renew: each remembered as its subscription's
+    plan and its first cycle charged from its start, in one round trip (an FX rate read once per currency pair and
+    month)."""
+    rates: dict[tuple[str, str, date], Decimal] = {}
+    entries: list[storage.Entry] = []
+    for terms, quantity, auto_renew in opened:
+        values = _plan_values(terms, quantity, auto_renew=auto_renew)
+        pair = (values["currency"], values["billing_currency"], terms.term_start.replace(day=1))
+        if pair not in rates:
+            rates[pair] = await storage.fx_rate(ctx.conn, *pair)
+        line = charge(storage.as_plan(values, rates[pair]), charge_type, terms.term_start, quantity)
+        entries += _entries(ctx, [(values, line)], terms.term_start, terms.subscription_id)
+    await _store(ctx, entries, saving_plan=True)
 
 
 @handlers.on("subscription.created")
 async def on_created(ctx: Context, event: SubscriptionCreated) -> None:
-    await _open(ctx, event, event.quantity, "new", event.auto_renew)
+    await _open(ctx, [(event, event.quantity, event.auto_renew)], "new")
 
 
 @handlers.on("subscription.terms_renewed")
 async def on_terms_renewed(ctx: Context, event: TermsRenewed) -> None:
     """A customer's renewals of one instant: each new term's first cycle charged (`renew`), in one transaction."""
-    for renewed in event.renewals:
-        await _open(ctx, renewed, renewed.quantity, "renew", renewed.auto_renew)
+    await _open(ctx, [(renewed, renewed.quantity, renewed.auto_renew) for renewed in event.renewals], "renew")
 
 
 @handlers.on("subscription.renewed")
 async def on_renewed(ctx: Context, event: SubscriptionRenewed) -> None:
     """One renewal (what the subscription service announced before it grouped them): still handled."""
-    await _open(ctx, event, event.quantity, "renew", event.auto_renew)
+    await _open(ctx, [(event, event.quantity, event.auto_renew)], "renew")
 
 
 @handlers.on("scheduler.charge_cycle_started")

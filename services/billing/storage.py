@@ -71,11 +71,25 @@ _INVOICE_MONTH = """(SELECT CASE WHEN max(month) IS NULL OR {m} > max(month) THE
                             ELSE (max(month) + interval '1 month')::date END FROM closed_months)"""
 
 
-async def insert_line(conn: asyncpg.Connection, line_id: str, line: Line, sub: dict[str, Any], *,
-                      reference_id: str, order_date: date, now: datetime,
-                      saving_plan: bool = False) -> dict[str, Any] | None:
-    """Store a charge line once, with its invoice month; the stored line, or None when it was already there.
-    `saving_plan`: store `sub` as the subscription's plan too, in the same statement (as save_plan)."""
+Entry = tuple[str, Line, dict[str, Any], str, date]  # line id, line, its subscription's plan, reference id, order date
+
+
+async def insert_lines(conn: asyncpg.Connection, entries: list[Entry], *, now: datetime,
+                       saving_plan: bool = False) -> list[dict[str, Any] | None]:
+    """Store each charge line once, with its invoice month, in one round trip: the stored lines, None for one that
+    was already there. `saving_plan`: store each line's subscription as its plan too, in the line's statement (as
+    save_plan)."""
+    statements = [_line_statement(entry, now, saving_plan) for entry in entries]
+    if not statements:
+        return []
+    stored = {r["line_id"]: r["invoice_month"] for r in await conn.fetchmany(statements[0][0],
+                                                                              [args for _, args, _ in statements])}
+    return [{**fields, "invoice_month": stored[fields["line_id"]]} if fields["line_id"] in stored else None
+            for _, _, fields in statements]
+
+
+def _line_statement(entry: Entry, now: datetime, saving_plan: bool) -> tuple[str, list[Any], dict[str, Any]]:
+    line_id, line, sub, reference_id, order_date = entry
     fields = {
         "line_id": line_id, **vars(line), **{k: sub[k] for k in (  # vars: asdict would deep-copy each value
             "subscription_id", "customer_id", "partner_id", "catalog_item_id", "term_start", "term_end",
@@ -87,12 +101,11 @@ async def insert_line(conn: asyncpg.Connection, line_id: str, line: Line, sub: d
     marks = ", ".join(f"${i}" for i in range(1, len(fields) + 1))
     sql = (f"INSERT INTO charge_lines ({', '.join(fields)}, invoice_month)"
            f" VALUES ({marks}, {_INVOICE_MONTH.format(m=f'${len(args)}::date')})"
-           " ON CONFLICT DO NOTHING RETURNING invoice_month")
+           " ON CONFLICT DO NOTHING RETURNING line_id, invoice_month")
     if saving_plan:  # a data-modifying WITH runs whether or not the INSERT after it reads it
         sql = f"WITH saved_plan AS ({_upsert_plan(len(args) + 1)}) {sql}"
         args += [sub[f] for f in PLAN_FIELDS]
-    invoice_month = await conn.fetchval(sql, *args)
-    return {**fields, "invoice_month": invoice_month} if invoice_month else None
+    return sql, args, fields
 
 
 async def lines(pool: asyncpg.Pool, filters: dict[str, str], month: date | None) -> list[dict[str, Any]]:

@@ -26,6 +26,10 @@ handlers = Handlers("scheduler")
 
 
 async def _time_term_end(ctx: Context, event: SubscriptionTerms, anchor: date | None = None) -> None:
+    await storage.time_terms(ctx.conn, [_term_timers(event, anchor)], ctx.now)
+
+
+def _term_timers(event: SubscriptionTerms, anchor: date | None = None) -> storage.TermTimers:
     """The term's end, its charge cycles' starts (anchored to `anchor`, default the term's start) and the ends
     of the months they fall in."""
     instant = term_end_instant(event.term_end)
@@ -41,7 +45,7 @@ async def _time_term_end(ctx: Context, event: SubscriptionTerms, anchor: date | 
         timers.append(("cycle", f"{event.subscription_id}@{start}", started.instant, event.customer_id, started,
                        "scheduler.charge_cycle_started"))
     months = sorted({event.term_start.replace(day=1), *(s.replace(day=1) for s in starts)})
-    await storage.time_term(ctx.conn, event.subscription_id, timers, [_month_end(day) for day in months], ctx.now)
+    return event.subscription_id, timers, [_month_end(day) for day in months]
 
 
 def _month_end(day: date) -> storage.Timer:
@@ -62,8 +66,8 @@ async def on_subscription_created(ctx: Context, event: SubscriptionCreated) -> N
 
 @handlers.on("subscription.terms_renewed")
 async def on_terms_renewed(ctx: Context, event: TermsRenewed) -> None:
-    for renewed in event.renewals:
-        await _time_term_end(ctx, renewed)  # the renewal moved the term end
+    """Each renewal moved its term end: all timed in one round trip."""
+    await storage.time_terms(ctx.conn, [_term_timers(renewed) for renewed in event.renewals], ctx.now)
 
 
 @handlers.on("subscription.renewed")

@@ -83,16 +83,21 @@ ON CONFLICT (kind, key) DO UPDATE SET due_at = EXCLUDED.due_at, partition_key = 
 """
 
 
-async def time_term(conn: asyncpg.Connection, subscription_id: str, timers: list[Timer], month_ends: list[Timer],
-                    now: datetime) -> None:
-    """Set a term's timers (term end, charge cycles), replacing the subscription's cycle timers, and ensure the
-    month ends they need, in one statement."""
+TermTimers = tuple[str, list[Timer], list[Timer]]  # a subscription's term: its timers (term end, cycles), month ends
+
+
+def _term_args(subscription_id: str, timers: list[Timer], month_ends: list[Timer], now: datetime) -> tuple[Any, ...]:
     rows = [(*timer_row(kind, key, due, partition, type_, event, now), moves)
             for moves, given in ((True, timers), (False, month_ends))
             for kind, key, due, partition, event, type_ in given]
     kind, key, due_at, partition_key, event_id, headers, payload, _, bucket, moves = zip(*rows, strict=True)
-    await conn.execute(_TIME_TERM, subscription_id, kind, key, due_at, partition_key, event_id, headers, payload,
-                       bucket, moves, now)
+    return subscription_id, kind, key, due_at, partition_key, event_id, headers, payload, bucket, moves, now
+
+
+async def time_terms(conn: asyncpg.Connection, terms: list[TermTimers], now: datetime) -> None:
+    """Set each term's timers (term end, charge cycles), replacing its subscription's cycle timers, and ensure the
+    month ends they need: one statement per term, all in one round trip."""
+    await conn.executemany(_TIME_TERM, [_term_args(*term, now) for term in terms])
 
 
 async def cancel_timer(conn: asyncpg.Connection, kind: str, key: str) -> None:

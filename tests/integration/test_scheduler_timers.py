@@ -52,10 +52,10 @@ async def test_a_term_is_timed_in_one_statement_replacing_its_cycle_timers_only(
                           *(cycle(s, date(2026, m, 1)) for s in ["S1", *OTHERS] for m in (2, 3))]:
                 await storage.set_timer(conn, *timer, NOW)
             # the term moved: it ends in April, its cycles start in March and April
-            await storage.time_term(conn, "S1", [term_end("S1", date(2026, 4, 30)), cycle("S1", date(2026, 3, 1)),
-                                                 cycle("S1", date(2026, 4, 1))],
-                                    [month_end("2026-02", at(date(2026, 2, 28))),
-                                     month_end("2026-04", at(date(2026, 5, 1)))], NOW)
+            await storage.time_terms(conn, [("S1", [term_end("S1", date(2026, 4, 30)), cycle("S1", date(2026, 3, 1)),
+                                                    cycle("S1", date(2026, 4, 1))],
+                                             [month_end("2026-02", at(date(2026, 2, 28))),
+                                              month_end("2026-04", at(date(2026, 5, 1)))])], NOW)
             timers = {(r["kind"], r["key"]): r["due_at"] for r in await conn.fetch("SELECT * FROM timers")}
     finally:
         await pool.close()

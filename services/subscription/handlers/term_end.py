@@ -1,8 +1,9 @@
 """What time does: renewal, expiry, trial conversion and the lifecycle after the term."""
-from datetime import datetime
+from datetime import date, datetime
 
 from services.subscription import storage
 from services.subscription.domain import changes, lifecycle
+from services.subscription.domain.purchase import Subscription
 from services.subscription.domain.renewal import renew
 from services.subscription.handlers.trials import _convert_trial
 from services.subscription.handlers.common import (
@@ -26,31 +27,53 @@ from shared.rules.prices import renewal_row
 @handlers.on("scheduler.terms_ended")
 async def on_terms_ended(ctx: Context, event: TermsEnded) -> None:
     """A customer's terms that ended at one instant, each renewed (or ended) as alone, in one transaction; the
-    renewals announced together (`subscription.terms_renewed`)."""
-    renewed = [r for term in event.terms
-               if (r := await _term_ended(ctx, TermEnded(subscription_id=term.subscription_id,
-                                                         customer_id=event.customer_id, term_end=term.term_end,
-                                                         instant=event.instant)))]
-    await _announce(ctx, event.customer_id, event.instant, renewed)
+    renewals announced together (`subscription.terms_renewed`). They are read in one statement and their new terms
+    saved in one round trip, unless one is a trial: its conversion may change another subscription of the customer,
+    so then each is read, decided and saved in turn."""
+    ended = [TermEnded(subscription_id=t.subscription_id, customer_id=event.customer_id, term_end=t.term_end,
+                       instant=event.instant) for t in event.terms]
+    renewal = event.instant.date()
+    read = await storage.at_term_ends(ctx.conn, [e.subscription_id for e in ended], renewal)
+    ahead = None if any(f.trial for f in read.values()) else read
+    renewals: list[tuple[Subscription, date]] = []
+    for e in ended:
+        found = ahead.get(e.subscription_id) if ahead is not None else \
+            await storage.at_term_end(ctx.conn, e.subscription_id, renewal)
+        if (renewed := await _term_ended(ctx, e, found)) is not None:
+            if ahead is None:
+                await _save(ctx, [renewed], event.instant)
+            renewals.append(renewed)
+    if ahead is not None:
+        await _save(ctx, renewals, event.instant)
+    await _announce(ctx, event.customer_id, event.instant, renewals)
 
 
 @handlers.on("scheduler.term_ended")
 async def on_term_ended(ctx: Context, event: TermEnded) -> None:
     """One term (what the scheduler fired before it grouped term ends): still handled, for those in flight."""
-    renewed = await _term_ended(ctx, event)
+    found = await storage.at_term_end(ctx.conn, event.subscription_id, event.instant.date())
+    renewed = await _term_ended(ctx, event, found)
+    await _save(ctx, [renewed] if renewed else [], event.instant)
     await _announce(ctx, event.customer_id, event.instant, [renewed] if renewed else [])
 
 
-async def _announce(ctx: Context, customer_id: str, instant: datetime, renewed: list[SubscriptionRenewed]) -> None:
-    if renewed:
+async def _save(ctx: Context, renewals: list[tuple[Subscription, date]], at: datetime) -> None:
+    await storage.save_terms(ctx.conn, [(sub, changes.opened(sub.quantity, at)) for sub, _ in renewals])
+
+
+async def _announce(ctx: Context, customer_id: str, instant: datetime,
+                    renewals: list[tuple[Subscription, date]]) -> None:
+    if renewals:  # vars, not asdict: the fields are flat values, which asdict would deep-copy one by one
+        renewed = [SubscriptionRenewed(**vars(sub), previous_term_end=previous) for sub, previous in renewals]
         await ctx.emit("subscription.terms_renewed",
                        TermsRenewed(customer_id=customer_id, instant=instant, renewals=renewed), key=customer_id)
 
 
-async def _term_ended(ctx: Context, event: TermEnded) -> SubscriptionRenewed | None:
-    """End the term: renew it (the renewal returned, to be announced), expire, disable or convert it."""
+async def _term_ended(ctx: Context, event: TermEnded,
+                      found: storage.AtTermEnd | None) -> tuple[Subscription, date] | None:
+    """End the term: expire, disable or convert it, or renew it. A renewal is returned (the new term, not saved yet,
+    and the term end it follows) for the caller to save and announce."""
     renewal = event.instant.date()
-    found = await storage.at_term_end(ctx.conn, event.subscription_id, renewal)
     if found is None or found.sub.term_end != event.term_end:
         return None  # a stale timer: the term already moved on
     sub = found.sub
@@ -83,10 +106,7 @@ async def _term_ended(ctx: Context, event: TermEnded) -> SubscriptionRenewed | N
             rows = await storage.price_rows(ctx.conn, next_term.catalog_item_id, sub.market, sub.currency,
                                             next_term.term_duration, next_term.billing_cycle)
     row = renewal_row(rows, renewal, (next_term or sub).quantity)
-    renewed = renew(sub, event.instant, row.unit_price if row else sub.unit_price, next_term, found.promotion)
-    await storage.save_term(ctx.conn, renewed, changes.opened(renewed.quantity, event.instant))
-    # vars, not asdict: the fields are flat values, which asdict would deep-copy one by one
-    return SubscriptionRenewed(**vars(renewed), previous_term_end=sub.term_end)
+    return renew(sub, event.instant, row.unit_price if row else sub.unit_price, next_term, found.promotion), sub.term_end
 
 
 @handlers.on("scheduler.lifecycle_step_due")

@@ -24,6 +24,7 @@ from services.subscription.storage.parties import (
 from services.subscription.storage.subscriptions import (
     AtTermEnd,
     at_term_end,
+    at_term_ends,
     batches,
     insert_subscription,
     mark_trial,
@@ -31,6 +32,7 @@ from services.subscription.storage.subscriptions import (
     redeemed,
     save_batches,
     save_term,
+    save_terms,
     scheduled_change,
     set_auto_renew,
     set_scheduled_change,
@@ -45,6 +47,7 @@ from services.subscription.storage.subscriptions import (
 __all__ = [
     "AtTermEnd",
     "at_term_end",
+    "at_term_ends",
     "batches",
     "converts",
     "customer",
@@ -61,6 +64,7 @@ __all__ = [
     "save_batches",
     "save_fx_pairs",
     "save_term",
+    "save_terms",
     "scheduled_change",
     "set_auto_renew",
     "set_scheduled_change",

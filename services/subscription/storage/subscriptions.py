@@ -133,20 +133,23 @@ SELECT {", ".join(f"s.{f}" for f in _FIELDS)}, s.status, s.scheduled_change, o.k
                    = (s.market, s.currency, s.term_duration, s.billing_cycle)
                AND r.effective_start <= $2 AND s.quantity BETWEEN r.tier_min AND r.tier_max) AS price_rows
 FROM subscriptions s LEFT JOIN offers o USING (catalog_item_id) LEFT JOIN promotions p USING (promotion_id)
-WHERE s.subscription_id = $1
+WHERE s.subscription_id = ANY($1::text[])
 FOR UPDATE OF s"""
 
 
-async def at_term_end(conn: asyncpg.Connection, subscription_id: str, renewal: date) -> AtTermEnd | None:
-    """Everything a term end on `renewal` needs, in one statement, the subscription locked for this transaction."""
-    row = await conn.fetchrow(_AT_TERM_END, subscription_id, renewal)
-    if row is None:
-        return None
-    return AtTermEnd(
+async def at_term_ends(conn: asyncpg.Connection, subscription_ids: list[str],
+                       renewal: date) -> dict[str, AtTermEnd]:
+    """Everything the term ends of these subscriptions on `renewal` need, by subscription id, in one statement; the
+    subscriptions locked for this transaction."""
+    return {row["subscription_id"]: AtTermEnd(
         Subscription(**{f: row[f] for f in _FIELDS}), row["status"], row["kind"], row["trial"],
         _next_term(row["scheduled_change"]), [eos_rule(*r) for r in row["eos_rules"]],
         [Row(*r) for r in row["price_rows"]], promo_from(json.loads(row["promotion"])) if row["promotion"] else None,
-    )
+    ) for row in await conn.fetch(_AT_TERM_END, subscription_ids, renewal)}
+
+
+async def at_term_end(conn: asyncpg.Connection, subscription_id: str, renewal: date) -> AtTermEnd | None:
+    return (await at_term_ends(conn, [subscription_id], renewal)).get(subscription_id)
 
 
 async def subscription_for_update(conn: asyncpg.Connection, subscription_id: str) -> tuple[Subscription, str] | None:
@@ -162,16 +165,27 @@ _TERM = """term_start = $2, term_end = $3, cancellation_allowed_until = $4, unit
 term_duration = $7, billing_cycle = $8, scheduled_change = NULL, promotion_id = $9, effective_unit_price = $10"""
 
 
+def _term_args(s: Subscription) -> tuple[Any, ...]:
+    return (s.subscription_id, s.term_start, s.term_end, s.cancellation_allowed_until, s.unit_price, s.catalog_item_id,
+            s.term_duration, s.billing_cycle, s.promotion_id, s.effective_unit_price)
+
+
+_TERM_WITH_SEATS = _replacing_batches("$11", "$12") + f"UPDATE subscriptions SET quantity = $13, {_TERM} WHERE subscription_id = $1"
+
+
 async def save_term(conn: asyncpg.Connection, s: Subscription, seats: list[Batch] | None = None) -> None:
     """Store a new term: dates, window, price, and the plan a scheduled change may have changed; with `seats`, its
     seat batches in the same statement (the subscription's quantity is their sum)."""
-    args = (s.subscription_id, s.term_start, s.term_end, s.cancellation_allowed_until, s.unit_price, s.catalog_item_id,
-            s.term_duration, s.billing_cycle, s.promotion_id, s.effective_unit_price)
     if seats is None:
-        await conn.execute(f"UPDATE subscriptions SET {_TERM} WHERE subscription_id = $1", *args)
+        await conn.execute(f"UPDATE subscriptions SET {_TERM} WHERE subscription_id = $1", *_term_args(s))
     else:
-        await conn.execute(_replacing_batches("$11", "$12") + f"UPDATE subscriptions SET quantity = $13, {_TERM}"
-                           " WHERE subscription_id = $1", *args, *_batch_args(seats))
+        await save_terms(conn, [(s, seats)])
+
+
+async def save_terms(conn: asyncpg.Connection, terms: list[tuple[Subscription, list[Batch]]]) -> None:
+    """Store new terms with their seat batches (as save_term), pipelined: one round trip for them all."""
+    if terms:
+        await conn.executemany(_TERM_WITH_SEATS, [(*_term_args(s), *_batch_args(seats)) for s, seats in terms])
 
 
 async def trials_held(conn: asyncpg.Connection, customer_id: str, catalog_item_id: str) -> int:
