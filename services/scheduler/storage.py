@@ -112,25 +112,28 @@ async def cancel_timers_of(conn: asyncpg.Connection, kind: str, subject: str) ->
     await conn.execute(CANCEL_TIMERS_OF, kind, subject)
 
 
-# A firing transaction claims a batch of one bucket's due timers (SKIP LOCKED) in due order, then deletes them and
-# moves their rendered events to the outbox in that order, in one more statement. A customer's timers all live in one
+# A firing transaction claims a batch of one bucket's due timers (SKIP LOCKED) in due order, a customer's timers of
+# one instant together, then deletes them and moves their rendered events to the outbox in that order, in one more
+# statement. A customer's timers all live in one
 # bucket, and a transaction-level advisory lock lets one instance fire a bucket at a time: a customer's outbox rows
 # then follow commit order, so the relay never publishes its later event before an earlier one, while instances fire
 # different buckets in parallel. A customer's term ends due at one instant go out as one `scheduler.terms_ended`
 # (up to MAX_TERMS_PER_EVENT), in the place of the first of them: the subscription service renews them in one
-# transaction. Only other customers' term ends of that instant sit between them in due order, so no customer's events
-# change order.
+# transaction. Only the customer's other timers of that instant (cycles, lifecycle steps: kinds sorting before
+# "term_end") can sit between them, and those stay before the group, so no customer's events change order.
 BUCKETS = 16
 _CLAIM = """
 SELECT kind, key, due_at, partition_key, event_id, headers, payload FROM timers
-WHERE bucket = ANY($3::smallint[]) AND due_at <= $1 ORDER BY due_at, kind, key LIMIT $2 FOR UPDATE SKIP LOCKED
+WHERE bucket = ANY($3::smallint[]) AND due_at <= $1 ORDER BY due_at, partition_key, kind, key LIMIT $2
+FOR UPDATE SKIP LOCKED
 """
 _MOVE = """
 WITH fired AS (
     DELETE FROM timers t USING unnest($1::text[], $2::text[]) AS f (kind, key) WHERE t.kind = f.kind AND t.key = f.key
 )
 INSERT INTO outbox (topic, key, headers, payload)
-SELECT 'nce.scheduler.events', k, h, p FROM unnest($3::bytea[], $4::jsonb[], $5::bytea[]) WITH ORDINALITY AS o (k, h, p, n)
+SELECT 'nce.scheduler.events', k, h, p
+FROM unnest($3::bytea[], $4::jsonb[], $5::bytea[]) WITH ORDINALITY AS o (k, h, p, n)
 ORDER BY n
 """
 

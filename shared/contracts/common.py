@@ -43,7 +43,7 @@ Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 Money = Annotated[Decimal, Field(max_digits=18, decimal_places=6, ge=0, allow_inf_nan=False)]
 MAX_QUANTITY = 1_000_000
-MAX_TERMS_PER_EVENT = 100  # a customer's terms ending at one instant, carried by one event (they renew in one transaction)
+MAX_TERMS_PER_EVENT = 100  # a customer's terms ending at one instant carried by one event (renewed in one transaction)
 Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY, strict=True)]
 TierBound = Annotated[int, Field(ge=0, le=999_999_999)]  # a price list's PricingTierRange (stored as int)
 Text = Annotated[str, Field(min_length=1, max_length=500)]

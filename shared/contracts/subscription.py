@@ -90,9 +90,10 @@ class SubscriptionRenewed(SubscriptionCreated):
 
 
 class TermsRenewed(Data):
-    """subscription.terms_renewed v1: a customer's subscriptions renewed at one `instant`, each as `subscription.renewed`
-    describes a renewal; what one `scheduler.terms_ended` renews. Billing charges them and the scheduler times their
-    next terms, each in one transaction. (`subscription.renewed` is still understood; it is no longer emitted.)"""
+    """subscription.terms_renewed v1: a customer's subscriptions renewed at one `instant`, each as
+    `subscription.renewed` describes a renewal; what one `scheduler.terms_ended` renews. Billing charges them and the
+    scheduler times their next terms, each in one transaction. (`subscription.renewed` is still understood; it is no
+    longer emitted.)"""
 
     customer_id: Id
     instant: datetime

@@ -61,7 +61,8 @@ def test_thirteen_months_renew_each_term_exactly_once_in_order_and_expire_withou
     moved = up.post("/clock", {"to": "2026-02-15T10:00:00Z"})
     assert moved["now"] == "2026-02-15T10:00:00+00:00"
     subscription_events = events(up, "nce.subscription.events")
-    renewals = [r for e in subscription_events if e["type"] == "subscription.terms_renewed" for r in e["data"]["renewals"]]
+    renewals = [r for e in subscription_events if e["type"] == "subscription.terms_renewed"
+                for r in e["data"]["renewals"]]
     monthly = [r["term_start"] for r in renewals if r["subscription_id"] == "S-MONTH"]
     assert monthly == [f"{y}-{m:02d}-15" for y, m in [(2025, m) for m in range(2, 13)] + [(2026, 1), (2026, 2)]]
     assert [r["term_start"] for r in renewals if r["subscription_id"] == "S-YEAR"] == ["2026-01-15"]

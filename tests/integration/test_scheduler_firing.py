@@ -65,3 +65,22 @@ async def test_a_customers_term_ends_due_at_one_instant_fire_as_one_event_in_due
     [c2] = [e for e in events if e["data"]["customer_id"] == "C2"]
     assert c2["data"]["terms"] == [{"subscription_id": "S-C", "term_end": "2026-01-31"}]
     assert len({e["id"] for e in events}) == len(events)
+
+
+async def test_customers_whose_subscription_ids_interleave_still_get_one_event_each(stack) -> None:  # type: ignore[no-untyped-def]
+    """Ids need not sort by customer (W0000001 may be C1's, W0000002 C2's): a customer's term ends of one instant are
+    claimed together all the same, even across small firing batches."""
+    pool = await migrated_pool(stack, "scheduler")
+    try:
+        async with pool.acquire() as conn:
+            await conn.execute("DELETE FROM outbox")
+            for i in range(40):
+                customer = ("C1", "C2")[i % 2]
+                event = TermEnded(subscription_id=f"W{i:07d}", customer_id=customer, term_end=date(2026, 1, 31),
+                                  instant=DUE)
+                await set_timer(conn, "term_end", f"W{i:07d}", DUE, customer, event, "scheduler.term_ended", DUE)
+        assert await fire_due(pool, DUE, batch=20) + await fire_due(pool, DUE, batch=20) == 40
+        events = [json.loads(r["payload"]) for r in await pool.fetch("SELECT payload FROM outbox ORDER BY id")]
+    finally:
+        await pool.close()
+    assert sorted((e["data"]["customer_id"], len(e["data"]["terms"])) for e in events) == [("C1", 20), ("C2", 20)]

@@ -78,7 +78,7 @@ async def _term_ended(ctx: Context, event: TermEnded,
         return None  # a stale timer: the term already moved on
     sub = found.sub
     if found.kind == "perpetual":
-        return None  # §1.5, row 17: perpetual software has no renewal and nothing ends; End of Sale has no effect on it
+        return None  # §1.5, row 17: perpetual software has no renewal, nothing ends; End of Sale has no effect on it
     product_id, sku_id, _ = sub.catalog_item_id.split(":")
     eos = eos_state(found.eos_rules, product_id, sku_id, sub.market, sub.term_duration, sub.billing_cycle,
                     event.instant)
@@ -106,7 +106,8 @@ async def _term_ended(ctx: Context, event: TermEnded,
             rows = await storage.price_rows(ctx.conn, next_term.catalog_item_id, sub.market, sub.currency,
                                             next_term.term_duration, next_term.billing_cycle)
     row = renewal_row(rows, renewal, (next_term or sub).quantity)
-    return renew(sub, event.instant, row.unit_price if row else sub.unit_price, next_term, found.promotion), sub.term_end
+    renewed = renew(sub, event.instant, row.unit_price if row else sub.unit_price, next_term, found.promotion)
+    return renewed, sub.term_end
 
 
 @handlers.on("scheduler.lifecycle_step_due")

@@ -170,7 +170,8 @@ def _term_args(s: Subscription) -> tuple[Any, ...]:
             s.term_duration, s.billing_cycle, s.promotion_id, s.effective_unit_price)
 
 
-_TERM_WITH_SEATS = _replacing_batches("$11", "$12") + f"UPDATE subscriptions SET quantity = $13, {_TERM} WHERE subscription_id = $1"
+_TERM_WITH_SEATS = (_replacing_batches("$11", "$12")
+                    + f"UPDATE subscriptions SET quantity = $13, {_TERM} WHERE subscription_id = $1")
 
 
 async def save_term(conn: asyncpg.Connection, s: Subscription, seats: list[Batch] | None = None) -> None:
