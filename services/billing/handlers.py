@@ -40,12 +40,10 @@ def _plan_values(terms: SubscriptionTerms, quantity: int, anchor: date | None = 
             "status": "active", "auto_renew": auto_renew, "billing_currency": terms.billing_currency or terms.currency}
 
 
-async def _bill(ctx: Context, lines: list[tuple[dict[str, Any], Line]], order_date: date, tag: str,
-                saving_plan: bool = False) -> None:
+async def _bill(ctx: Context, lines: list[tuple[dict[str, Any], Line]], order_date: date, tag: str) -> None:
     """Store each line for its subscription (ids derived from the inbound message: a redelivery adds nothing) and
-    announce them. Lines written together (wipe and recreate, a refund and its charge) share one reference id.
-    `saving_plan`: each line's subscription is stored as its plan by the line's statement."""
-    await _store(ctx, _entries(ctx, lines, order_date, tag), saving_plan)
+    announce them. Lines written together (wipe and recreate, a refund and its charge) share one reference id."""
+    await _store(ctx, _entries(ctx, lines, order_date, tag))
 
 
 def _entries(ctx: Context, lines: list[tuple[dict[str, Any], Line]], order_date: date,
@@ -55,7 +53,9 @@ def _entries(ctx: Context, lines: list[tuple[dict[str, Any], Line]], order_date:
              order_date) for i, (sub, line) in enumerate(lines)]
 
 
-async def _store(ctx: Context, entries: list[storage.Entry], saving_plan: bool) -> None:
+async def _store(ctx: Context, entries: list[storage.Entry], saving_plan: bool = False) -> None:
+    """Store the lines in one round trip (`saving_plan`: each line's subscription as its plan too) and announce each
+    one stored (a redelivered message's are there already)."""
     stored_lines = await storage.insert_lines(ctx.conn, entries, now=ctx.now, saving_plan=saving_plan)
     for stored, (_, _, sub, _, _) in zip(stored_lines, entries, strict=True):
         if stored is not None:
