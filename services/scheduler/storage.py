@@ -114,10 +114,9 @@ async def cancel_timers_of(conn: asyncpg.Connection, kind: str, subject: str) ->
 
 # A firing transaction claims a batch of one bucket's due timers (SKIP LOCKED) in due order, a customer's timers of
 # one instant together, then deletes them and moves their rendered events to the outbox in that order, in one more
-# statement. A customer's timers all live in one
-# bucket, and a transaction-level advisory lock lets one instance fire a bucket at a time: a customer's outbox rows
-# then follow commit order, so the relay never publishes its later event before an earlier one, while instances fire
-# different buckets in parallel. A customer's term ends due at one instant go out as one `scheduler.terms_ended`
+# statement. A customer's timers all live in one bucket, and a transaction-level advisory lock lets one instance fire
+# a bucket at a time: a customer's outbox rows then follow commit order, so the relay never publishes its later event
+# before an earlier one, while instances fire different buckets in parallel. A customer's term ends due at one instant go out as one `scheduler.terms_ended`
 # (up to MAX_TERMS_PER_EVENT), in the place of the first of them: the subscription service renews them in one
 # transaction. Only the customer's other timers of that instant (cycles, lifecycle steps: kinds sorting before
 # "term_end") can sit between them, and those stay before the group, so no customer's events change order.

@@ -13,7 +13,7 @@ from services.subscription.handlers.common import (
     _wipe,
     handlers,
 )
-from shared.contracts.scheduler import LifecycleStepDue, TermEnded, TermsEnded
+from shared.contracts.scheduler import LifecycleStepDue, TermEnd, TermEnded, TermsEnded
 from shared.contracts.subscription import (
     SubscriptionDeleted,
     SubscriptionRenewed,
@@ -50,11 +50,10 @@ async def on_terms_ended(ctx: Context, event: TermsEnded) -> None:
 
 @handlers.on("scheduler.term_ended")
 async def on_term_ended(ctx: Context, event: TermEnded) -> None:
-    """One term (what the scheduler fired before it grouped term ends): still handled, for those in flight."""
-    found = await storage.at_term_end(ctx.conn, event.subscription_id, event.instant.date())
-    renewed = await _term_ended(ctx, event, found)
-    await _save(ctx, [renewed] if renewed else [], event.instant)
-    await _announce(ctx, event.customer_id, event.instant, [renewed] if renewed else [])
+    """One term (what the scheduler fired before it grouped term ends): still handled, for those in flight, as a
+    group of one."""
+    await on_terms_ended(ctx, TermsEnded(customer_id=event.customer_id, instant=event.instant, terms=[
+        TermEnd(subscription_id=event.subscription_id, term_end=event.term_end)]))
 
 
 async def _save(ctx: Context, renewals: list[tuple[Subscription, date]], at: datetime) -> None:
