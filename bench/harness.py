@@ -7,6 +7,9 @@ import os
 import platform
 import secrets
 import shutil
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -156,3 +159,20 @@ def purchase(subscription_id: str, customer: str, i: int, quantity: int | None =
     return command("subscription.purchase", {
         "customer_id": customer, "catalog_item_id": OFFERS[i % len(OFFERS)], "term_duration": "P1M",
         "billing_cycle": "monthly", "quantity": quantity or 1 + i % 5, "subscription_id": subscription_id})
+
+
+def profilers(bench: Bench, into: str | None) -> list[subprocess.Popen[bytes]]:
+    """py-spy on every service (raw folded stacks in INTO/SERVICE.txt), when asked for; `unprofiled` ends them."""
+    if not into:
+        return []
+    Path(into).mkdir(parents=True, exist_ok=True)
+    spy = Path(sys.executable).with_name("py-spy")
+    return [subprocess.Popen([str(spy), "record", "-p", str(p.pid), "-r", "100", "-f", "raw", "--nonblocking",
+                              "-o", f"{into}/{name}.txt"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for name, p in bench.service_processes().items()]
+
+
+def unprofiled(spies: list[subprocess.Popen[bytes]]) -> None:
+    for spy in spies:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(60)

@@ -22,20 +22,27 @@ import argparse
 import asyncio
 import json
 import logging
-import signal
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench import pipeline
-from bench.harness import Bench, cpu_split, customer_id, expect_applied, machine, purchase, register, running
+from bench.harness import (
+    Bench,
+    cpu_split,
+    customer_id,
+    expect_applied,
+    machine,
+    profilers,
+    purchase,
+    register,
+    running,
+    unprofiled,
+)
 
 SEED_DAY, PRE_WAVE, WAVE = "2026-01-15T00:00:00+00:00", "2026-02-14T00:00:00+00:00", "2026-02-15T00:00:00+00:00"
 # Per watched topic: the hop it times, and the subscriptions each message type of it carries (a term-end event or a
@@ -129,17 +136,6 @@ async def counts(bench: Bench) -> dict[str, int]:
         await conn.close()
 
 
-def profilers(bench: Bench, into: str | None) -> list[subprocess.Popen[bytes]]:
-    """py-spy on every service for the wave (folded stacks in INTO/SERVICE.txt), when asked for."""
-    if not into:
-        return []
-    Path(into).mkdir(parents=True, exist_ok=True)
-    spy = Path(sys.executable).with_name("py-spy")
-    return [subprocess.Popen([str(spy), "record", "-p", str(p.pid), "-r", "100", "-f", "raw", "--nonblocking",
-                              "-o", f"{into}/{name}.txt"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            for name, p in bench.service_processes().items()]
-
-
 def wave(n: int, customers: int, profile: str | None = None) -> dict:
     with running() as bench:
         bootstrap = bench.stack.kafka_bootstrap
@@ -161,9 +157,7 @@ def wave(n: int, customers: int, profile: str | None = None) -> dict:
 
         t0, moved = asyncio.run(measured())
         settled = time.time() - t0
-        for spy in spies:
-            spy.send_signal(signal.SIGINT)
-            spy.wait(60)
+        unprofiled(spies)
         cpu = cpu_split(cpu_before, bench.cpu_seconds())
         seen = asyncio.run(published(bootstrap, int(t0 * 1000) - 1000, n))
         charges = seen["charged"]

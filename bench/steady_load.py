@@ -24,7 +24,18 @@ from typing import Any
 
 import psutil
 
-from bench.harness import OFFERS, Bench, cpu_split, customer_id, machine, purchase, register, running
+from bench.harness import (
+    OFFERS,
+    Bench,
+    cpu_split,
+    customer_id,
+    machine,
+    profilers,
+    purchase,
+    register,
+    running,
+    unprofiled,
+)
 from services.send import command, command_producer, is_rejection, outcome_consumer, publish
 
 MIX = [("purchase", 40), ("change_quantity", 20), ("set_auto_renew", 15), ("cancel", 10), ("reject", 15)]
@@ -103,7 +114,8 @@ def sample(bench: Bench, t0: float, load: Load) -> dict[str, Any]:
             "consumer_lag": lag, "awaiting_outcome": len(load.sent)}
 
 
-async def drive(bench: Bench, rate: float, duration: float, customers: int, sample_s: float) -> dict[str, Any]:
+async def drive(bench: Bench, rate: float, duration: float, customers: int, sample_s: float,
+                profile: str | None = None) -> dict[str, Any]:
     bootstrap = bench.stack.kafka_bootstrap
     load = Load(customers)
     producer = command_producer(bootstrap)
@@ -132,6 +144,7 @@ async def drive(bench: Bench, rate: float, duration: float, customers: int, samp
     t0, sent, pending = time.time(), 0, []
     cpu_before = {**bench.cpu_seconds(), "load_client": sum(psutil.Process().cpu_times()[:2])}
     sampling = asyncio.create_task(samples(series, t0))
+    spies = profilers(bench, profile)
     try:
         while (elapsed := time.time() - t0) < duration:
             due = int(elapsed * rate) - sent
@@ -155,6 +168,7 @@ async def drive(bench: Bench, rate: float, duration: float, customers: int, samp
         series.append(await asyncio.to_thread(sample, bench, t0, load))
         cpu = cpu_split(cpu_before, {**bench.cpu_seconds(), "load_client": sum(psutil.Process().cpu_times()[:2])})
     finally:
+        unprofiled(spies)
         await producer.stop()
         await consumer.stop()
     return {"load": load, "sent": sent, "send_s": send_s, "series": series, "cpu": cpu}
@@ -166,13 +180,14 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=300, help="seconds of load")
     parser.add_argument("--customers", type=int, default=2000)
     parser.add_argument("--sample-s", type=float, default=10)
+    parser.add_argument("--profile", metavar="DIR", help="py-spy every service during the load into DIR")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     conditions = {"machine_at_start": machine(), "rate": args.rate, "duration_s": args.duration,
                   "customers": args.customers, "mix_percent": dict(MIX), "offers": OFFERS}
     with running({"NCE_LAG_MIN_INTERVAL_S": str(args.sample_s)}) as bench:
         register(bench.stack.kafka_bootstrap, args.customers, bench.signed_by)
-        result = asyncio.run(drive(bench, args.rate, args.duration, args.customers, args.sample_s))
+        result = asyncio.run(drive(bench, args.rate, args.duration, args.customers, args.sample_s, args.profile))
     load: Load = result["load"]
     series = result["series"]
     first, last = series[0], series[-1]
