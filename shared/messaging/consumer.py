@@ -26,7 +26,7 @@ from shared.contracts.topics import BY_NAME
 from shared.db.pool import TRANSIENT_DB_ERRORS
 from shared.messaging.decode import Decoded, PoisonError, Record, decode
 from shared.messaging.handlers import Context, Handlers
-from shared.messaging.outbox import enqueue, enqueue_envelope, envelope_for, insert_sql, storable, text_literal
+from shared.messaging.outbox import enqueue, envelope_for, envelope_row, insert_sql, storable, text_literal
 from shared.messaging.signing import Verifier
 from shared.rejection import CommandRejectedError
 
@@ -193,47 +193,56 @@ class Consumer:
         assert handler is not None
         outcome, ctx = "applied", None
         async with self.pool.acquire() as conn:
+            # Round trips are what a message costs here: BEGIN goes with the inbox claim, the outbox rows with the
+            # COMMIT (literals, simple query protocol); the handler's own statements in between. A rejected command
+            # rolls the handler's work back and claims the id afresh in one round trip, and records the rejection
+            # with the COMMIT in one more: the rejection is the message's one transaction.
             try:
-                # Round trips are what a message costs here: BEGIN goes with the inbox claim, the outbox rows with
-                # the COMMIT (literals, simple query protocol); the handler's own statements in between.
-                try:
-                    if await self._begin_claiming(conn, m.envelope.id, m.envelope.type):
-                        ctx = Context(conn, m.envelope, now, self.service)
+                if await self._begin_claiming(conn, m.envelope.id, m.envelope.type):
+                    ctx = Context(conn, m.envelope, now, self.service)
+                    try:
                         await handler(ctx, m.data)
+                    except CommandRejectedError as rejection:
+                        if not m.spec.topic.carries_commands:
+                            raise  # an event is a fact; a handler refusing one is a bug, parked after retries
+                        ctx = None
+                        outcome = await self._rejected(conn, m.envelope, now, record, rejection)
+                    else:
                         await ctx.flush_side_effects()
                         await conn.execute(insert_sql(ctx.outbox) + "COMMIT")
-                    else:
-                        outcome = "duplicate"
-                        await conn.execute("ROLLBACK")
-                except BaseException:
-                    await _roll_back(conn)
-                    raise
-                if ctx is not None:
-                    metrics.committed(self.service, ctx.emitted)
-            except CommandRejectedError as rejection:
-                if not m.spec.topic.carries_commands:
-                    raise  # an event is a fact; a handler refusing one is a bug, parked after retries
-                # The handler's transaction rolled back whole; the rejection is the message's one transaction.
-                async with conn.transaction():
-                    if await self._claim(conn, m.envelope.id, m.envelope.type):
-                        outcome = "rejected"
-                        await self._reject(conn, m.envelope, now, record, rejection.code, rejection.message)
-                    else:
-                        outcome = "duplicate"
-                if outcome == "rejected":
-                    metrics.REJECTED.labels(self.service, m.spec.type, rejection.code).inc()
-                    log.info("%s: rejected %s: %s: %s", self.service, m.spec.type, rejection.code, rejection.message)
+                else:
+                    outcome = "duplicate"
+                    await conn.execute("ROLLBACK")
+            except BaseException:
+                await _roll_back(conn)
+                raise
+        if ctx is not None:
+            metrics.committed(self.service, ctx.emitted)
         metrics.HANDLED.labels(self.service, m.spec.type, outcome).inc()
         tracing.annotate(outcome=outcome)
         if outcome != "duplicate":
             self._fault_point(m.envelope.id)
         return outcome == "rejected" or bool(ctx and ctx.outbox)
 
-    async def _begin_claiming(self, conn: asyncpg.Connection, message_id: uuid.UUID, type_: str) -> bool:
-        """BEGIN and claim the message id in the inbox, in one round trip; False: already handled (a duplicate)."""
+    async def _rejected(self, conn: asyncpg.Connection, cause: Envelope, now: datetime, record: Record,
+                        rejection: CommandRejectedError) -> str:
+        """Roll the refused command's work back and commit its rejection instead; "duplicate" when another consumer
+        claimed the id meanwhile."""
+        if not await self._begin_claiming(conn, cause.id, cause.type, rolling_back=True):
+            await conn.execute("ROLLBACK")
+            return "duplicate"
+        await conn.execute(self._rejection_sql(cause, now, record, rejection.code, rejection.message) + "COMMIT")
+        metrics.REJECTED.labels(self.service, cause.type, rejection.code).inc()
+        log.info("%s: rejected %s: %s: %s", self.service, cause.type, rejection.code, rejection.message)
+        return "rejected"
+
+    async def _begin_claiming(self, conn: asyncpg.Connection, message_id: uuid.UUID, type_: str,
+                              rolling_back: bool = False) -> bool:
+        """BEGIN (after a ROLLBACK of the transaction open, when rolling back) and claim the message id in the inbox,
+        in one round trip; False: already handled (a duplicate)."""
         status = await conn.execute(
-            f"BEGIN; INSERT INTO inbox (message_id, type) VALUES ('{uuid.UUID(str(message_id))}', "
-            f"{text_literal(type_)}) ON CONFLICT DO NOTHING"
+            f"{'ROLLBACK; ' if rolling_back else ''}BEGIN; INSERT INTO inbox (message_id, type) "
+            f"VALUES ('{uuid.UUID(str(message_id))}', {text_literal(type_)}) ON CONFLICT DO NOTHING"
         )
         return bool(status == "INSERT 0 1")
 
@@ -246,20 +255,20 @@ class Consumer:
             )
         )
 
-    async def _reject(
-        self, conn: asyncpg.Connection, cause: Envelope, now: datetime, record: Record, code: str, message: str
-    ) -> None:
-        """Publish the command's one outcome, a rejection, on its area's events topic under the command's key."""
+    def _rejection_sql(self, cause: Envelope, now: datetime, record: Record, code: str, message: str) -> str:
+        """The statements publishing the command's one outcome, a rejection, on its area's events topic under the
+        command's key, and recording it for operators (literals, for the round trip of the COMMIT)."""
         message = storable(message)
         data = CommandRejected(command_type=cause.type, code=code, message=message)
         area = BY_NAME[record.topic].area
         out = envelope_for(f"{area}.command_rejected", data, occurred_at=now, source=self.service, cause=cause)
         key = record.key.decode("utf-8", "replace") if record.key else str(cause.id)
-        await enqueue_envelope(conn, out, key)
-        await conn.execute(
-            "INSERT INTO rejections (message_id, type, code, message, partner_id, correlation_id, rejected_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            cause.id, cause.type, code, message[:2000], _partner_of(cause), cause.correlation_id, now,
+        partner = _partner_of(cause)
+        return insert_sql([envelope_row(out, key)]) + (
+            "INSERT INTO rejections (message_id, type, code, message, partner_id, correlation_id, rejected_at) VALUES "
+            f"('{uuid.UUID(str(cause.id))}', {text_literal(cause.type)}, {text_literal(code)}, "
+            f"{text_literal(message[:2000])}, {'NULL' if partner is None else text_literal(storable(partner))}, "
+            f"{text_literal(cause.correlation_id)}, {text_literal(now.isoformat())}::timestamptz); "
         )
 
     async def _park(self, record: Record, poison: PoisonError) -> bool:
@@ -303,7 +312,7 @@ class Consumer:
             )
             if rejecting:
                 assert env is not None and now is not None
-                await self._reject(conn, env, now, record, poison.code, reason)
+                await conn.execute(self._rejection_sql(env, now, record, poison.code, reason))
         log.warning("%s: parked %s[%d]@%d in the DLQ: %s", self.service, record.topic, record.partition,
                     record.offset, reason)
         metrics.DEAD_LETTERED.labels(self.service, record.topic).inc()

@@ -213,15 +213,15 @@ async def test_text_postgresql_cannot_hold_is_stored_replaced_and_the_partition_
 async def test_a_record_that_defeats_parking_is_parked_bare_and_the_partition_moves_on(pool: asyncpg.Pool) -> None:
     c = consumer(pool)
 
-    async def unstorable(*args: Any) -> None:
-        raise asyncpg.exceptions.DataError("something in this record cannot be stored")
+    def unstorable(*args: Any) -> str:
+        return "SELECT 'something in this record PostgreSQL refuses'::int; "  # a DataError, as the database raises
 
-    c._reject = unstorable  # type: ignore[method-assign]
+    c._rejection_sql = unstorable  # type: ignore[method-assign]
     bad = command("partner.register", {**PARTNER, "country": 42})  # invalid: parked, and a command gets a rejection
     await asyncio.wait_for(c.handle(record(bad)), timeout=30)
     [parked] = await pool.fetch("SELECT reason, message_id FROM dead_letters")
     assert parked["reason"].startswith("invalid data for partner.register v1")
-    assert "(parked bare: DataError: something in this record cannot be stored)" in parked["reason"]
+    assert "(parked bare: InvalidTextRepresentationError: invalid input syntax for type integer" in parked["reason"]
     [dlq] = [o for o in await outbox(pool) if o["topic"] == f"{COMMANDS}.dlq"]
     assert dlq["body"] == bad and set(dlq["headers"]) == {"nce-dlq-reason", "nce-dlq-topic", "nce-dlq-partition",
                                                           "nce-dlq-offset", "nce-dlq-consumer"}

@@ -28,12 +28,13 @@ def _authorize(ctx: Context, partner_id: str) -> None:
     check_acts_for(actor.partner_id if actor else None, actor.roles if actor else [], partner_id, ctx.envelope.type)
 
 
-async def _locked(ctx: Context, subscription_id: str) -> tuple[Subscription, str]:
-    """The subscription, locked for this transaction, once the actor is known to be allowed to act on it."""
-    found = await storage.subscription_for_update(ctx.conn, subscription_id)
+async def _locked(ctx: Context, subscription_id: str) -> storage.Locked:
+    """The subscription, locked for this transaction, with what commands on it are decided on, once the actor is
+    known to be allowed to act on it."""
+    found = await storage.locked(ctx.conn, subscription_id)
     if found is None:
         raise CommandRejectedError(f"no subscription {subscription_id}", "UNKNOWN_SUBSCRIPTION")
-    _authorize(ctx, found[0].partner_id)
+    _authorize(ctx, found.sub.partner_id)
     return found
 
 
@@ -46,9 +47,10 @@ def _terms(sub: Subscription) -> SubscriptionTerms:
     return SubscriptionTerms(**{k: v for k, v in asdict(sub).items() if k in SubscriptionTerms.model_fields})
 
 
-async def _wipe(ctx: Context, sub: Subscription, reason: str, at: datetime) -> None:
-    """Delete a pending next-term change (§3.6: any mid-term change, cancel, auto-renew off, suspension wipes it)."""
-    if await storage.scheduled_change(ctx.conn, sub.subscription_id) is None:
+async def _wipe(ctx: Context, sub: Subscription, pending: NextTerm | None, reason: str, at: datetime) -> None:
+    """Delete the pending next-term change, as read with the lock (§3.6: any mid-term change, cancel, auto-renew
+    off, suspension wipes it)."""
+    if pending is None:
         return
     await storage.set_scheduled_change(ctx.conn, sub.subscription_id, None)
     cancelled = ScheduledChangeCancelled(**_facts(sub, at), reason=reason)
@@ -61,19 +63,25 @@ async def _wipe(ctx: Context, sub: Subscription, reason: str, at: datetime) -> N
 async def _eos(ctx: Context, catalog_item_id: str, market: str, term: str, cycle: str,
                at: datetime | None = None) -> EosRule | None:
     """The End-of-Sale rule in force for a plan at `at` (default: the command's stamp), or None when Active."""
+    return _eos_in(await storage.eos_rules(ctx.conn, catalog_item_id), catalog_item_id, market, term, cycle,
+                   at or ctx.now)
+
+
+def _eos_in(rules: list[EosRule], catalog_item_id: str, market: str, term: str, cycle: str,
+            at: datetime) -> EosRule | None:
+    """As _eos, among the End-of-Sale rules of the item's product already read."""
     product_id, sku_id, _ = catalog_item_id.split(":")
-    return eos_state(await storage.eos_rules(ctx.conn, catalog_item_id), product_id, sku_id, market, term, cycle,
-                     at or ctx.now)
+    return eos_state(rules, product_id, sku_id, market, term, cycle, at)
 
 
-async def _schedule(ctx: Context, sub: Subscription, status: str, wanted: NextTerm) -> None:
-    source = await storage.offer(ctx.conn, sub.catalog_item_id)
+async def _schedule(ctx: Context, found: storage.Locked, wanted: NextTerm) -> None:
+    sub = found.sub
     next_term = scheduled.schedule(
-        sub=sub, status=status,
+        sub=sub, status=found.status,
         upgrade_targets=await storage.upgrade_targets(ctx.conn, sub.catalog_item_id),
         target=await storage.offer(ctx.conn, wanted.catalog_item_id), wanted=wanted,
         eos=await _eos(ctx, wanted.catalog_item_id, sub.market, wanted.term_duration, wanted.billing_cycle),
-        trial=bool(source and source.trial), kind=source.kind if source else "license",
+        trial=bool(found.offer and found.offer.trial), kind=found.offer.kind if found.offer else "license",
         others=await storage.term_ends(ctx.conn, sub.customer_id, other_than=sub.subscription_id)
         if wanted.custom_term_end_date else None,
     )

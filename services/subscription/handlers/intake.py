@@ -7,11 +7,7 @@ from services.subscription import storage
 from services.subscription.domain import changes, trial
 from services.subscription.domain import purchase as rules
 from services.subscription.domain.changes import PooledSeatLimitError
-from services.subscription.handlers.common import (
-    _authorize,
-    _eos,
-    handlers,
-)
+from services.subscription.handlers.common import _authorize, handlers
 from shared.contracts.catalog import EosChanged, OfferPublished
 from shared.contracts.pricing import FxRatesPublished, PricesPublished, PromotionPublished
 from shared.contracts.subscription import (
@@ -24,6 +20,7 @@ from shared.contracts.subscription import (
 )
 from shared.messaging.handlers import Context
 from shared.rejection import CommandRejectedError
+from shared.rules.eos import eos_state
 from shared.rules.prices import best_promotion, pricing_currency, select_row
 
 
@@ -71,19 +68,19 @@ async def on_register_customer(ctx: Context, cmd: RegisterCustomer) -> None:
 
 @handlers.on("subscription.purchase")
 async def on_purchase(ctx: Context, cmd: Purchase) -> None:
-    customer = await storage.customer(ctx.conn, cmd.customer_id)
+    facts = await storage.at_purchase(ctx.conn, cmd.customer_id, cmd.catalog_item_id, cmd.term_duration,
+                                      cmd.billing_cycle, ctx.now.date())
+    customer, offer = facts.customer, facts.offer
     if customer is not None:
         _authorize(ctx, customer.partner_id)
-    offer = await storage.offer(ctx.conn, cmd.catalog_item_id)
     row = None
     if customer is not None:  # priced in the partner's currency, else the market's, converted by billing (§2.1)
-        rows = await storage.price_rows(ctx.conn, cmd.catalog_item_id, customer.market, None, cmd.term_duration,
-                                        cmd.billing_cycle)
-        currency = pricing_currency((r.currency for r in rows), customer.currency)
-        row = select_row([r for r in rows if r.currency == currency], ctx.now.date(), cmd.quantity)
-        if row is not None and not await storage.converts(ctx.conn, row.currency, customer.currency, ctx.now.date()):
+        currency = pricing_currency((r.currency for r in facts.price_rows), customer.currency)
+        row = select_row([r for r in facts.price_rows if r.currency == currency], ctx.now.date(), cmd.quantity)
+        if row is not None and row.currency != customer.currency and row.currency not in facts.converts_from:
             raise rules.NoPriceError(f"no {customer.currency} price in {customer.market} ({row.currency} only) and "
                                      f"no FX rate {row.currency} to {customer.currency}")
+    product_id, sku_id, _ = cmd.catalog_item_id.split(":")
     subscription = rules.purchase(
         now=ctx.now,
         subscription_id=cmd.subscription_id or str(uuid5(NAMESPACE_URL, f"nce:subscription:{ctx.envelope.id}")),
@@ -95,28 +92,24 @@ async def on_purchase(ctx: Context, cmd: Purchase) -> None:
         billing_cycle=cmd.billing_cycle,
         quantity=cmd.quantity,
         auto_renew=cmd.auto_renew,
-        eos=await _eos(ctx, cmd.catalog_item_id, customer.market, cmd.term_duration, cmd.billing_cycle)
-        if customer else None,
+        eos=eos_state(facts.eos_rules, product_id, sku_id, customer.market, cmd.term_duration, cmd.billing_cycle,
+                      ctx.now) if customer else None,
         promotion=best_promotion(
-            await storage.promotions_for(ctx.conn, cmd.catalog_item_id), product_id=cmd.catalog_item_id.split(":")[0],
-            sku_id=cmd.catalog_item_id.split(":")[1], term=cmd.term_duration, cycle=cmd.billing_cycle,
-            market=customer.market, on=ctx.now.date(), quantity=cmd.quantity,
-            redeemed=await storage.redeemed(ctx.conn, customer.customer_id), requested=cmd.promotion_id,
+            facts.promotions, product_id=product_id, sku_id=sku_id, term=cmd.term_duration, cycle=cmd.billing_cycle,
+            market=customer.market, on=ctx.now.date(), quantity=cmd.quantity, redeemed=facts.redeemed,
+            requested=cmd.promotion_id,
         ) if customer else None,
         custom_term_end=cmd.custom_term_end_date,
         others=await storage.term_ends(ctx.conn, cmd.customer_id) if cmd.custom_term_end_date else None,
     )
-    room = await storage.pooled_room(ctx.conn, cmd.customer_id, cmd.catalog_item_id,
-                                     offer.pooled_max_per_customer if offer else None)
-    if room is not None and cmd.quantity > room:
+    if facts.room is not None and cmd.quantity > facts.room:
         raise PooledSeatLimitError(
-            f"The requested number of {cmd.quantity} seats exceeds the remaining limit of {room} seats")
-    if offer is not None and offer.trial:
-        trial.check_first_trial(await storage.trials_held(ctx.conn, cmd.customer_id, cmd.catalog_item_id))
-    if not await storage.insert_subscription(ctx.conn, subscription, ctx.now):
+            f"The requested number of {cmd.quantity} seats exceeds the remaining limit of {facts.room} seats")
+    trial_of = cmd.catalog_item_id if offer is not None and offer.trial else None
+    if trial_of:
+        trial.check_first_trial(facts.trials_held)
+    if not await storage.insert_subscription(ctx.conn, subscription, ctx.now,
+                                             [changes.Batch(cmd.quantity, subscription.cancellation_allowed_until)],
+                                             trial_of=trial_of):
         raise CommandRejectedError(f"subscription {subscription.subscription_id} exists", "SUBSCRIPTION_EXISTS")
-    if offer is not None and offer.trial:
-        await storage.mark_trial(ctx.conn, subscription.subscription_id, cmd.catalog_item_id)
-    await storage.save_batches(ctx.conn, subscription.subscription_id,
-                               [changes.Batch(cmd.quantity, subscription.cancellation_allowed_until)])
     await ctx.emit("subscription.created", SubscriptionCreated(**asdict(subscription)), key=cmd.customer_id)

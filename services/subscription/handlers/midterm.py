@@ -8,7 +8,16 @@ from services.subscription.domain import purchase as rules
 from services.subscription.domain.scheduled import NextTerm
 from services.subscription.domain.term_change import change_term
 from services.subscription.domain.transition import transition
-from services.subscription.handlers.common import _eos, _facts, _locked, _schedule, _terms, _wipe, handlers
+from services.subscription.handlers.common import (
+    _eos,
+    _eos_in,
+    _facts,
+    _locked,
+    _schedule,
+    _terms,
+    _wipe,
+    handlers,
+)
 from shared.contracts.subscription import (
     AutoRenewChanged,
     ChangeQuantity,
@@ -32,88 +41,92 @@ from shared.rules.prices import select_row
 
 @handlers.on("subscription.change_quantity")
 async def on_change_quantity(ctx: Context, cmd: ChangeQuantity) -> None:
-    sub, status = await _locked(ctx, cmd.subscription_id)
-    offer = await storage.offer(ctx.conn, sub.catalog_item_id)
-    limit = offer.pooled_max_per_customer if offer else None
+    found = await _locked(ctx, cmd.subscription_id)
+    sub, offer = found.sub, found.offer
     seats = changes.change_quantity(
-        status=status, trial=bool(offer and offer.trial), quantity=sub.quantity,
-        batches=await storage.batches(ctx.conn, sub.subscription_id), new_quantity=cmd.quantity, now=ctx.now,
-        min_quantity=offer.min_quantity if offer else 1, max_quantity=offer.max_quantity if offer else cmd.quantity,
-        pooled_room=await storage.pooled_room(ctx.conn, sub.customer_id, sub.catalog_item_id, limit),
+        status=found.status, trial=bool(offer and offer.trial), quantity=sub.quantity, batches=found.batches,
+        new_quantity=cmd.quantity, now=ctx.now, min_quantity=offer.min_quantity if offer else 1,
+        max_quantity=offer.max_quantity if offer else cmd.quantity, pooled_room=found.room,
         kind=offer.kind if offer else "license",
     )
     await storage.save_batches(ctx.conn, sub.subscription_id, seats)
-    await _wipe(ctx, sub, "quantity_changed", ctx.now)
+    await _wipe(ctx, sub, found.next_term, "quantity_changed", ctx.now)
     await ctx.emit("subscription.quantity_changed", QuantityChanged(
         **_facts(sub, ctx.now), quantity_before=sub.quantity, quantity_after=cmd.quantity), key=sub.customer_id)
 
 
 @handlers.on("subscription.set_auto_renew")
 async def on_set_auto_renew(ctx: Context, cmd: SetAutoRenew) -> None:
-    sub, status = await _locked(ctx, cmd.subscription_id)
-    offer = await storage.offer(ctx.conn, sub.catalog_item_id)
-    changes.set_auto_renew(status, cmd.enabled, offer.kind if offer else "license",
-                           await _eos(ctx, sub.catalog_item_id, sub.market, sub.term_duration, sub.billing_cycle))
+    found = await _locked(ctx, cmd.subscription_id)
+    sub, offer = found.sub, found.offer
+    changes.set_auto_renew(found.status, cmd.enabled, offer.kind if offer else "license",
+                           _eos_in(found.eos_rules, sub.catalog_item_id, sub.market, sub.term_duration,
+                                   sub.billing_cycle, ctx.now))
     await storage.set_auto_renew(ctx.conn, sub.subscription_id, cmd.enabled)
     if not cmd.enabled:
-        await _wipe(ctx, sub, "auto_renew_off", ctx.now)
+        await _wipe(ctx, sub, found.next_term, "auto_renew_off", ctx.now)
     await ctx.emit("subscription.auto_renew_changed", AutoRenewChanged(**_facts(sub, ctx.now), enabled=cmd.enabled),
                    key=sub.customer_id)
 
 
 @handlers.on("subscription.cancel")
 async def on_cancel(ctx: Context, cmd: SubscriptionCommand) -> None:
-    sub, status = await _locked(ctx, cmd.subscription_id)
-    await storage.set_status(ctx.conn, sub.subscription_id, changes.cancel(status, sub.cancellation_allowed_until,
-                                                                           ctx.now))
-    await _wipe(ctx, sub, "cancelled", ctx.now)
+    found = await _locked(ctx, cmd.subscription_id)
+    sub = found.sub
+    await storage.set_status(ctx.conn, sub.subscription_id, changes.cancel(found.status,
+                                                                           sub.cancellation_allowed_until, ctx.now))
+    await _wipe(ctx, sub, found.next_term, "cancelled", ctx.now)
     await ctx.emit("subscription.cancelled", SubscriptionCancelled(**_facts(sub, ctx.now), quantity=sub.quantity),
                    key=sub.customer_id)
 
 
 @handlers.on("subscription.suspend")
 async def on_suspend(ctx: Context, cmd: SubscriptionCommand) -> None:
-    sub, status = await _locked(ctx, cmd.subscription_id)
-    await storage.set_status(ctx.conn, sub.subscription_id, changes.suspend(status))
+    found = await _locked(ctx, cmd.subscription_id)
+    sub = found.sub
+    await storage.set_status(ctx.conn, sub.subscription_id, changes.suspend(found.status))
     await storage.set_auto_renew(ctx.conn, sub.subscription_id, False)  # §3.2: suspending turns auto-renew off
-    await _wipe(ctx, sub, "suspended", ctx.now)
+    await _wipe(ctx, sub, found.next_term, "suspended", ctx.now)
     await ctx.emit("subscription.suspended", SubscriptionSuspended(**_facts(sub, ctx.now)), key=sub.customer_id)
 
 
 @handlers.on("subscription.reactivate")
 async def on_reactivate(ctx: Context, cmd: SubscriptionCommand) -> None:
-    sub, status = await _locked(ctx, cmd.subscription_id)
-    new_status = changes.reactivate(status, start_of_day(sub.term_end + timedelta(days=1)), ctx.now)
+    found = await _locked(ctx, cmd.subscription_id)
+    sub = found.sub
+    new_status = changes.reactivate(found.status, start_of_day(sub.term_end + timedelta(days=1)), ctx.now)
     await storage.set_status(ctx.conn, sub.subscription_id, new_status)
     await ctx.emit("subscription.reactivated", SubscriptionReactivated(**_facts(sub, ctx.now)), key=sub.customer_id)
 
 
 @handlers.on("subscription.schedule_change")
 async def on_schedule_change(ctx: Context, cmd: ScheduleChange) -> None:
-    sub, status = await _locked(ctx, cmd.subscription_id)
+    found = await _locked(ctx, cmd.subscription_id)
+    sub = found.sub
     wanted = NextTerm(cmd.catalog_item_id or sub.catalog_item_id, cmd.term_duration or sub.term_duration,
                       cmd.billing_cycle or sub.billing_cycle, cmd.quantity or sub.quantity, ctx.now,
                       cmd.custom_term_end_date)
-    await _schedule(ctx, sub, status, wanted)
+    await _schedule(ctx, found, wanted)
 
 
 @handlers.on("subscription.cancel_scheduled_change")
 async def on_cancel_scheduled_change(ctx: Context, cmd: SubscriptionCommand) -> None:
-    sub, _ = await _locked(ctx, cmd.subscription_id)
-    if await storage.scheduled_change(ctx.conn, sub.subscription_id) is None:
+    found = await _locked(ctx, cmd.subscription_id)
+    if found.next_term is None:
         raise CommandRejectedError("the subscription has no scheduled change", "NO_SCHEDULED_CHANGE")
-    await _wipe(ctx, sub, "requested", ctx.now)
+    await _wipe(ctx, found.sub, found.next_term, "requested", ctx.now)
 
 
 @handlers.on("subscription.transition")
 async def on_transition(ctx: Context, cmd: TransitionCommand) -> None:
-    sub, status = await _locked(ctx, cmd.subscription_id)
+    found = await _locked(ctx, cmd.subscription_id)
+    sub, status = found.sub, found.status
     term, cycle = cmd.term_duration or sub.term_duration, cmd.billing_cycle or sub.billing_cycle
     wanted = NextTerm(cmd.target_catalog_item_id, term, cycle, cmd.quantity, ctx.now)
     if cmd.when == "at_renewal":
         if cmd.target_subscription_id:
             raise CommandRejectedError("only an immediate transition can go into an existing subscription")
-        await _schedule(ctx, sub, status, wanted)
+        await _schedule(ctx, found, wanted)
         return
     offer = await storage.offer(ctx.conn, wanted.catalog_item_id)
     if offer is None or sub.market not in offer.markets:
@@ -136,18 +149,17 @@ async def on_transition(ctx: Context, cmd: TransitionCommand) -> None:
         unit_price=row.unit_price if row else sub.unit_price,
         child_id=str(uuid5(NAMESPACE_URL, f"nce:subscription:{ctx.envelope.id}")), existing=existing,
     )
-    await _wipe(ctx, sub, "transitioned", ctx.now)
-    source_seats = await storage.batches(ctx.conn, sub.subscription_id)
+    await _wipe(ctx, sub, found.next_term, "transitioned", ctx.now)
     if moved.kind == "full":
         await storage.save_term(ctx.conn, moved.source)
     else:
-        await storage.save_batches(ctx.conn, sub.subscription_id, changes.take_seats(source_seats, moved.moved))
+        await storage.save_batches(ctx.conn, sub.subscription_id, changes.take_seats(found.batches, moved.moved))
         if moved.source.quantity == 0:
             await storage.set_status(ctx.conn, sub.subscription_id, "deleted")
     if moved.kind == "partial":
-        await storage.insert_subscription(ctx.conn, moved.target, ctx.now, parent=sub.subscription_id)
-        await storage.save_batches(ctx.conn, moved.target.subscription_id,
-                                   [changes.Batch(moved.moved, sub.cancellation_allowed_until)])  # inherited window
+        await storage.insert_subscription(ctx.conn, moved.target, ctx.now,
+                                          [changes.Batch(moved.moved, sub.cancellation_allowed_until)],  # inherited
+                                          parent=sub.subscription_id)
     elif moved.kind == "existing":
         target_seats = await storage.batches(ctx.conn, moved.target.subscription_id)
         await storage.save_batches(ctx.conn, moved.target.subscription_id,
@@ -161,20 +173,20 @@ async def on_transition(ctx: Context, cmd: TransitionCommand) -> None:
 
 @handlers.on("subscription.change_term")
 async def on_change_term(ctx: Context, cmd: ChangeTerm) -> None:
-    sub, status = await _locked(ctx, cmd.subscription_id)
-    offer = await storage.offer(ctx.conn, sub.catalog_item_id)
+    found = await _locked(ctx, cmd.subscription_id)
+    sub, offer = found.sub, found.offer
     rows = await storage.price_rows(ctx.conn, sub.catalog_item_id, sub.market, sub.currency, cmd.term_duration,
                                     cmd.billing_cycle)
     row = select_row(rows, ctx.now.date(), sub.quantity)
     changed = change_term(
-        sub=sub, status=status, trial=bool(offer and offer.trial), term=cmd.term_duration, cycle=cmd.billing_cycle,
-        plans=offer.plans if offer else frozenset(),
-        eos=await _eos(ctx, sub.catalog_item_id, sub.market, cmd.term_duration, cmd.billing_cycle),
+        sub=sub, status=found.status, trial=bool(offer and offer.trial), term=cmd.term_duration,
+        cycle=cmd.billing_cycle, plans=offer.plans if offer else frozenset(),
+        eos=_eos_in(found.eos_rules, sub.catalog_item_id, sub.market, cmd.term_duration, cmd.billing_cycle, ctx.now),
         unit_price=row.unit_price if row else sub.unit_price, now=ctx.now,
     )
     if row is None:
         raise rules.NoPriceError(f"no {sub.currency} price for the {cmd.term_duration} {cmd.billing_cycle} plan now")
-    await _wipe(ctx, sub, "term_changed", ctx.now)
+    await _wipe(ctx, sub, found.next_term, "term_changed", ctx.now)
     await storage.save_term(ctx.conn, changed, changes.opened(sub.quantity, ctx.now))
     await ctx.emit("subscription.term_changed", TermChanged(**_facts(changed, ctx.now), quantity=sub.quantity,
                                                             previous=_terms(sub)), key=sub.customer_id)

@@ -99,7 +99,7 @@ async def _term_ended(ctx: Context, event: TermEnded,
         target_eos = await _eos(ctx, next_term.catalog_item_id, sub.market, next_term.term_duration,
                                 next_term.billing_cycle, event.instant)
         if target_eos is not None and target_eos.state == "EndOfLife":  # §9.10: dropped, renewal goes on without it
-            await _wipe(ctx, sub, "end_of_life", event.instant)
+            await _wipe(ctx, sub, next_term, "end_of_life", event.instant)
             next_term = None
         else:  # the rows read with the subscription are its own plan's
             rows = await storage.price_rows(ctx.conn, next_term.catalog_item_id, sub.market, sub.currency,

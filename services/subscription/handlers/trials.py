@@ -55,15 +55,15 @@ async def _into_paid_term(ctx: Context, sub: Subscription, converted: Subscripti
 
 @handlers.on("subscription.convert_trial")
 async def on_convert_trial(ctx: Context, cmd: ConvertTrial) -> None:
-    sub, status = await _locked(ctx, cmd.subscription_id)
-    offer = await storage.offer(ctx.conn, sub.catalog_item_id)
+    found = await _locked(ctx, cmd.subscription_id)
+    sub, status, offer = found.sub, found.status, found.offer
     immediate = cmd.when == "immediate"
     trial.check_conversion(is_trial=bool(offer and offer.trial), status=status, quantity=cmd.quantity,
                            immediate=immediate)
     if cmd.target_subscription_id:
         if not immediate:
             raise CommandRejectedError("only an immediate conversion can go into an existing subscription")
-        await _into_existing(ctx, sub, cmd)
+        await _into_existing(ctx, found, cmd)
         return
     paid = cmd.catalog_item_id or await storage.paid_equivalent(ctx.conn, sub.catalog_item_id, sub.market)
     if paid is None:
@@ -86,11 +86,12 @@ async def on_convert_trial(ctx: Context, cmd: ConvertTrial) -> None:
     converted = trial.convert(sub, paid_item=paid, term=term, cycle=cycle, quantity=cmd.quantity,
                               start=ctx.now.date(), eos=eos, unit_price=price, instant=ctx.now)
     assert converted is not None
-    await _wipe(ctx, sub, "trial_converted", ctx.now)
+    await _wipe(ctx, sub, found.next_term, "trial_converted", ctx.now)
     await _into_paid_term(ctx, sub, converted, ctx.now)
 
 
-async def _into_existing(ctx: Context, sub: Subscription, cmd: ConvertTrial) -> None:
+async def _into_existing(ctx: Context, trial_found: storage.Locked, cmd: ConvertTrial) -> None:
+    sub = trial_found.sub
     found = await storage.subscription_for_update(ctx.conn, cmd.target_subscription_id or "")
     if found is None:
         raise CommandRejectedError(f"no subscription {cmd.target_subscription_id}", "900258")
@@ -106,7 +107,7 @@ async def _into_existing(ctx: Context, sub: Subscription, cmd: ConvertTrial) -> 
         raise TargetEndOfSaleError(f"the target's plan is {eos.state} since {eos.effective_date}")
     seats = await storage.batches(ctx.conn, target.subscription_id)
     await storage.save_batches(ctx.conn, target.subscription_id, [*seats, changes.opened(cmd.quantity, ctx.now)[0]])
-    await _wipe(ctx, sub, "trial_converted", ctx.now)
+    await _wipe(ctx, sub, trial_found.next_term, "trial_converted", ctx.now)
     await storage.set_status(ctx.conn, sub.subscription_id, "converted")
     after = Subscription(**{**target.__dict__, "quantity": target.quantity + cmd.quantity})
     await ctx.emit("subscription.trial_converted", TrialConverted(**_facts(after, ctx.now), quantity=after.quantity,

@@ -33,8 +33,15 @@ async def upgrade_targets(conn: asyncpg.Connection, catalog_item_id: str) -> lis
 
 
 async def offer(conn: asyncpg.Connection, catalog_item_id: str) -> Offer | None:
-    row = await conn.fetchrow("SELECT * FROM offers WHERE catalog_item_id = $1", catalog_item_id)
-    if row is None:
+    return offer_from(await conn.fetchrow("SELECT * FROM offers WHERE catalog_item_id = $1", catalog_item_id))
+
+
+OFFER_COLUMNS = "markets, plans, min_quantity, max_quantity, trial, pooled_max_per_customer, legacy, kind"
+
+
+def offer_from(row: asyncpg.Record | None) -> Offer | None:
+    """The offer in a row holding `catalog_item_id` and OFFER_COLUMNS (None: no row, or a join that found none)."""
+    if row is None or row["plans"] is None:
         return None
     plans = frozenset((t, c) for t, c in json.loads(row["plans"]))
     return Offer(row["catalog_item_id"], frozenset(row["markets"]), plans, row["min_quantity"], row["max_quantity"],

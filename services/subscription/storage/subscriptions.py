@@ -11,9 +11,9 @@ from shared.rules.eos import EosRule
 from shared.rules.prices import Promo, Row, promo_from
 
 from services.subscription.domain.changes import Batch
-from services.subscription.domain.purchase import Subscription
+from services.subscription.domain.purchase import Customer, Offer, Subscription
 from services.subscription.domain.scheduled import NextTerm
-from services.subscription.storage.copies import EOS_COLUMNS, eos_rule
+from services.subscription.storage.copies import EOS_COLUMNS, OFFER_COLUMNS, eos_rule, offer_from
 
 
 async def scheduled_change(conn: asyncpg.Connection, subscription_id: str) -> NextTerm | None:
@@ -36,19 +36,20 @@ async def set_scheduled_change(conn: asyncpg.Connection, subscription_id: str, c
                        subscription_id, value)
 
 
-async def pooled_room(conn: asyncpg.Connection, customer_id: str, catalog_item_id: str,
-                      limit: int | None) -> int | None:
-    """Seats the customer may still add of this product:SKU under its pooled maximum (None: no pooled limit)."""
-    if limit is None:
-        return None
-    held = await conn.fetchval(
-        """SELECT coalesce(sum(quantity), 0) FROM subscriptions
-           WHERE customer_id = $1 AND split_part(catalog_item_id, ':', 1) = split_part($2, ':', 1)
-             AND split_part(catalog_item_id, ':', 2) = split_part($2, ':', 2)
-             AND status IN ('active', 'suspended')""",
-        customer_id, catalog_item_id,
-    )
-    return max(0, limit - int(held))
+def _pooled_held(customer: str, item: str, offer: str = "o") -> str:
+    """An expression: the seats the customer holds of the item's product:SKU when `offer` (an alias of offers) has a
+    pooled per-customer maximum, else NULL."""
+    return f"""CASE WHEN {offer}.pooled_max_per_customer IS NOT NULL THEN (
+        SELECT coalesce(sum(h.quantity), 0) FROM subscriptions h
+        WHERE h.customer_id = {customer} AND split_part(h.catalog_item_id, ':', 1) = split_part({item}, ':', 1)
+          AND split_part(h.catalog_item_id, ':', 2) = split_part({item}, ':', 2) AND h.status IN ('active', 'suspended'))
+    END"""
+
+
+def _room(offer: Offer | None, held: int | None) -> int | None:
+    """Seats the customer may still add of the offer's product:SKU under its pooled maximum (None: no such limit)."""
+    limit = offer.pooled_max_per_customer if offer else None
+    return None if limit is None or held is None else max(0, limit - held)
 
 
 async def batches(conn: asyncpg.Connection, subscription_id: str) -> list[Batch]:
@@ -88,16 +89,23 @@ async def set_auto_renew(conn: asyncpg.Connection, subscription_id: str, enabled
     await conn.execute("UPDATE subscriptions SET auto_renew = $2 WHERE subscription_id = $1", subscription_id, enabled)
 
 
-async def insert_subscription(conn: asyncpg.Connection, s: Subscription, now: datetime,
-                              parent: str | None = None) -> bool:
-    """Store a new subscription; False when the id is taken."""
+async def insert_subscription(conn: asyncpg.Connection, s: Subscription, now: datetime, seats: list[Batch],
+                              parent: str | None = None, trial_of: str | None = None) -> bool:
+    """Store a new subscription with its seat batches, in one statement; False when the id is taken."""
     fields = asdict(s)
-    columns = ", ".join([*fields, "status", "created_at", "parent_subscription_id"])
-    marks = ", ".join(f"${i}" for i in range(1, len(fields) + 4))
+    columns = ", ".join([*fields, "status", "created_at", "parent_subscription_id", "trial_of"])
+    n = len(fields) + 4
+    marks = ", ".join(f"${i}" for i in range(1, n + 1))
+    quantities, deadlines, _ = _batch_args(seats)
     return bool(
         await conn.fetchval(
-            f"INSERT INTO subscriptions ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING RETURNING true",
-            *fields.values(), "active", now, parent,
+            f"""WITH s AS (INSERT INTO subscriptions ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING
+                           RETURNING subscription_id),
+               b AS (INSERT INTO seat_batches
+                     SELECT s.subscription_id, k - 1, q, r
+                     FROM s, unnest(${n + 1}::int[], ${n + 2}::timestamptz[]) WITH ORDINALITY AS b (q, r, k))
+               SELECT count(*) > 0 FROM s""",
+            *fields.values(), "active", now, parent, trial_of, quantities, deadlines,
         )
     )
 
@@ -161,6 +169,96 @@ async def subscription_for_update(conn: asyncpg.Connection, subscription_id: str
     return (Subscription(**{f: row[f] for f in _FIELDS}), row["status"]) if row else None
 
 
+@dataclass(frozen=True)
+class Locked:
+    """A subscription locked for this transaction, with what commands on it are decided on: its status, scheduled
+    change, offer (None: unknown), seat batches, its product's End-of-Sale rules and the seats its customer holds of
+    its product:SKU (`room`: what it may add under a pooled maximum)."""
+
+    sub: Subscription
+    status: str
+    next_term: NextTerm | None
+    offer: Offer | None
+    batches: list[Batch]
+    eos_rules: list[EosRule]
+    room: int | None
+
+
+_LOCKED = f"""
+SELECT {", ".join(f"s.{f}" for f in _FIELDS)}, s.status, s.scheduled_change, {OFFER_COLUMNS},
+       ARRAY(SELECT ROW(b.quantity, b.refundable_until) FROM seat_batches b
+             WHERE b.subscription_id = s.subscription_id ORDER BY b.seq) AS batches,
+       ARRAY(SELECT ROW({EOS_COLUMNS}) FROM eos_rules e
+             WHERE e.product_id = split_part(s.catalog_item_id, ':', 1)) AS eos_rules,
+       {_pooled_held("s.customer_id", "s.catalog_item_id")} AS pooled_held
+FROM subscriptions s LEFT JOIN offers o USING (catalog_item_id)
+WHERE s.subscription_id = $1
+FOR UPDATE OF s"""
+
+
+async def locked(conn: asyncpg.Connection, subscription_id: str) -> Locked | None:
+    """The subscription and what commands on it are decided on (see Locked), in one statement."""
+    row = await conn.fetchrow(_LOCKED, subscription_id)
+    if row is None:
+        return None
+    offer = offer_from(row)
+    return Locked(Subscription(**{f: row[f] for f in _FIELDS}), row["status"], _next_term(row["scheduled_change"]),
+                  offer, [Batch(*b) for b in row["batches"]], [eos_rule(*r) for r in row["eos_rules"]],
+                  _room(offer, row["pooled_held"]))
+
+
+@dataclass(frozen=True)
+class AtPurchase:
+    """What a purchase is decided on, read in one statement: the customer (None: unknown) and its partner's currency,
+    the offer (None: unknown), the plan's price rows in the customer's market (every currency), the currencies
+    billing can convert into the partner's on the day, the product's End-of-Sale rules, the SKU's promotions, the
+    customer's redemptions of each, the room under a pooled maximum and the trials of the offer it ever had."""
+
+    customer: Customer | None
+    offer: Offer | None
+    price_rows: list[Row]
+    converts_from: frozenset[str]
+    eos_rules: list[EosRule]
+    promotions: list[Promo]
+    redeemed: dict[str, int]
+    room: int | None
+    trials_held: int
+
+
+_AT_PURCHASE = f"""
+SELECT c.customer_id, c.partner_id, c.country, pa.billing_currency, o.catalog_item_id, {OFFER_COLUMNS},
+       ARRAY(SELECT ROW(r.currency, r.tier_min, r.tier_max, r.effective_start, r.effective_end, r.unit_price)
+             FROM price_rows r
+             WHERE (r.product_id, r.sku_id, r.market, r.term_duration, r.billing_cycle)
+                   = (split_part($2, ':', 1), split_part($2, ':', 2), c.country, $3, $4)) AS price_rows,
+       ARRAY(SELECT f.from_currency FROM fx_pairs f
+             WHERE f.to_currency = pa.billing_currency AND f.first_month <= $5) AS converts_from,
+       ARRAY(SELECT ROW({EOS_COLUMNS}) FROM eos_rules e WHERE e.product_id = split_part($2, ':', 1)) AS eos_rules,
+       ARRAY(SELECT m.promotion FROM promotions m
+             WHERE m.promotion->>'product_id' = split_part($2, ':', 1)
+               AND m.promotion->>'sku_id' = split_part($2, ':', 2)) AS promotions,
+       ARRAY(SELECT ROW(u.promotion_id, count(*)) FROM subscriptions u
+             WHERE u.customer_id = $1 AND u.promotion_id IS NOT NULL GROUP BY u.promotion_id) AS redeemed,
+       {_pooled_held("$1", "$2")} AS pooled_held,
+       CASE WHEN o.trial THEN (SELECT count(*) FROM subscriptions t WHERE t.customer_id = $1 AND t.trial_of = $2)
+            ELSE 0 END AS trials_held
+FROM (VALUES (1)) AS one
+LEFT JOIN customers c ON c.customer_id = $1 LEFT JOIN partners pa ON pa.partner_id = c.partner_id
+LEFT JOIN offers o ON o.catalog_item_id = $2"""
+
+
+async def at_purchase(conn: asyncpg.Connection, customer_id: str, catalog_item_id: str, term: str, cycle: str,
+                      on: date) -> AtPurchase:
+    row = await conn.fetchrow(_AT_PURCHASE, customer_id, catalog_item_id, term, cycle, on)
+    assert row is not None
+    customer = Customer(row["customer_id"], row["partner_id"], row["country"], row["billing_currency"]) \
+        if row["customer_id"] else None
+    offer = offer_from(row)
+    return AtPurchase(customer, offer, [Row(*r) for r in row["price_rows"]], frozenset(row["converts_from"]),
+                      [eos_rule(*r) for r in row["eos_rules"]], [promo_from(json.loads(p)) for p in row["promotions"]],
+                      dict(row["redeemed"]), _room(offer, row["pooled_held"]), row["trials_held"])
+
+
 _TERM = """term_start = $2, term_end = $3, cancellation_allowed_until = $4, unit_price = $5, catalog_item_id = $6,
 term_duration = $7, billing_cycle = $8, scheduled_change = NULL, promotion_id = $9, effective_unit_price = $10"""
 
@@ -189,17 +287,6 @@ async def save_terms(conn: asyncpg.Connection, terms: list[tuple[Subscription, l
         await conn.executemany(_TERM_WITH_SEATS, [(*_term_args(s), *_batch_args(seats)) for s, seats in terms])
 
 
-async def trials_held(conn: asyncpg.Connection, customer_id: str, catalog_item_id: str) -> int:
-    """How many trials of this offer the customer ever had, converted or not (one per lifetime)."""
-    return int(await conn.fetchval(
-        "SELECT count(*) FROM subscriptions WHERE customer_id = $1 AND trial_of = $2", customer_id, catalog_item_id))
-
-
-async def mark_trial(conn: asyncpg.Connection, subscription_id: str, catalog_item_id: str) -> None:
-    await conn.execute("UPDATE subscriptions SET trial_of = $2 WHERE subscription_id = $1", subscription_id,
-                       catalog_item_id)
-
-
 async def term_ends(conn: asyncpg.Connection, customer_id: str, other_than: str | None = None) -> list[tuple[date, str]]:
     """The (term end, term duration) of the customer's active non-trial subscriptions, for coterming (§3.7)."""
     rows = await conn.fetch(
@@ -208,15 +295,6 @@ async def term_ends(conn: asyncpg.Connection, customer_id: str, other_than: str 
         customer_id, other_than,
     )
     return [(r["term_end"], r["term_duration"]) for r in rows]
-
-
-async def redeemed(conn: asyncpg.Connection, customer_id: str) -> dict[str, int]:
-    """How often the customer has used each promotion (cancelled subscriptions count too, §2.5)."""
-    rows = await conn.fetch(
-        "SELECT promotion_id, count(*) AS n FROM subscriptions WHERE customer_id = $1 AND promotion_id IS NOT NULL"
-        " GROUP BY promotion_id", customer_id,
-    )
-    return {r["promotion_id"]: r["n"] for r in rows}
 
 
 async def set_status(conn: asyncpg.Connection, subscription_id: str, status: str) -> None:
