@@ -162,12 +162,13 @@ def purchase(subscription_id: str, customer: str, i: int, quantity: int | None =
 
 
 def profilers(bench: Bench, into: str | None) -> list[subprocess.Popen[bytes]]:
-    """py-spy on every service (raw folded stacks in INTO/SERVICE.txt), when asked for; `unprofiled` ends them."""
+    """py-spy on every service (raw folded stacks in INTO/SERVICE.txt, samples holding the GIL: Python on a CPU), when
+    asked for; `unprofiled` ends them."""
     if not into:
         return []
     Path(into).mkdir(parents=True, exist_ok=True)
     spy = Path(sys.executable).with_name("py-spy")
-    return [subprocess.Popen([str(spy), "record", "-p", str(p.pid), "-r", "100", "-f", "raw", "--nonblocking",
+    return [subprocess.Popen([str(spy), "record", "-p", str(p.pid), "-r", "100", "-f", "raw", "--nonblocking", "--gil",
                               "-o", f"{into}/{name}.txt"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             for name, p in bench.service_processes().items()]
 

@@ -40,11 +40,11 @@ async def _locked(ctx: Context, subscription_id: str) -> storage.Locked:
 
 def _facts(sub: Subscription, now: datetime) -> dict[str, Any]:
     keep = SubscriptionFacts.model_fields.keys() - {"at"}
-    return {**{k: v for k, v in asdict(sub).items() if k in keep}, "at": now}
+    return {**{k: v for k, v in vars(sub).items() if k in keep}, "at": now}  # vars: asdict deep-copies
 
 
 def _terms(sub: Subscription) -> SubscriptionTerms:
-    return SubscriptionTerms(**{k: v for k, v in asdict(sub).items() if k in SubscriptionTerms.model_fields})
+    return SubscriptionTerms(**{k: v for k, v in vars(sub).items() if k in SubscriptionTerms.model_fields})
 
 
 async def _wipe(ctx: Context, sub: Subscription, pending: NextTerm | None, reason: str, at: datetime) -> None:

@@ -1,5 +1,4 @@
 """Copies of catalog and pricing facts, registrations and purchases."""
-from dataclasses import asdict
 from datetime import date
 from uuid import NAMESPACE_URL, uuid5
 
@@ -112,4 +111,4 @@ async def on_purchase(ctx: Context, cmd: Purchase) -> None:
                                              [changes.Batch(cmd.quantity, subscription.cancellation_allowed_until)],
                                              trial_of=trial_of):
         raise CommandRejectedError(f"subscription {subscription.subscription_id} exists", "SUBSCRIPTION_EXISTS")
-    await ctx.emit("subscription.created", SubscriptionCreated(**asdict(subscription)), key=cmd.customer_id)
+    await ctx.emit("subscription.created", SubscriptionCreated(**vars(subscription)), key=cmd.customer_id)

@@ -92,7 +92,7 @@ async def set_auto_renew(conn: asyncpg.Connection, subscription_id: str, enabled
 async def insert_subscription(conn: asyncpg.Connection, s: Subscription, now: datetime, seats: list[Batch],
                               parent: str | None = None, trial_of: str | None = None) -> bool:
     """Store a new subscription with its seat batches, in one statement; False when the id is taken."""
-    fields = asdict(s)
+    fields = vars(s)  # asdict would deep-copy each value
     columns = ", ".join([*fields, "status", "created_at", "parent_subscription_id", "trial_of"])
     n = len(fields) + 4
     marks = ", ".join(f"${i}" for i in range(1, n + 1))
