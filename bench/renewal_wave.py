@@ -31,18 +31,8 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench import pipeline
-from bench.harness import (
-    Bench,
-    cpu_split,
-    customer_id,
-    expect_applied,
-    machine,
-    profilers,
-    purchase,
-    register,
-    running,
-    unprofiled,
-)
+from bench.harness import (Bench, cpu_split, customer_id, expect_applied, machine, profilers, purchase, register,
+                           running, unprofiled)
 
 SEED_DAY, PRE_WAVE, WAVE = "2026-01-15T00:00:00+00:00", "2026-02-14T00:00:00+00:00", "2026-02-15T00:00:00+00:00"
 # Per watched topic: the hop it times, and the subscriptions each message type of it carries (a term-end event or a

@@ -24,18 +24,8 @@ from typing import Any
 
 import psutil
 
-from bench.harness import (
-    OFFERS,
-    Bench,
-    cpu_split,
-    customer_id,
-    machine,
-    profilers,
-    purchase,
-    register,
-    running,
-    unprofiled,
-)
+from bench.harness import (OFFERS, Bench, cpu_split, customer_id, machine, profilers, purchase, register, running,
+                           unprofiled)
 from services.send import command, command_producer, is_rejection, outcome_consumer, publish
 
 MIX = [("purchase", 40), ("change_quantity", 20), ("set_auto_renew", 15), ("cancel", 10), ("reject", 15)]

@@ -6,7 +6,7 @@ from services.subscription import storage
 from services.subscription.domain import changes, trial
 from services.subscription.domain import purchase as rules
 from services.subscription.domain.changes import PooledSeatLimitError
-from services.subscription.handlers.common import _authorize, handlers
+from services.subscription.handlers.common import _authorize, _eos_in, handlers
 from shared.contracts.catalog import EosChanged, OfferPublished
 from shared.contracts.pricing import FxRatesPublished, PricesPublished, PromotionPublished
 from shared.contracts.subscription import (
@@ -19,7 +19,6 @@ from shared.contracts.subscription import (
 )
 from shared.messaging.handlers import Context
 from shared.rejection import CommandRejectedError
-from shared.rules.eos import eos_state
 from shared.rules.prices import best_promotion, pricing_currency, select_row
 
 
@@ -91,8 +90,8 @@ async def on_purchase(ctx: Context, cmd: Purchase) -> None:
         billing_cycle=cmd.billing_cycle,
         quantity=cmd.quantity,
         auto_renew=cmd.auto_renew,
-        eos=eos_state(facts.eos_rules, product_id, sku_id, customer.market, cmd.term_duration, cmd.billing_cycle,
-                      ctx.now) if customer else None,
+        eos=_eos_in(facts.eos_rules, cmd.catalog_item_id, customer.market, cmd.term_duration, cmd.billing_cycle,
+                    ctx.now) if customer else None,
         promotion=best_promotion(
             facts.promotions, product_id=product_id, sku_id=sku_id, term=cmd.term_duration, cycle=cmd.billing_cycle,
             market=customer.market, on=ctx.now.date(), quantity=cmd.quantity, redeemed=facts.redeemed,

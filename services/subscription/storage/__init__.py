@@ -2,12 +2,10 @@
 (offers, EOS rules, price rows, promotions, FX pairs: what it keeps of other services' data) and `subscriptions`
 (subscriptions and their seat batches)."""
 from services.subscription.storage.copies import (
-    converts,
     eos_rules,
     offer,
     paid_equivalent,
     price_rows,
-    promotions_for,
     save_fx_pairs,
     upgrade_targets,
     upsert_offer,
@@ -16,7 +14,6 @@ from services.subscription.storage.copies import (
     upsert_eos_rule,
 )
 from services.subscription.storage.parties import (
-    customer,
     partner_exists,
     upsert_customer,
     upsert_partner,
@@ -52,8 +49,6 @@ __all__ = [
     "at_term_end",
     "at_term_ends",
     "batches",
-    "converts",
-    "customer",
     "eos_rules",
     "insert_subscription",
     "locked",
@@ -61,7 +56,6 @@ __all__ = [
     "paid_equivalent",
     "partner_exists",
     "price_rows",
-    "promotions_for",
     "save_batches",
     "save_fx_pairs",
     "save_term",

@@ -8,7 +8,7 @@ import asyncpg
 from shared.contracts.catalog import EosChanged, OfferPublished
 from shared.contracts.pricing import PricesPublished, PromotionPublished
 from shared.rules.eos import EosRule
-from shared.rules.prices import Promo, Row, promo_from
+from shared.rules.prices import Row
 
 from services.subscription.domain.purchase import Offer
 
@@ -114,25 +114,9 @@ async def save_fx_pairs(conn: asyncpg.Connection, pairs: list[tuple[str, str, da
            DO UPDATE SET first_month = least(fx_pairs.first_month, EXCLUDED.first_month)""", pairs)
 
 
-async def converts(conn: asyncpg.Connection, source: str, target: str, on: date) -> bool:
-    """Whether billing can convert `source` into `target` on `on` (a rate for that month or an earlier one)."""
-    return source == target or bool(await conn.fetchval(
-        "SELECT true FROM fx_pairs WHERE from_currency = $1 AND to_currency = $2 AND first_month <= $3",
-        source, target, on))
-
-
 async def upsert_promotion(conn: asyncpg.Connection, p: PromotionPublished) -> None:
     await conn.execute(
         """INSERT INTO promotions VALUES ($1, $2::jsonb)
            ON CONFLICT (promotion_id) DO UPDATE SET promotion = EXCLUDED.promotion""",
         p.promotion_id, p.model_dump_json(),
     )
-
-
-async def promotions_for(conn: asyncpg.Connection, catalog_item_id: str) -> list[Promo]:
-    product_id, sku_id, _ = catalog_item_id.split(":")
-    rows = await conn.fetch(
-        "SELECT promotion FROM promotions WHERE promotion->>'product_id' = $1 AND promotion->>'sku_id' = $2",
-        product_id, sku_id,
-    )
-    return [promo_from(json.loads(r["promotion"])) for r in rows]

@@ -3,7 +3,6 @@ import asyncpg
 
 from shared.contracts.subscription import RegisterCustomer, RegisterPartner
 
-from services.subscription.domain.purchase import Customer
 
 
 async def upsert_partner(conn: asyncpg.Connection, p: RegisterPartner) -> None:
@@ -26,12 +25,3 @@ async def upsert_customer(conn: asyncpg.Connection, c: RegisterCustomer) -> None
            segment = EXCLUDED.segment""",
         c.customer_id, c.partner_id, c.name, c.country, c.segment,
     )
-
-
-async def customer(conn: asyncpg.Connection, customer_id: str) -> Customer | None:
-    row = await conn.fetchrow(
-        """SELECT c.customer_id, c.partner_id, c.country, p.billing_currency
-           FROM customers c JOIN partners p USING (partner_id) WHERE c.customer_id = $1""",
-        customer_id,
-    )
-    return Customer(row["customer_id"], row["partner_id"], row["country"], row["billing_currency"]) if row else None
