@@ -4,7 +4,6 @@ import asyncpg
 from shared.contracts.subscription import RegisterCustomer, RegisterPartner
 
 
-
 async def upsert_partner(conn: asyncpg.Connection, p: RegisterPartner) -> None:
     await conn.execute(
         """INSERT INTO partners (partner_id, name, billing_currency, country) VALUES ($1, $2, $3, $4)

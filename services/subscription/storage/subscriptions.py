@@ -36,10 +36,10 @@ async def set_scheduled_change(conn: asyncpg.Connection, subscription_id: str, c
                        subscription_id, value)
 
 
-def _pooled_held(customer: str, item: str, offer: str = "o") -> str:
-    """An expression: the seats the customer holds of the item's product:SKU when `offer` (an alias of offers) has a
+def _pooled_held(customer: str, item: str) -> str:
+    """An expression: the seats the customer holds of the item's product:SKU when its offer (joined as `o`) has a
     pooled per-customer maximum, else NULL."""
-    return f"""CASE WHEN {offer}.pooled_max_per_customer IS NOT NULL THEN (
+    return f"""CASE WHEN o.pooled_max_per_customer IS NOT NULL THEN (
         SELECT coalesce(sum(h.quantity), 0) FROM subscriptions h
         WHERE h.customer_id = {customer} AND split_part(h.catalog_item_id, ':', 1) = split_part({item}, ':', 1)
           AND split_part(h.catalog_item_id, ':', 2) = split_part({item}, ':', 2) AND h.status IN ('active', 'suspended'))
