@@ -16,6 +16,7 @@ clock: tokens live in the real world.
 """
 import base64
 import hashlib
+import hmac
 import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -63,16 +64,42 @@ class Signer:
         return HEADER, f"Bearer {token}".encode()
 
 
+def _b64json(segment: str) -> object:
+    return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+
+
 def _kid(token: str) -> str | None:
     """The `kid` of the token's header, unverified (it only picks the key the signature is then checked with); None
     when absent or unreadable (the decodes after say what is wrong)."""
-    segment = token.split(".", 1)[0]
     try:
-        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+        header = _b64json(token.split(".", 1)[0])
     except ValueError:  # bad base64, not JSON, not UTF-8
         return None
     kid = header.get("kid") if isinstance(header, dict) else None
     return kid if isinstance(kid, str) else None
+
+
+_PLAIN_HEADER = frozenset({"alg", "typ", "kid"})
+_PLAIN_CLAIMS = frozenset({"iss", "iat", "exp", "partner_id", "roles", "sha256"})
+_REQUIRED = ("iss", "iat", "exp", "sha256")
+
+
+def _hs256_claims(token: str, secret: str) -> dict | None:  # type: ignore[type-arg]
+    """The claims of a plain HS256 token that `secret` signed: a header of alg/typ/kid only and exactly the claims a
+    Signer writes (so no `nbf`, `aud` or other claim PyJWT would judge). Checked here without PyJWT, which prepares
+    the key again for every token (a tenth of the subscription service's CPU); None for any other token, which PyJWT
+    then decodes and says what is wrong with."""
+    try:
+        header_b64, payload_b64, signature_b64 = token.split(".")
+        header, claims = _b64json(header_b64), _b64json(payload_b64)
+        signature = base64.urlsafe_b64decode(signature_b64 + "=" * (-len(signature_b64) % 4))
+    except ValueError:  # not three segments, bad base64, not JSON, not UTF-8
+        return None
+    if not (isinstance(header, dict) and header.get("alg") == "HS256" and header.keys() <= _PLAIN_HEADER
+            and isinstance(claims, dict) and claims.keys() <= _PLAIN_CLAIMS and all(c in claims for c in _REQUIRED)):
+        return None
+    expected = hmac.new(secret.encode(), f"{header_b64}.{payload_b64}".encode(), hashlib.sha256).digest()
+    return claims if hmac.compare_digest(expected, signature) else None
 
 
 class Verifier:
@@ -105,12 +132,13 @@ class Verifier:
         key = self.keys.get(issuer) if isinstance(issuer, str) else None
         if key is None:
             raise Unauthenticated(f"unknown issuer {issuer!r}: no key for it in NCE_COMMAND_KEYS")
-        try:
-            claims = jwt.decode(token, key, algorithms=["EdDSA" if _is_pem(key) else "HS256"],
-                                options={"require": ["iss", "iat", "exp", "sha256"], "verify_exp": False,
-                                         "verify_iat": False})
-        except jwt.PyJWTError as e:
-            raise Unauthenticated(f"forged or damaged token from {issuer!r}: {e}") from None
+        claims = None if _is_pem(key) else _hs256_claims(token, key)
+        if claims is None:
+            try:
+                claims = jwt.decode(token, key, algorithms=["EdDSA" if _is_pem(key) else "HS256"],
+                                    options={"require": list(_REQUIRED), "verify_exp": False, "verify_iat": False})
+            except jwt.PyJWTError as e:
+                raise Unauthenticated(f"forged or damaged token from {issuer!r}: {e}") from None
         if claims["iss"] != issuer:
             raise Unauthenticated(f"the token's key is {issuer!r}'s but its iss is {claims['iss']!r}")
         self._check_times(claims, timestamp)

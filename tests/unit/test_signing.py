@@ -134,7 +134,8 @@ def test_authentication_comes_before_the_type_or_data_are_looked_at() -> None:
         assert "unsigned" in reason(record(value, []))  # not UNKNOWN_COMMAND/INVALID_COMMAND, which claim the id
 
 
-def test_the_token_names_its_issuer_as_kid_so_the_verifier_decodes_it_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_plain_hs256_token_names_its_issuer_as_kid_and_is_checked_without_pyjwt(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     r = signed()
     token = dict(r.headers)[HEADER].decode().removeprefix("Bearer ")
     assert jwt.get_unverified_header(token)["kid"] == "crm"
@@ -142,7 +143,18 @@ def test_the_token_names_its_issuer_as_kid_so_the_verifier_decodes_it_once(monke
     real = jwt.decode
     monkeypatch.setattr(jwt, "decode", lambda *a, **kw: decodes.append(kw.get("options")) or real(*a, **kw))
     assert decode(r, 100_000, verifier()) is not None
-    assert len(decodes) == 1
+    assert decodes == []  # the key picked by kid, the HMAC checked directly
+    assert "forged" in reason(signed(signer=Signer("crm", "x" * 40)))  # and a wrong key's signature still fails
+
+
+@pytest.mark.parametrize("extra, why", [({"nbf": NOW + timedelta(days=3650)}, "not yet valid"),
+                                        ({"aud": "someone-else"}, "audience")])
+def test_claims_a_signer_never_writes_are_judged_by_pyjwt(extra: dict, why: str) -> None:  # type: ignore[type-arg]
+    value = command("partner.register", PARTNER, actor=P1_ADMIN)
+    claims = {"iss": "crm", "iat": NOW, "exp": NOW + timedelta(minutes=5), "partner_id": "P1",
+              "roles": ["AdminAgent"], "sha256": __import__("hashlib").sha256(value).hexdigest(), **extra}
+    token = jwt.encode(claims, KEY, algorithm="HS256", headers={"kid": "crm"})
+    assert why in reason(record(value, [(HEADER, f"Bearer {token}".encode())]))
 
 
 def test_tokens_without_kid_or_with_a_foreign_kid_are_still_verified_by_their_iss() -> None:
