@@ -109,6 +109,7 @@ class ClockControl:
         current = await self.clock.now()
         if to < current:
             await self.clock.set(to)  # raises ClockMovedBackwardsError with the reason
+        await storage.arm_month_end(self.pool, current)  # should the timer loop not have armed it yet
         admin = make_admin(self.kafka, "nce-scheduler-clock")
         await admin.start()
         try:

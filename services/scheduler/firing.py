@@ -1,4 +1,5 @@
-"""The scheduler's timer loop: fire what is due by the clock, catching up at start in due order."""
+"""The scheduler's timer loop: fire what is due by the clock, catching up at start in due order (the month-end chain
+armed first)."""
 import asyncio
 import logging
 
@@ -12,9 +13,13 @@ log = logging.getLogger(__name__)
 
 
 async def run_timers(rt: Runtime, idle_s: float = 0.5) -> None:
+    armed = False
     while True:
         try:
             now = await rt.clock.now()
+            if not armed:  # the month-end chain: its link for this month, should none be armed
+                await storage.arm_month_end(rt.db(), now)
+                armed = True
             while fired := await storage.fire_due(rt.db(), now):
                 log.info("fired %d timers due by %s", fired, now.isoformat())
                 if rt.relay is not None:

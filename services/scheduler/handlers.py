@@ -2,7 +2,7 @@
 from datetime import date, datetime
 
 from shared.contracts.catalog import EosChanged
-from shared.contracts.scheduler import ChargeCycleStarted, EosDateReached, LifecycleStepDue, MonthEnded, TermEnded
+from shared.contracts.scheduler import ChargeCycleStarted, EosDateReached, LifecycleStepDue, TermEnded
 from shared.contracts.subscription import (
     SubscriptionCancelled,
     SubscriptionCreated,
@@ -12,11 +12,10 @@ from shared.contracts.subscription import (
     SubscriptionTerms,
     TermChanged,
     TermsRenewed,
-    QuantityChanged,
     Transitioned,
     TrialConverted,
 )
-from shared.dates import cycle_months, cycle_starts, month_after, start_of_day
+from shared.dates import cycle_months, cycle_starts, start_of_day
 from shared.messaging.handlers import Context, Handlers
 
 from services.scheduler import storage
@@ -30,8 +29,8 @@ async def _time_term_end(ctx: Context, event: SubscriptionTerms, anchor: date | 
 
 
 def _term_timers(event: SubscriptionTerms, anchor: date | None = None) -> storage.TermTimers:
-    """The term's end, its charge cycles' starts (anchored to `anchor`, default the term's start) and the ends
-    of the months they fall in."""
+    """The term's end and its charge cycles' starts (anchored to `anchor`, default the term's start). Month ends
+    need nothing from a term: one is always armed, and firing it arms the next (storage.month_end)."""
     instant = term_end_instant(event.term_end)
     ended = TermEnded(subscription_id=event.subscription_id, customer_id=event.customer_id,
                       term_end=event.term_end, instant=instant)
@@ -44,19 +43,7 @@ def _term_timers(event: SubscriptionTerms, anchor: date | None = None) -> storag
                                      cycle_start=start, term_end=event.term_end, instant=start_of_day(start))
         timers.append(("cycle", f"{event.subscription_id}@{start}", started.instant, event.customer_id, started,
                        "scheduler.charge_cycle_started"))
-    months = sorted({event.term_start.replace(day=1), *(s.replace(day=1) for s in starts)})
-    return event.subscription_id, timers, [_month_end(day) for day in months]
-
-
-def _month_end(day: date) -> storage.Timer:
-    """The end of `day`'s month, when billing closes that month's invoices (one timer per month)."""
-    instant = start_of_day(month_after(day))
-    ended = MonthEnded(month=f"{day:%Y-%m}", instant=instant)
-    return "month_end", ended.month, instant, "months", ended, "scheduler.month_ended"
-
-
-async def _time_month_end(ctx: Context, day: date) -> None:
-    await storage.ensure_timer(ctx.conn, *_month_end(day), ctx.now)
+    return event.subscription_id, timers
 
 
 @handlers.on("subscription.created")
@@ -82,7 +69,6 @@ async def on_subscription_transitioned(ctx: Context, event: Transitioned) -> Non
         await _time_term_end(ctx, event.target, anchor=event.term_start)
     elif event.kind == "full":  # the plan may bill on another cycle now
         await _time_term_end(ctx, event.target)
-    await _time_month_end(ctx, event.at.date())
 
 
 @handlers.on("subscription.trial_converted")
@@ -118,12 +104,6 @@ async def _time_lifecycle(ctx: Context, subscription_id: str, customer_id: str, 
 async def on_subscription_cancelled(ctx: Context, event: SubscriptionCancelled) -> None:
     await storage.cancel_timer(ctx.conn, "term_end", event.subscription_id)
     await storage.cancel_timers_of(ctx.conn, "cycle", event.subscription_id)
-    await _time_month_end(ctx, event.at.date())
-
-
-@handlers.on("subscription.quantity_changed")
-async def on_quantity_changed(ctx: Context, event: QuantityChanged) -> None:
-    await _time_month_end(ctx, event.at.date())  # its lines go on that month's invoice
 
 
 @handlers.on("catalog.eos_changed")

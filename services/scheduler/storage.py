@@ -3,7 +3,7 @@ import asyncio
 import json
 import random
 import zlib
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -12,6 +12,8 @@ from pydantic import BaseModel
 
 from shared.contracts.envelope import Envelope
 from shared.contracts.common import MAX_TERMS_PER_EVENT
+from shared.contracts.scheduler import MonthEnded
+from shared.dates import month_after, start_of_day
 from shared.messaging.outbox import envelope_for
 
 from services.scheduler.domain.timers import event_id
@@ -44,16 +46,6 @@ async def set_timer(conn: asyncpg.Connection, kind: str, key: str, due_at: datet
     )
 
 
-async def ensure_timer(conn: asyncpg.Connection, kind: str, key: str, due_at: datetime, partition_key: str,
-                       event: BaseModel, event_type: str, now: datetime) -> None:
-    """The one timer of (kind, key), unless it is already set (month ends: set by every subscription's events)."""
-    await conn.execute(
-        """INSERT INTO timers (kind, key, due_at, partition_key, event_id, headers, payload, updated_at, bucket)
-           VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9) ON CONFLICT (kind, key) DO NOTHING""",
-        *timer_row(kind, key, due_at, partition_key, event_type, event, now),
-    )
-
-
 Timer = tuple[str, str, datetime, str, BaseModel, str]  # kind, key, due at, partition key, event, event type
 
 # A subscription's cycle timer keys: `subject@YYYY-MM-DD`. Byte order (COLLATE "C", as the index
@@ -61,43 +53,55 @@ Timer = tuple[str, str, datetime, str, BaseModel, str]  # kind, key, due at, par
 # whose id begins with `subject@` (an id may contain "@").
 _CYCLES_OF = """key COLLATE "C" ^@ ({subject} || '@') AND length(key) = length({subject}) + 11"""
 
-# Times a subscription's term ($1) in one statement: its cycle timers are cleared but for those given again, the
-# given timers that move ($10) are created or moved (term end, cycles), the others (month ends) created unless set.
-# No row is both deleted and written by it.
+# Times a subscription's term ($1) in one statement: its cycle timers are cleared but for those given again, and the
+# given timers (term end, cycles) created or moved. No row is both deleted and written by it.
 _TIME_TERM = f"""
-WITH given (kind, key, due_at, partition_key, event_id, headers, payload, bucket, moves) AS (
-    SELECT * FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::bytea[], $6::uuid[], $7::jsonb[], $8::bytea[],
-                         $9::smallint[], $10::boolean[])
-), cleared AS (
+WITH cleared AS (
     DELETE FROM timers WHERE kind = 'cycle' AND {_CYCLES_OF.format(subject="$1")} AND key <> ALL($3::text[])
-), ensured AS (
-    INSERT INTO timers (kind, key, due_at, partition_key, event_id, headers, payload, updated_at, bucket)
-    SELECT kind, key, due_at, partition_key, event_id, headers, payload, $11, bucket FROM given WHERE NOT moves
-    ON CONFLICT (kind, key) DO NOTHING
 )
 INSERT INTO timers (kind, key, due_at, partition_key, event_id, headers, payload, updated_at, bucket)
-SELECT kind, key, due_at, partition_key, event_id, headers, payload, $11, bucket FROM given WHERE moves
+SELECT kind, key, due_at, partition_key, event_id, headers, payload, $10, bucket
+FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::bytea[], $6::uuid[], $7::jsonb[], $8::bytea[],
+            $9::smallint[]) AS given (kind, key, due_at, partition_key, event_id, headers, payload, bucket)
 ON CONFLICT (kind, key) DO UPDATE SET due_at = EXCLUDED.due_at, partition_key = EXCLUDED.partition_key,
     event_id = EXCLUDED.event_id, headers = EXCLUDED.headers, payload = EXCLUDED.payload,
     updated_at = EXCLUDED.updated_at, bucket = EXCLUDED.bucket
 """
 
 
-TermTimers = tuple[str, list[Timer], list[Timer]]  # a subscription's term: its timers (term end, cycles), month ends
+TermTimers = tuple[str, list[Timer]]  # a subscription's term: its timers (term end, cycles)
 
 
-def _term_args(subscription_id: str, timers: list[Timer], month_ends: list[Timer], now: datetime) -> tuple[Any, ...]:
-    rows = [(*timer_row(kind, key, due, partition, type_, event, now), moves)
-            for moves, given in ((True, timers), (False, month_ends))
-            for kind, key, due, partition, event, type_ in given]
-    kind, key, due_at, partition_key, event_id, headers, payload, _, bucket, moves = zip(*rows, strict=True)
-    return subscription_id, kind, key, due_at, partition_key, event_id, headers, payload, bucket, moves, now
+def _term_args(subscription_id: str, timers: list[Timer], now: datetime) -> tuple[Any, ...]:
+    rows = [timer_row(kind, key, due, partition, type_, event, now)
+            for kind, key, due, partition, event, type_ in timers]
+    kind, key, due_at, partition_key, event_id, headers, payload, _, bucket = zip(*rows, strict=True)
+    return subscription_id, kind, key, due_at, partition_key, event_id, headers, payload, bucket, now
 
 
 async def time_terms(conn: asyncpg.Connection, terms: list[TermTimers], now: datetime) -> None:
-    """Set each term's timers (term end, charge cycles), replacing its subscription's cycle timers, and ensure the
-    month ends they need: one statement per term, all in one round trip."""
+    """Set each term's timers (term end, charge cycles), replacing its subscription's cycle timers: one statement
+    per term, all in one round trip."""
     await conn.executemany(_TIME_TERM, [_term_args(*term, now) for term in terms])
+
+
+def month_end(month: date) -> Timer:
+    """The end of `month` (its first day), when billing closes that month's invoices. One is always armed: the
+    scheduler arms its clock's month at start (arm_month_end), and firing one arms the next (_fire_free_buckets), so
+    every month closes, whatever was charged in it and however late."""
+    instant = start_of_day(month_after(month))
+    ended = MonthEnded(month=f"{month:%Y-%m}", instant=instant)
+    return "month_end", ended.month, instant, "months", ended, "scheduler.month_ended"
+
+
+_ENSURE = """INSERT INTO timers (kind, key, due_at, partition_key, event_id, headers, payload, updated_at, bucket)
+             VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9) ON CONFLICT (kind, key) DO NOTHING"""
+
+
+async def arm_month_end(pool: asyncpg.Pool, now: datetime) -> None:
+    """Arm the end of `now`'s month unless it is armed (a chain fired up to an earlier month arms it again: a no-op)."""
+    kind, key, due, partition, event, type_ = month_end(now.date().replace(day=1))
+    await pool.execute(_ENSURE, *timer_row(kind, key, due, partition, type_, event, now))
 
 
 async def cancel_timer(conn: asyncpg.Connection, kind: str, key: str) -> None:
@@ -190,6 +194,10 @@ async def _fire_free_buckets(pool: asyncpg.Pool, now: datetime, batch: int, orde
             key, headers, payload = zip(*fired_rows(claimed), strict=True)
             await conn.execute(_MOVE, [t["kind"] for t in claimed], [t["key"] for t in claimed], key, headers,
                                payload)
+            if nexts := [month_end(month_after(date.fromisoformat(f"{t['key']}-01"))) for t in claimed
+                         if t["kind"] == "month_end"]:  # the same bucket ("months"): the next month end, armed
+                await conn.executemany(_ENSURE, [timer_row(kind, key, due, partition, type_, event, now)
+                                                 for kind, key, due, partition, event, type_ in nexts])
         return len(claimed)
 
 

@@ -1,5 +1,5 @@
 """The scheduler's timer bookkeeping: a term's timers set in one statement, a subscription's cycle timers cleared
-exactly and by an index."""
+exactly and by an index, a month end always armed."""
 import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from services.scheduler import storage
-from shared.contracts.scheduler import ChargeCycleStarted, MonthEnded, TermEnded
+from shared.contracts.scheduler import ChargeCycleStarted, TermEnded
 from tests.conftest import migrated_pool
 
 pytestmark = pytest.mark.integration
@@ -33,10 +33,6 @@ def term_end(subscription_id: str, end: date) -> storage.Timer:
     return "term_end", subscription_id, at(end), "C1", event, "scheduler.term_ended"
 
 
-def month_end(month: str, instant: datetime) -> storage.Timer:
-    return "month_end", month, instant, "months", MonthEnded(month=month, instant=instant), "scheduler.month_ended"
-
-
 def index_conditions(plan: dict[str, Any]) -> Iterator[str]:
     if "Index Cond" in plan:
         yield plan["Index Cond"]
@@ -48,22 +44,19 @@ async def test_a_term_is_timed_in_one_statement_replacing_its_cycle_timers_only(
     pool = await migrated_pool(stack, "scheduler")
     try:
         async with pool.acquire() as conn:
-            for timer in [term_end("S1", date(2026, 1, 31)), month_end("2026-02", at(date(2026, 3, 1))),
+            for timer in [term_end("S1", date(2026, 1, 31)), storage.month_end(date(2026, 2, 1)),
                           *(cycle(s, date(2026, m, 1)) for s in ["S1", *OTHERS] for m in (2, 3))]:
                 await storage.set_timer(conn, *timer, NOW)
             # the term moved: it ends in April, its cycles start in March and April
             await storage.time_terms(conn, [("S1", [term_end("S1", date(2026, 4, 30)), cycle("S1", date(2026, 3, 1)),
-                                                    cycle("S1", date(2026, 4, 1))],
-                                             [month_end("2026-02", at(date(2026, 2, 28))),
-                                              month_end("2026-04", at(date(2026, 5, 1)))])], NOW)
+                                                    cycle("S1", date(2026, 4, 1))])], NOW)
             timers = {(r["kind"], r["key"]): r["due_at"] for r in await conn.fetch("SELECT * FROM timers")}
     finally:
         await pool.close()
     assert timers == {
         ("term_end", "S1"): at(date(2026, 4, 30)),  # moved
         ("cycle", "S1@2026-03-01"): at(date(2026, 3, 1)), ("cycle", "S1@2026-04-01"): at(date(2026, 4, 1)),
-        ("month_end", "2026-02"): at(date(2026, 3, 1)),  # already set: kept as it was
-        ("month_end", "2026-04"): at(date(2026, 5, 1)),
+        ("month_end", "2026-02"): at(date(2026, 3, 1)),  # no term's business
         **{("cycle", f"{s}@2026-0{m}-01"): at(date(2026, m, 1)) for s in OTHERS for m in (2, 3)},
     }
 
@@ -80,10 +73,30 @@ async def test_a_subscriptions_cycle_timers_are_cleared_exactly_and_by_an_index(
             await conn.execute("SET enable_seqscan = off")  # a table this small would be read whole anyway
             plans = [json.loads(await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *args))[0]["Plan"]
                      for sql, args in [(storage.CANCEL_TIMERS_OF, ("cycle", "S1")),
-                                       (storage._TIME_TERM, ("S1", *[[]] * 9, NOW))]]
+                                       (storage._TIME_TERM, ("S1", *[[]] * 8, NOW))]]
             await conn.execute("RESET enable_seqscan")
     finally:
         await pool.close()
     assert left == {f"{s}@2026-0{m}-01" for s in OTHERS for m in (2, 3)}
     for plan in plans:  # the key prefix bounds an index scan, not a filter over every cycle timer
         assert any("key" in condition for condition in index_conditions(plan))
+
+
+async def test_a_month_end_is_always_armed_and_firing_one_arms_the_next(stack) -> None:  # type: ignore[no-untyped-def]
+    """Every month closes, whatever was charged in it: the scheduler arms its clock's month, each month end fired
+    arms the next, and a scheduler catching up fires each month in turn."""
+    pool = await migrated_pool(stack, "scheduler")
+    try:
+        await storage.arm_month_end(pool, NOW)
+        await storage.arm_month_end(pool, NOW)  # armed already: nothing more
+        armed = await pool.fetch("SELECT key, due_at FROM timers WHERE kind = 'month_end'")
+        late = datetime(2026, 3, 15, tzinfo=UTC)  # two month ends behind
+        fired = [await storage.fire_due(pool, late) for _ in range(3)]
+        months = [json.loads(r["payload"])["data"]["month"] for r in await pool.fetch(
+            "SELECT payload FROM outbox WHERE topic = 'nce.scheduler.events' ORDER BY id")]
+        left = await pool.fetch("SELECT key, due_at FROM timers WHERE kind = 'month_end'")
+    finally:
+        await pool.close()
+    assert [(r["key"], r["due_at"]) for r in armed] == [("2026-01", at(date(2026, 2, 1)))]
+    assert fired == [1, 1, 0] and months == ["2026-01", "2026-02"]
+    assert [(r["key"], r["due_at"]) for r in left] == [("2026-03", at(date(2026, 4, 1)))]
