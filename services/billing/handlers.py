@@ -30,6 +30,7 @@ from services.billing import storage
 from services.billing.domain.charges import Line, charge, quantity_change, switch
 
 handlers = Handlers("billing")
+_ANNOUNCED = frozenset(ChargeCreated.model_fields) - {"invoice_month"}  # a stored line's fields its event carries
 
 
 def _plan_values(terms: SubscriptionTerms, quantity: int, anchor: date | None = None,
@@ -60,7 +61,7 @@ async def _store(ctx: Context, entries: list[storage.Entry], saving_plan: bool =
     for stored, (_, _, sub, _, _) in zip(stored_lines, entries, strict=True):
         if stored is not None:
             await ctx.emit("billing.charge_created", ChargeCreated(
-                **{k: v for k, v in stored.items() if k in ChargeCreated.model_fields and k != "invoice_month"},
+                **{k: v for k, v in stored.items() if k in _ANNOUNCED},
                 invoice_month=f"{stored['invoice_month']:%Y-%m}"), key=sub["customer_id"])
 
 

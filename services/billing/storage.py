@@ -1,4 +1,5 @@
 """Billing's own tables: plans (each subscription's current term), charge lines, invoices."""
+import functools
 import json
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -16,6 +17,7 @@ PLAN_FIELDS = ("subscription_id", "partner_id", "customer_id", "catalog_item_id"
                "quantity", "status", "auto_renew", "billing_currency")
 
 
+@functools.cache
 def _upsert_plan(first: int) -> str:
     """The plan upsert, its values numbered from `$first` in PLAN_FIELDS' order."""
     marks = ", ".join(f"${i}" for i in range(first, first + len(PLAN_FIELDS)))

@@ -50,13 +50,24 @@ Text = Annotated[str, Field(min_length=1, max_length=500)]
 
 
 def has_nul(value: Any) -> bool:
-    """Whether a JSON value holds a NUL character (U+0000) in any string: PostgreSQL text cannot store one."""
+    """Whether a JSON value holds a NUL character (U+0000) in any string: PostgreSQL text cannot store one. (Run on
+    every message's data: strings are looked at in place, only containers recursed into.)"""
     if isinstance(value, str):
         return "\x00" in value
     if isinstance(value, dict):
-        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+        return any(isinstance(k, str) and "\x00" in k for k in value) or _any_nul(value.values())
     if isinstance(value, list | tuple):
-        return any(has_nul(v) for v in value)
+        return _any_nul(value)
+    return False
+
+
+def _any_nul(values: Any) -> bool:
+    for v in values:
+        if isinstance(v, str):
+            if "\x00" in v:
+                return True
+        elif isinstance(v, dict | list | tuple) and has_nul(v):
+            return True
     return False
 
 

@@ -38,13 +38,16 @@ async def _locked(ctx: Context, subscription_id: str) -> storage.Locked:
     return found
 
 
+_FACTS = frozenset(SubscriptionFacts.model_fields) - {"at"}  # read once: pydantic's model_fields is a property
+_TERMS = frozenset(SubscriptionTerms.model_fields)
+
+
 def _facts(sub: Subscription, now: datetime) -> dict[str, Any]:
-    keep = SubscriptionFacts.model_fields.keys() - {"at"}
-    return {**{k: v for k, v in vars(sub).items() if k in keep}, "at": now}  # vars: asdict deep-copies
+    return {**{k: v for k, v in vars(sub).items() if k in _FACTS}, "at": now}  # vars: asdict deep-copies
 
 
 def _terms(sub: Subscription) -> SubscriptionTerms:
-    return SubscriptionTerms(**{k: v for k, v in vars(sub).items() if k in SubscriptionTerms.model_fields})
+    return SubscriptionTerms(**{k: v for k, v in vars(sub).items() if k in _TERMS})
 
 
 async def _wipe(ctx: Context, sub: Subscription, pending: NextTerm | None, reason: str, at: datetime) -> None:
