@@ -72,9 +72,13 @@ ON CONFLICT (kind, key) DO UPDATE SET due_at = EXCLUDED.due_at, partition_key = 
 TermTimers = tuple[str, list[Timer]]  # a subscription's term: its timers (term end, cycles)
 
 
+def _stored(timer: Timer, now: datetime) -> tuple[Any, ...]:
+    kind, key, due_at, partition_key, event, event_type = timer
+    return timer_row(kind, key, due_at, partition_key, event_type, event, now)
+
+
 def _term_args(subscription_id: str, timers: list[Timer], now: datetime) -> tuple[Any, ...]:
-    rows = [timer_row(kind, key, due, partition, type_, event, now)
-            for kind, key, due, partition, event, type_ in timers]
+    rows = [_stored(timer, now) for timer in timers]
     kind, key, due_at, partition_key, event_id, headers, payload, _, bucket = zip(*rows, strict=True)
     return subscription_id, kind, key, due_at, partition_key, event_id, headers, payload, bucket, now
 
@@ -100,8 +104,7 @@ _ENSURE = """INSERT INTO timers (kind, key, due_at, partition_key, event_id, hea
 
 async def arm_month_end(pool: asyncpg.Pool, now: datetime) -> None:
     """Arm the end of `now`'s month unless it is armed (a chain fired up to an earlier month arms it again: a no-op)."""
-    kind, key, due, partition, event, type_ = month_end(now.date().replace(day=1))
-    await pool.execute(_ENSURE, *timer_row(kind, key, due, partition, type_, event, now))
+    await pool.execute(_ENSURE, *_stored(month_end(now.date().replace(day=1)), now))
 
 
 async def cancel_timer(conn: asyncpg.Connection, kind: str, key: str) -> None:
@@ -196,8 +199,7 @@ async def _fire_free_buckets(pool: asyncpg.Pool, now: datetime, batch: int, orde
                                payload)
             if nexts := [month_end(month_after(date.fromisoformat(f"{t['key']}-01"))) for t in claimed
                          if t["kind"] == "month_end"]:  # the same bucket ("months"): the next month end, armed
-                await conn.executemany(_ENSURE, [timer_row(kind, key, due, partition, type_, event, now)
-                                                 for kind, key, due, partition, event, type_ in nexts])
+                await conn.executemany(_ENSURE, [_stored(timer, now) for timer in nexts])
         return len(claimed)
 
 

@@ -64,8 +64,13 @@ class Signer:
         return HEADER, f"Bearer {token}".encode()
 
 
+def _b64(segment: str) -> bytes:
+    """A base64url segment of a token (JWT drops the padding)."""
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
 def _b64json(segment: str) -> object:
-    return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    return json.loads(_b64(segment))
 
 
 def _kid(token: str) -> str | None:
@@ -92,7 +97,7 @@ def _hs256_claims(token: str, secret: str) -> dict | None:  # type: ignore[type-
     try:
         header_b64, payload_b64, signature_b64 = token.split(".")
         header, claims = _b64json(header_b64), _b64json(payload_b64)
-        signature = base64.urlsafe_b64decode(signature_b64 + "=" * (-len(signature_b64) % 4))
+        signature = _b64(signature_b64)
     except ValueError:  # not three segments, bad base64, not JSON, not UTF-8
         return None
     if not (isinstance(header, dict) and header.get("alg") == "HS256" and header.keys() <= _PLAIN_HEADER
