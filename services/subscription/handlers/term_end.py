@@ -9,6 +9,7 @@ from services.subscription.handlers.trials import _convert_trial
 from services.subscription.handlers.common import (
     _disable,
     _eos,
+    _eos_in,
     _expire,
     _wipe,
     handlers,
@@ -20,7 +21,6 @@ from shared.contracts.subscription import (
     TermsRenewed,
 )
 from shared.messaging.handlers import Context
-from shared.rules.eos import eos_state
 from shared.rules.prices import renewal_row
 
 
@@ -78,9 +78,8 @@ async def _term_ended(ctx: Context, event: TermEnded,
     sub = found.sub
     if found.kind == "perpetual":
         return None  # §1.5, row 17: perpetual software has no renewal, nothing ends; End of Sale has no effect on it
-    product_id, sku_id, _ = sub.catalog_item_id.split(":")
-    eos = eos_state(found.eos_rules, product_id, sku_id, sub.market, sub.term_duration, sub.billing_cycle,
-                    event.instant)
+    eos = _eos_in(found.eos_rules, sub.catalog_item_id, sub.market, sub.term_duration, sub.billing_cycle,
+                  event.instant)
     end_of_life = eos is not None and eos.state == "EndOfLife"  # §9.10: no renewal into EOL, even with auto-renew
     after = lifecycle.at_term_end(found.status, sub.auto_renew, end_of_life)
     if after == "expired":

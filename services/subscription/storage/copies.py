@@ -74,6 +74,7 @@ async def eos_rules(conn: asyncpg.Connection, catalog_item_id: str) -> list[EosR
     return [eos_rule(*r) for r in rows]
 
 
+PRICE_COLUMNS = "currency, tier_min, tier_max, effective_start, effective_end, unit_price"  # a Row, in order
 EOS_COLUMNS = "product_id, sku_id, market, term_duration, billing_cycle, state, effective_date"
 
 
@@ -100,7 +101,7 @@ async def price_rows(
     """The plan's rows in `market`, in `currency` (None: in every currency the market has)."""
     product_id, sku_id, _ = catalog_item_id.split(":")
     rows = await conn.fetch(
-        """SELECT currency, tier_min, tier_max, effective_start, effective_end, unit_price FROM price_rows
+        f"""SELECT {PRICE_COLUMNS} FROM price_rows
            WHERE product_id = $1 AND sku_id = $2 AND market = $3 AND ($4::text IS NULL OR currency = $4)
              AND term_duration = $5 AND billing_cycle = $6""",
         product_id, sku_id, market, currency, term, cycle,

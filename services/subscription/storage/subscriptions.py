@@ -13,7 +13,8 @@ from shared.rules.prices import Promo, Row, promo_from
 from services.subscription.domain.changes import Batch
 from services.subscription.domain.purchase import Customer, Offer, Subscription
 from services.subscription.domain.scheduled import NextTerm
-from services.subscription.storage.copies import EOS_COLUMNS, OFFER_COLUMNS, eos_rule, offer_from
+from services.subscription.storage.copies import (EOS_COLUMNS, OFFER_COLUMNS, PRICE_COLUMNS, eos_rule,
+                                                  offer_from)
 
 
 async def scheduled_change(conn: asyncpg.Connection, subscription_id: str) -> NextTerm | None:
@@ -113,6 +114,11 @@ async def insert_subscription(conn: asyncpg.Connection, s: Subscription, now: da
 _FIELDS = [f.name for f in fields(Subscription)]
 
 
+def _subscription(row: asyncpg.Record) -> Subscription:
+    """The subscription in a row holding every one of its fields (_FIELDS)."""
+    return Subscription(**{f: row[f] for f in _FIELDS})
+
+
 @dataclass(frozen=True)
 class AtTermEnd:
     """What a term end is decided on, read with the subscription locked: its offer's kind and trial flag (None, False:
@@ -134,7 +140,7 @@ SELECT {", ".join(f"s.{f}" for f in _FIELDS)}, s.status, s.scheduled_change, o.k
        p.promotion,
        ARRAY(SELECT ROW({EOS_COLUMNS}) FROM eos_rules e
              WHERE e.product_id = split_part(s.catalog_item_id, ':', 1)) AS eos_rules,
-       ARRAY(SELECT ROW(r.currency, r.tier_min, r.tier_max, r.effective_start, r.effective_end, r.unit_price)
+       ARRAY(SELECT ROW({PRICE_COLUMNS})
              FROM price_rows r
              WHERE (r.product_id, r.sku_id) = (split_part(s.catalog_item_id, ':', 1), split_part(s.catalog_item_id, ':', 2))
                AND (r.market, r.currency, r.term_duration, r.billing_cycle)
@@ -150,7 +156,7 @@ async def at_term_ends(conn: asyncpg.Connection, subscription_ids: list[str],
     """Everything the term ends of these subscriptions on `renewal` need, by subscription id, in one statement; the
     subscriptions locked for this transaction."""
     return {row["subscription_id"]: AtTermEnd(
-        Subscription(**{f: row[f] for f in _FIELDS}), row["status"], row["kind"], row["trial"],
+        _subscription(row), row["status"], row["kind"], row["trial"],
         _next_term(row["scheduled_change"]), [eos_rule(*r) for r in row["eos_rules"]],
         [Row(*r) for r in row["price_rows"]], promo_from(json.loads(row["promotion"])) if row["promotion"] else None,
     ) for row in await conn.fetch(_AT_TERM_END, subscription_ids, renewal)}
@@ -166,7 +172,7 @@ async def subscription_for_update(conn: asyncpg.Connection, subscription_id: str
         f"SELECT {', '.join(_FIELDS)}, status FROM subscriptions WHERE subscription_id = $1 FOR UPDATE",
         subscription_id,
     )
-    return (Subscription(**{f: row[f] for f in _FIELDS}), row["status"]) if row else None
+    return (_subscription(row), row["status"]) if row else None
 
 
 @dataclass(frozen=True)
@@ -202,7 +208,7 @@ async def locked(conn: asyncpg.Connection, subscription_id: str) -> Locked | Non
     if row is None:
         return None
     offer = offer_from(row)
-    return Locked(Subscription(**{f: row[f] for f in _FIELDS}), row["status"], _next_term(row["scheduled_change"]),
+    return Locked(_subscription(row), row["status"], _next_term(row["scheduled_change"]),
                   offer, [Batch(*b) for b in row["batches"]], [eos_rule(*r) for r in row["eos_rules"]],
                   _room(offer, row["pooled_held"]))
 
@@ -227,7 +233,7 @@ class AtPurchase:
 
 _AT_PURCHASE = f"""
 SELECT c.customer_id, c.partner_id, c.country, pa.billing_currency, o.catalog_item_id, {OFFER_COLUMNS},
-       ARRAY(SELECT ROW(r.currency, r.tier_min, r.tier_max, r.effective_start, r.effective_end, r.unit_price)
+       ARRAY(SELECT ROW({PRICE_COLUMNS})
              FROM price_rows r
              WHERE (r.product_id, r.sku_id, r.market, r.term_duration, r.billing_cycle)
                    = (split_part($2, ':', 1), split_part($2, ':', 2), c.country, $3, $4)) AS price_rows,
