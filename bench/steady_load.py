@@ -43,6 +43,7 @@ class Load:
         self.active: dict[str, dict[str, Any]] = {}  # purchased and come back, not cancelled, nothing in flight
         self.sent: dict[str, tuple[float, str, str | None]] = {}  # command id → (sent at, kind, subscription)
         self.latency: list[float] = []
+        self.latency_at: list[tuple[float, float]] = []  # (sent at, latency) to show when the slow ones were sent
         self.outcomes: dict[str, int] = {}
         self.unexpected: list[tuple[str, str]] = []
 
@@ -79,6 +80,7 @@ class Load:
             return
         at, kind, sub = sent
         self.latency.append(timestamp_ms / 1000 - at)
+        self.latency_at.append((at, self.latency[-1]))
         self.outcomes[event["type"]] = self.outcomes.get(event["type"], 0) + 1
         if event["type"] != EXPECTED[kind]:
             self.unexpected.append((kind, event["data"].get("code") if is_rejection(event) else event["type"]))
@@ -101,7 +103,19 @@ def sample(bench: Bench, t0: float, load: Load) -> dict[str, Any]:
         backlog[name] = int(m.get("nce_outbox_backlog", 0))
         lag[name] = int(sum(v for k, v in m.items() if k.startswith("nce_consumer_lag{")))
     return {"t_s": round(time.time() - t0), "rss_mib": bench.rss_mib(), "outbox_backlog": backlog,
-            "consumer_lag": lag, "awaiting_outcome": len(load.sent)}
+            "consumer_lag": lag, "awaiting_outcome": len(load.sent), "answered": len(load.latency),
+            "cpu_s": {k: round(v, 2) for k, v in bench.cpu_seconds().items()}}
+
+
+def cpu_by_sample(series: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """CPU ms per command answered between two samples, per process: whether a command costs more as data grows."""
+    out = []
+    for a, b in zip(series, series[1:]):
+        answered = b["answered"] - a["answered"]
+        if answered > 0:
+            out.append({"to_t_s": b["t_s"], "answered": answered,
+                         **{k: round((b["cpu_s"][k] - a["cpu_s"][k]) * 1000 / answered, 2) for k in b["cpu_s"]}})
+    return out
 
 
 async def drive(bench: Bench, rate: float, duration: float, customers: int, sample_s: float,
@@ -161,7 +175,16 @@ async def drive(bench: Bench, rate: float, duration: float, customers: int, samp
         unprofiled(spies)
         await producer.stop()
         await consumer.stop()
-    return {"load": load, "sent": sent, "send_s": send_s, "series": series, "cpu": cpu}
+    return {"load": load, "sent": sent, "send_s": send_s, "series": series, "cpu": cpu, "t0": t0}
+
+
+def by_window(load: Load, t0: float, window_s: float) -> list[dict[str, Any]]:
+    """p50 / p99 / max latency of the commands sent in each window of the run: a slow spell shows where it was."""
+    windows: dict[int, list[float]] = {}
+    for at, latency in load.latency_at:
+        windows.setdefault(int((at - t0) // window_s), []).append(latency)
+    return [{"sent_from_s": round(k * window_s), "commands": len(v), "p50": pct(v, 50), "p99": pct(v, 99),
+             "max": round(max(v) * 1000, 1)} for k, v in sorted(windows.items())]
 
 
 def main() -> None:
@@ -199,6 +222,8 @@ def main() -> None:
         "cpu_seconds": result["cpu"],
         "cpu_ms_per_command": {k: round(v * 1000 / max(1, result["sent"]), 2) for k, v in result["cpu"].items()},
         "rss_mib_start_end": {n: [first["rss_mib"][n], last["rss_mib"][n]] for n in last["rss_mib"]},
+        "latency_ms_by_window": by_window(load, result["t0"], args.sample_s / 2),
+        "cpu_ms_per_command_by_sample": cpu_by_sample(series),
         "waiting_by_third_of_the_run": waiting,
         "series": series,
         "targets": {
