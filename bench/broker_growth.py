@@ -16,6 +16,7 @@ One JSON document goes to stdout.
 import argparse
 import asyncio
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -47,8 +48,13 @@ async def consume(bootstrap: str, group: str, counts: dict[str, int]) -> None:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    broker, bootstrap = start_tansu(Path(tempfile.mkdtemp(prefix="nce-growth-")))
-    cpu = lambda: sum(psutil.Process(broker.pid).cpu_times()[:2])  # noqa: E731
+    logs = Path(tempfile.mkdtemp(prefix="nce-growth-"))  # the broker's log, removed at the end
+    broker, bootstrap = start_tansu(logs)
+    process = psutil.Process(broker.pid)
+
+    def cpu() -> float:
+        return sum(process.cpu_times()[:2])
+
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=args.linger_ms, enable_idempotence=False)
     await producer.start()
     try:
@@ -82,6 +88,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         await producer.stop()
         stop_process(broker)
+        shutil.rmtree(logs, ignore_errors=True)
 
 
 def main() -> None:

@@ -43,7 +43,7 @@ class Load:
         self.active: dict[str, dict[str, Any]] = {}  # purchased and come back, not cancelled, nothing in flight
         self.sent: dict[str, tuple[float, str, str | None]] = {}  # command id → (sent at, kind, subscription)
         self.latency: list[float] = []
-        self.latency_at: list[tuple[float, float]] = []  # (sent at, latency) to show when the slow ones were sent
+        self.sent_at: list[float] = []  # when each of `latency`'s commands was sent: when the slow ones were
         self.outcomes: dict[str, int] = {}
         self.unexpected: list[tuple[str, str]] = []
 
@@ -80,7 +80,7 @@ class Load:
             return
         at, kind, sub = sent
         self.latency.append(timestamp_ms / 1000 - at)
-        self.latency_at.append((at, self.latency[-1]))
+        self.sent_at.append(at)
         self.outcomes[event["type"]] = self.outcomes.get(event["type"], 0) + 1
         if event["type"] != EXPECTED[kind]:
             self.unexpected.append((kind, event["data"].get("code") if is_rejection(event) else event["type"]))
@@ -181,7 +181,7 @@ async def drive(bench: Bench, rate: float, duration: float, customers: int, samp
 def by_window(load: Load, t0: float, window_s: float) -> list[dict[str, Any]]:
     """p50 / p99 / max latency of the commands sent in each window of the run: a slow spell shows where it was."""
     windows: dict[int, list[float]] = {}
-    for at, latency in load.latency_at:
+    for at, latency in zip(load.sent_at, load.latency, strict=True):
         windows.setdefault(int((at - t0) // window_s), []).append(latency)
     return [{"sent_from_s": round(k * window_s), "commands": len(v), "p50": pct(v, 50), "p99": pct(v, 99),
              "max": round(max(v) * 1000, 1)} for k, v in sorted(windows.items())]
