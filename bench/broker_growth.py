@@ -3,8 +3,9 @@
 Run: `PYTHONPATH=. .venv/bin/python bench/broker_growth.py [--rate 400] [--seconds 60] [--groups 3]`.
 
 A fresh embedded Tansu (memory storage, as `shared/infra.py` starts it), one topic of 4 partitions, one producer
-publishing --rate messages/s (300 B, keyed, linger --linger-ms) and --groups consumer groups reading everything as it
-comes (fetch_min_bytes 1, fetch_max_wait_ms 500, as the services read). Every --window-s seconds it prints the
+publishing --rate messages/s (300 B, keyed, linger --linger-ms: by default the services' linger on Tansu) and
+--groups consumer groups reading everything as it comes, with the services' fetch wait and group timeouts on Tansu
+(`infra.TANSU_SETTINGS`). Every --window-s seconds it prints the
 broker's CPU ms per message published in that window. No service and no database run, so any growth is the
 broker's own.
 
@@ -27,17 +28,19 @@ import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.harness import machine
-from shared.infra import start_tansu, stop_process
+from shared.infra import TANSU_SETTINGS, start_tansu, stop_process
 
 TOPIC = "growth"
 PARTITIONS = 4
 MESSAGE = b"m" * 300
+SETTING = {k.removeprefix("NCE_KAFKA_").lower(): int(v) for k, v in TANSU_SETTINGS.items() if v.isdigit()}
 
 
 async def consume(bootstrap: str, group: str, counts: dict[str, int]) -> None:
     consumer = AIOKafkaConsumer(TOPIC, bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest",
-                                fetch_min_bytes=1, fetch_max_wait_ms=500, session_timeout_ms=2000,
-                                heartbeat_interval_ms=500)
+                                fetch_max_wait_ms=SETTING["fetch_max_wait_ms"],
+                                session_timeout_ms=SETTING["session_timeout_ms"],
+                                heartbeat_interval_ms=SETTING["heartbeat_interval_ms"])
     await consumer.start()
     try:
         while True:
@@ -81,6 +84,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.gather(*readers, return_exceptions=True)
         return {"conditions": {"machine": machine(), "broker": "embedded-tansu, memory storage", "partitions": PARTITIONS,
                                "message_bytes": len(MESSAGE), "rate": args.rate, "linger_ms": args.linger_ms,
+                               "fetch_max_wait_ms": SETTING["fetch_max_wait_ms"],
                                "consumer_groups": args.groups, "seconds": args.seconds},
                 "published": sent, "consumed": counts, "windows": windows,
                 "growth": round(windows[-1]["broker_cpu_ms_per_message"] / windows[0]["broker_cpu_ms_per_message"], 2)
@@ -96,7 +100,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=400, help="messages per second")
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--groups", type=int, default=3, help="consumer groups reading the topic")
-    parser.add_argument("--linger-ms", type=int, default=5)
+    parser.add_argument("--linger-ms", type=int, default=SETTING["linger_ms"])
     parser.add_argument("--window-s", type=float, default=10)
     print(json.dumps(asyncio.run(run(parser.parse_args())), indent=2))
 

@@ -11,7 +11,9 @@ has come back), 15 % that must be rejected (an unknown offer, zero seats, a chan
 A command's latency = the Kafka timestamp of its outcome event (the first event whose causation_id is the command's
 id, stamped by the subscription service's relay right after the commit) minus the wall time just before it was
 handed to the producer. Every --sample-s seconds: each service's RSS, and its /metrics `nce_outbox_backlog` and
-`nce_consumer_lag` (a scrape measures lag at most every NCE_LAG_MIN_INTERVAL_S, set to --sample-s here).
+`nce_consumer_lag` (a scrape measures lag at most every NCE_LAG_MIN_INTERVAL_S, set to --sample-s here), and the CPU
+time of every process so far (reported as CPU per command answered between two samples). Latency is also reported
+by window of send time.
 """
 import argparse
 import asyncio
