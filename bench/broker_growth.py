@@ -2,7 +2,7 @@
 
 Run: `PYTHONPATH=. .venv/bin/python bench/broker_growth.py [--rate 400] [--seconds 60] [--groups 3]`.
 
-A fresh embedded Tansu (memory storage, as `shared/infra.py` starts it), one topic of 4 partitions, one producer
+A fresh embedded Tansu (memory storage, as `shared/infra.py` starts it), one topic of --partitions partitions (4 by default, as the services create theirs), one producer
 publishing --rate messages/s (300 B, keyed, linger --linger-ms: by default the services' linger on Tansu) and
 --groups consumer groups reading everything as it comes, with the services' fetch wait and group timeouts on Tansu
 (`infra.TANSU_SETTINGS`). Every --window-s seconds it prints the
@@ -26,12 +26,12 @@ from typing import Any
 
 import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench.harness import machine
 from shared.infra import TANSU_SETTINGS, start_tansu, stop_process
 
 TOPIC = "growth"
-PARTITIONS = 4
 MESSAGE = b"m" * 300
 SETTING = {k.removeprefix("NCE_KAFKA_").lower(): int(v) for k, v in TANSU_SETTINGS.items() if v.isdigit()}
 
@@ -50,6 +50,15 @@ async def consume(bootstrap: str, group: str, counts: dict[str, int]) -> None:
         await consumer.stop()
 
 
+async def create_topic(bootstrap: str, partitions: int) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(TOPIC, num_partitions=partitions, replication_factor=1)])
+    finally:
+        await admin.close()
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     logs = Path(tempfile.mkdtemp(prefix="nce-growth-"))  # the broker's log, removed at the end
     broker, bootstrap = start_tansu(logs)
@@ -61,8 +70,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=args.linger_ms, enable_idempotence=False)
     await producer.start()
     try:
-        for p in range(PARTITIONS):  # auto-creates the topic with its 4 partitions
-            await producer.send_and_wait(TOPIC, b"", partition=p)
+        await create_topic(bootstrap, args.partitions)
         counts = {f"g{k}": 0 for k in range(args.groups)}
         readers = [asyncio.create_task(consume(bootstrap, g, counts)) for g in counts]
         await asyncio.sleep(8)  # the groups have joined
@@ -82,7 +90,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         for reader in readers:
             reader.cancel()
         await asyncio.gather(*readers, return_exceptions=True)
-        return {"conditions": {"machine": machine(), "broker": "embedded-tansu, memory storage", "partitions": PARTITIONS,
+        return {"conditions": {"machine": machine(), "broker": "embedded-tansu, memory storage", "partitions": args.partitions,
                                "message_bytes": len(MESSAGE), "rate": args.rate, "linger_ms": args.linger_ms,
                                "fetch_max_wait_ms": SETTING["fetch_max_wait_ms"],
                                "consumer_groups": args.groups, "seconds": args.seconds},
@@ -101,6 +109,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--groups", type=int, default=3, help="consumer groups reading the topic")
     parser.add_argument("--linger-ms", type=int, default=SETTING["linger_ms"])
+    parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--window-s", type=float, default=10)
     print(json.dumps(asyncio.run(run(parser.parse_args())), indent=2))
 

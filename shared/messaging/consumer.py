@@ -93,13 +93,16 @@ class Consumer:
         self.verifier = verifier  # commands must be signed when set (every service process sets it)
 
     async def handle_batch(self, records: Iterable[Record]) -> None:
-        """Handle a fetched batch: partitions concurrently, each partition's records strictly in order, all at one
-        stamp (the clock read once, when the first of them needs it)."""
-        by_partition: dict[tuple[str, int], list[Record]] = {}
+        """Handle a fetched batch: each key's records strictly in order, different keys concurrently, all at one
+        stamp (the clock read once, when the first of them needs it). Kafka orders only what shares a key (records of
+        two keys may sit in two partitions and be handled at once anyway), so a partition's keys need not wait for
+        each other: a topic's concurrency does not hang on its partition count. Offsets are committed after the
+        whole batch, so a partition's committed offset (and a marker behind it) still means all before it is done."""
+        by_key: dict[tuple[str, int, bytes | None], list[Record]] = {}
         for record in records:
-            by_partition.setdefault((record.topic, record.partition), []).append(record)
+            by_key.setdefault((record.topic, record.partition, record.key), []).append(record)
         stamp = _Stamp(self._stamp)
-        await asyncio.gather(*(self._in_order(rs, stamp) for rs in by_partition.values()))
+        await asyncio.gather(*(self._in_order(rs, stamp) for rs in by_key.values()))
 
     async def _in_order(self, records: list[Record], stamp: "_Stamp") -> None:
         for record in records:
