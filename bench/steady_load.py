@@ -42,7 +42,10 @@ class Load:
         self.customers = customers
         self.next_id = 0
         self.states: dict[str, dict[str, Any]] = {}  # what this load believes each subscription holds
-        self.active: dict[str, dict[str, Any]] = {}  # purchased and come back, not cancelled, nothing in flight
+        # purchased and come back, not cancelled, nothing in flight: a list to pick from at random in O(1) (a pick
+        # swaps the last id into the picked one's place), and each id's place in it
+        self.active: list[str] = []
+        self.place: dict[str, int] = {}
         self.sent: dict[str, tuple[float, str, str | None]] = {}  # command id → (sent at, kind, subscription)
         self.latency: list[float] = []
         self.sent_at: list[float] = []  # when each of `latency`'s commands was sent: when the slow ones were
@@ -64,8 +67,8 @@ class Load:
                 return command("subscription.change_quantity", {"subscription_id": "L-none", "quantity": 2}), kind, None
             good = purchase("L-rejected", customer_id(self.rnd.randrange(self.customers)), 0, 1)
             return command(good.type, {**good.data, **bad}), kind, None
-        sub = self.rnd.choice(list(self.active))
-        state = self.active.pop(sub)  # in flight: no second command on it until this one's outcome
+        sub = self.pick()  # in flight: no second command on it until this one's outcome
+        state = self.states[sub]
         if kind == "change_quantity":
             state["quantity"] += 1
             return command("subscription.change_quantity", {"subscription_id": sub, "quantity": state["quantity"]}), \
@@ -87,8 +90,19 @@ class Load:
         if event["type"] != EXPECTED[kind]:
             self.unexpected.append((kind, event["data"].get("code") if is_rejection(event) else event["type"]))
         if sub is not None and kind != "cancel" and not is_rejection(event):
-            state = self.states.setdefault(sub, {"quantity": 1, "auto_renew": True})
-            self.active[sub] = state
+            self.states.setdefault(sub, {"quantity": 1, "auto_renew": True})
+            if sub not in self.place:
+                self.place[sub] = len(self.active)
+                self.active.append(sub)
+
+    def pick(self) -> str:
+        """An active subscription at random, taken out of the active ones."""
+        i = self.rnd.randrange(len(self.active))
+        sub, last = self.active[i], self.active.pop()
+        del self.place[sub]
+        if last != sub:
+            self.active[i], self.place[last] = last, i
+        return sub
 
 
 def pct(values: list[float], q: float) -> float | None:

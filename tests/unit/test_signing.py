@@ -173,3 +173,11 @@ def test_a_token_whose_kid_and_iss_name_different_issuers_is_refused() -> None:
     token = jwt.encode(claims, KEY, algorithm="HS256", headers={"kid": "crm"})  # crm's key, claiming to be erp
     lying = record(value, [(HEADER, f"Bearer {token}".encode())])
     assert "iss is 'erp'" in reason(lying, verifier({"crm": KEY, "erp": "e" * 40}))
+
+
+def test_a_signers_hs256_token_is_the_standard_jwt_pyjwt_writes_for_the_same_claims() -> None:
+    value = command("partner.register", PARTNER, actor=P1_ADMIN)
+    token = Signer("crm", KEY).header(value, P1_ADMIN, NOW)[1].decode().removeprefix("Bearer ")
+    claims = {"iss": "crm", "iat": NOW, "exp": NOW + timedelta(minutes=5), "partner_id": "P1",
+              "roles": ["AdminAgent"], "sha256": __import__("hashlib").sha256(value).hexdigest()}
+    assert token == jwt.encode(claims, KEY, algorithm="HS256", headers={"kid": "crm"})
