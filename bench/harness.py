@@ -24,6 +24,7 @@ from services.system import System
 from services.up import load_sample
 from shared import infra
 from shared.messaging.signing import Signer
+from shared.settings import ServiceSettings
 
 START = "2026-01-15T00:00:00+00:00"
 PARTNER = ("PB1", "USD", "US")
@@ -37,6 +38,14 @@ class Bench:
     token: str
     data_dir: Path
     signed_by: Signer  # commands are signed as outside systems sign them; the services hold its key
+
+    def kafka_conditions(self) -> dict[str, Any]:
+        """The broker and the Kafka settings the services ran with (their environment over the settings' defaults)."""
+        env, fields = {**os.environ, **self.stack.env()}, ServiceSettings.model_fields
+        value = {name: int(env.get(f"NCE_{name.upper()}", fields[name].default))
+                 for name in ("kafka_partitions", "kafka_linger_ms", "kafka_fetch_max_wait_ms")}
+        return {"broker": self.stack.kafka_kind, "partitions": value["kafka_partitions"],
+                "services_linger_ms": value["kafka_linger_ms"], "fetch_max_wait_ms": value["kafka_fetch_max_wait_ms"]}
 
     def _headers(self) -> dict[str, str]:
         return {"authorization": f"Bearer {self.token}"}

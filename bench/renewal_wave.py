@@ -129,6 +129,7 @@ async def counts(bench: Bench) -> dict[str, int]:
 def wave(n: int, customers: int, profile: str | None = None) -> dict:
     with running() as bench:
         bootstrap = bench.stack.kafka_bootstrap
+        kafka = bench.kafka_conditions()
         seconds = register(bootstrap, customers, bench.signed_by)
         seed = {"customers": customers, "customer_register_per_s": round(customers / seconds)}
         purchases = [purchase(f"W{i:07d}", customer_id(i % customers), i) for i in range(n)]
@@ -153,6 +154,7 @@ def wave(n: int, customers: int, profile: str | None = None) -> dict:
         charges = seen["charged"]
         latencies = [t / 1000 - t0 for t in charges.values()]
         return {
+            "kafka": kafka,
             "seed": seed,
             "wave": {
                 "n": n, "clock_last_answer": moved, "settled_after_s": round(settled, 1),
@@ -181,12 +183,12 @@ def main() -> None:
     conditions = {"machine_at_start": machine(), "n": args.n}
     baseline = asyncio.run(pipeline.measure(args.baseline_n)) if args.baseline_n else None
     result = wave(args.n, args.customers or max(1, args.n // 10), args.profile)
-    conditions |= {"machine_at_end": machine(), "partitions": 4, "consumer_max_records": 200,
-                   "relay_batch": 500, "producer_linger_ms": 5, "scheduler_fire_batch": 5000,
+    conditions |= {"machine_at_end": machine(), **result.pop("kafka"), "consumer_max_records": 200,
+                   "relay_batch": 500, "load_client_linger_ms": 5, "scheduler_fire_batch": 5000,
                    "subscriptions_per_customer": round(args.n / (args.customers or max(1, args.n // 10)), 2),
                    "message_bytes": "terms_ended ~0.4 KB + 0.05 KB a term, terms_renewed ~0.35 KB + 0.6 KB a "
                                     "renewal, charge_created ~0.9 KB",
-                   "broker": "embedded-tansu", "database": "embedded-postgres, fsync off"}
+                   "database": "embedded-postgres, fsync off"}
     out = {"conditions": conditions, **result}
     if baseline:
         b = baseline["msgs_per_s"]["b_platform_hop_inbox_outbox_relay"]

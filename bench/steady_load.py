@@ -217,6 +217,7 @@ def main() -> None:
     with running({"NCE_LAG_MIN_INTERVAL_S": str(args.sample_s)}) as bench:
         register(bench.stack.kafka_bootstrap, args.customers, bench.signed_by)
         result = asyncio.run(drive(bench, args.rate, args.duration, args.customers, args.sample_s, args.profile))
+        kafka = bench.kafka_conditions()
     load: Load = result["load"]
     series = result["series"]
     first, last = series[0], series[-1]
@@ -227,9 +228,8 @@ def main() -> None:
     rss_growth = {n: round(last["rss_mib"][n] - first["rss_mib"][n], 1) for n in last["rss_mib"]}
     p99 = pct(load.latency, 99)
     out = {
-        "conditions": {**conditions, "machine_at_end": machine(), "partitions": 4, "consumer_max_records": 200,
-                       "relay_batch": 500, "producer_linger_ms": 5, "broker": "embedded-tansu",
-                       "database": "embedded-postgres, fsync off"},
+        "conditions": {**conditions, "machine_at_end": machine(), **kafka, "consumer_max_records": 200,
+                       "relay_batch": 500, "load_client_linger_ms": 5, "database": "embedded-postgres, fsync off"},
         "sent": result["sent"], "sent_per_s": round(result["sent"] / result["send_s"], 1),
         "outcomes": load.outcomes, "without_outcome": len(load.sent), "unexpected_outcomes": load.unexpected[:10],
         "latency_ms": {"p50": pct(load.latency, 50), "p99": p99,

@@ -129,7 +129,7 @@ async def test_a_command_its_event_and_the_next_service_s_handler_share_one_trac
 
 
 async def test_consumer_lag_counts_the_records_a_group_has_not_committed(stack) -> None:
-    settings = settings_of(stack, "subscription")
+    settings = settings_of(stack, "subscription").model_copy(update={"kafka_partitions": 2})  # two to count over
     await ensure_topics(settings, [COMMANDS])
     producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, linger_ms=50)  # batches: Tansu's end offsets lie
     await producer.start()
