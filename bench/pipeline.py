@@ -105,9 +105,10 @@ async def platform_hop(stack: infra.Infra, n: int, keys: dict[str, str]) -> tupl
     async def forward(ctx: Context, cmd: RegisterPartner) -> None:
         await ctx.emit("partner.registered", PartnerRegistered(**cmd.model_dump()), key=cmd.partner_id)
 
-    settings = ServiceSettings(service="subscription", kafka_bootstrap=stack.kafka_bootstrap,
-                               database_url=stack.database_url, kafka_partitions=PARTITIONS, command_keys=keys,
-                               **{k.removeprefix("NCE_").lower(): v for k, v in stack.settings.items()})
+    tuned = {k.removeprefix("NCE_").lower(): v for k, v in stack.settings.items()}  # the broker's (Tansu's) settings
+    settings = ServiceSettings(**{**tuned, "kafka_partitions": PARTITIONS}, service="subscription",
+                               kafka_bootstrap=stack.kafka_bootstrap, database_url=stack.database_url,
+                               command_keys=keys)
     rt = Runtime(settings=settings, clock=SystemClock())
     defn = ServiceDef("subscription", handlers, Path("/nonexistent"))
     waiting = asyncio.create_task(count_until(stack.kafka_bootstrap, "nce.subscription.events", n))
