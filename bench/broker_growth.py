@@ -26,10 +26,11 @@ from typing import Any
 
 import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench.harness import machine
 from shared.infra import TANSU_SETTINGS, start_tansu, stop_process
+from shared.messaging.kafka import ensure_topics
+from shared.settings import KafkaSettings
 
 TOPIC = "growth"
 MESSAGE = b"m" * 300
@@ -50,15 +51,6 @@ async def consume(bootstrap: str, group: str, counts: dict[str, int]) -> None:
         await consumer.stop()
 
 
-async def create_topic(bootstrap: str, partitions: int) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(TOPIC, num_partitions=partitions, replication_factor=1)])
-    finally:
-        await admin.close()
-
-
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     logs = Path(tempfile.mkdtemp(prefix="nce-growth-"))  # the broker's log, removed at the end
     broker, bootstrap = start_tansu(logs)
@@ -70,7 +62,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=args.linger_ms, enable_idempotence=False)
     await producer.start()
     try:
-        await create_topic(bootstrap, args.partitions)
+        await ensure_topics(KafkaSettings(kafka_bootstrap=bootstrap, kafka_partitions=args.partitions), [TOPIC])
         counts = {f"g{k}": 0 for k in range(args.groups)}
         readers = [asyncio.create_task(consume(bootstrap, g, counts)) for g in counts]
         await asyncio.sleep(8)  # the groups have joined

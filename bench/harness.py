@@ -101,7 +101,15 @@ def machine() -> dict[str, Any]:
     load = os.getloadavg()
     return {"cores": os.cpu_count(), "cpu": platform.processor() or platform.machine(),
             "python": platform.python_version(), "load_avg_1_5_15": [round(x, 2) for x in load],
-            "client_broker_database": "same machine"}
+            "python_loop_ms": python_loop_ms(), "client_broker_database": "same machine"}
+
+
+def python_loop_ms() -> float:
+    """Wall ms of one fixed pure-Python loop (a sum of 10^6 squares): how fast the host runs Python at that moment,
+    so runs on different days can be compared (lower is faster)."""
+    started = time.perf_counter()
+    sum(i * i for i in range(1_000_000))
+    return round((time.perf_counter() - started) * 1000, 1)
 
 
 def cpu_split(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:

@@ -72,8 +72,12 @@ class Signer:
     def _hs256(self, claims: dict) -> str:  # type: ignore[type-arg]
         payload = _compact({**claims, "iat": _seconds(claims["iat"]), "exp": _seconds(claims["exp"])})
         signing_input = f"{self._hs256_header}.{_b64url(payload)}"
-        signature = hmac.new(self._secret, signing_input.encode(), hashlib.sha256).digest()
-        return f"{signing_input}.{_b64url(signature)}"
+        return f"{signing_input}.{_b64url(_hs256_mac(self._secret, signing_input))}"
+
+
+def _hs256_mac(secret: bytes, signing_input: str) -> bytes:
+    """An HS256 token's signature: HMAC-SHA256 of `header.payload` (both base64url) under the secret."""
+    return hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
 
 
 def _compact(obj: object) -> bytes:
@@ -128,7 +132,7 @@ def _hs256_claims(token: str, secret: str) -> dict | None:  # type: ignore[type-
     if not (isinstance(header, dict) and header.get("alg") == "HS256" and header.keys() <= _PLAIN_HEADER
             and isinstance(claims, dict) and claims.keys() <= _PLAIN_CLAIMS and all(c in claims for c in _REQUIRED)):
         return None
-    expected = hmac.new(secret.encode(), f"{header_b64}.{payload_b64}".encode(), hashlib.sha256).digest()
+    expected = _hs256_mac(secret.encode(), f"{header_b64}.{payload_b64}")
     return claims if hmac.compare_digest(expected, signature) else None
 
 
