@@ -2,12 +2,11 @@
 
 Run: `PYTHONPATH=. .venv/bin/python bench/broker_growth.py [--rate 400] [--seconds 60] [--groups 3]`.
 
-A fresh embedded Tansu (memory storage, as `shared/infra.py` starts it), one topic of --partitions partitions (4 by default, as the services create theirs), one producer
-publishing --rate messages/s (300 B, keyed, linger --linger-ms: by default the services' linger on Tansu) and
---groups consumer groups reading everything as it comes, with the services' fetch wait and group timeouts on Tansu
-(`infra.TANSU_SETTINGS`). Every --window-s seconds it prints the
-broker's CPU ms per message published in that window. No service and no database run, so any growth is the
-broker's own.
+A fresh embedded Tansu (memory storage, as `shared/infra.py` starts it), one topic of --partitions partitions, one
+producer publishing --rate messages/s (300 B, keyed, linger --linger-ms) and --groups consumer groups reading
+everything as it comes. Partitions, linger, fetch wait and group timeouts are by default the services' on Tansu
+(`infra.TANSU_SETTINGS`). Every --window-s seconds it prints the broker's CPU ms per message published in that
+window. No service and no database run, so any growth is the broker's own.
 
 Why: under the steady load (bench/steady_load.py) the broker's CPU per command grew from 0.4 to 1.1 ms within a
 minute. Tansu's memory storage keeps each produced batch as an object and lists a partition's objects whenever it
@@ -82,8 +81,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         for reader in readers:
             reader.cancel()
         await asyncio.gather(*readers, return_exceptions=True)
-        return {"conditions": {"machine": machine(), "broker": "embedded-tansu, memory storage", "partitions": args.partitions,
-                               "message_bytes": len(MESSAGE), "rate": args.rate, "linger_ms": args.linger_ms,
+        return {"conditions": {"machine": machine(), "broker": "embedded-tansu, memory storage",
+                               "partitions": args.partitions, "message_bytes": len(MESSAGE), "rate": args.rate, "linger_ms": args.linger_ms,
                                "fetch_max_wait_ms": SETTING["fetch_max_wait_ms"],
                                "consumer_groups": args.groups, "seconds": args.seconds},
                 "published": sent, "consumed": counts, "windows": windows,
@@ -101,7 +100,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--groups", type=int, default=3, help="consumer groups reading the topic")
     parser.add_argument("--linger-ms", type=int, default=SETTING["linger_ms"])
-    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--partitions", type=int, default=SETTING["partitions"])
     parser.add_argument("--window-s", type=float, default=10)
     print(json.dumps(asyncio.run(run(parser.parse_args())), indent=2))
 
