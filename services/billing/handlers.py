@@ -41,10 +41,12 @@ def _plan_values(terms: SubscriptionTerms, quantity: int, anchor: date | None = 
             "status": "active", "auto_renew": auto_renew, "billing_currency": terms.billing_currency or terms.currency}
 
 
-async def _bill(ctx: Context, lines: list[tuple[dict[str, Any], Line]], order_date: date, tag: str) -> None:
+async def _bill(ctx: Context, lines: list[tuple[dict[str, Any], Line]], order_date: date, tag: str,
+                saving_plan: bool = False) -> None:
     """Store each line for its subscription (ids derived from the inbound message: a redelivery adds nothing) and
-    announce them. Lines written together (wipe and recreate, a refund and its charge) share one reference id."""
-    await _store(ctx, _entries(ctx, lines, order_date, tag))
+    announce them. Lines written together (wipe and recreate, a refund and its charge) share one reference id.
+    `saving_plan`: each line's subscription is saved as its plan too, in the same round trip."""
+    await _store(ctx, _entries(ctx, lines, order_date, tag), saving_plan)
 
 
 def _entries(ctx: Context, lines: list[tuple[dict[str, Any], Line]], order_date: date,
@@ -115,8 +117,8 @@ async def on_quantity_changed(ctx: Context, event: QuantityChanged) -> None:
         return
     day = event.at.date()
     lines = quantity_change(await storage.priced(ctx.conn, sub, day), day, event.quantity_before, event.quantity_after)
-    await storage.save_plan(ctx.conn, {**sub, "quantity": event.quantity_after})
-    await _bill(ctx, [(sub, line) for line in lines], day, "quantity")
+    changed = {**sub, "quantity": event.quantity_after}
+    await _bill(ctx, [(changed, line) for line in lines], day, "quantity", saving_plan=True)
 
 
 @handlers.on("subscription.cancelled")
@@ -125,9 +127,8 @@ async def on_cancelled(ctx: Context, event: SubscriptionCancelled) -> None:
     if sub is None:
         return
     day = event.at.date()
-    await storage.save_plan(ctx.conn, {**sub, "status": "deleted"})
     refund = charge(await storage.priced(ctx.conn, sub, day), "cancelImmediate", day, event.quantity, -1)
-    await _bill(ctx, [(sub, refund)], day, "cancel")
+    await _bill(ctx, [({**sub, "status": "deleted"}, refund)], day, "cancel", saving_plan=True)
 
 
 @handlers.on("subscription.transitioned")
@@ -196,9 +197,7 @@ async def on_trial_converted(ctx: Context, event: TrialConverted) -> None:
 
 
 async def _update(ctx: Context, subscription_id: str, **changes: Any) -> None:
-    sub = await storage.plan(ctx.conn, subscription_id)
-    if sub is not None:
-        await storage.save_plan(ctx.conn, {**sub, **changes})
+    await storage.update_plan(ctx.conn, subscription_id, changes)
 
 
 @handlers.on("subscription.auto_renew_changed")

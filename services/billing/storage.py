@@ -29,6 +29,15 @@ async def save_plan(conn: asyncpg.Connection, values: dict[str, Any]) -> None:
     await conn.execute(_upsert_plan(1), *(values[f] for f in PLAN_FIELDS))
 
 
+async def update_plan(conn: asyncpg.Connection, subscription_id: str, changes: dict[str, Any]) -> None:
+    """Set some of a plan's fields (nothing when billing has no plan of that subscription), in one statement."""
+    names = sorted(changes)
+    assert set(names) <= set(PLAN_FIELDS[1:]), names
+    sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(names, 2))
+    await conn.execute(f"UPDATE plans SET {sets} WHERE subscription_id = $1", subscription_id,
+                       *(changes[n] for n in names))
+
+
 async def plan(conn: asyncpg.Connection, subscription_id: str) -> dict[str, Any] | None:
     row = await conn.fetchrow("SELECT * FROM plans WHERE subscription_id = $1 FOR UPDATE", subscription_id)
     return dict(row) if row else None

@@ -83,8 +83,7 @@ async def on_subscription_term_changed(ctx: Context, event: TermChanged) -> None
 
 @handlers.on("subscription.expired")
 async def on_subscription_expired(ctx: Context, event: SubscriptionExpired) -> None:
-    await storage.cancel_timer(ctx.conn, "term_end", event.subscription_id)
-    await storage.cancel_timers_of(ctx.conn, "cycle", event.subscription_id)
+    await storage.cancel_term(ctx.conn, event.subscription_id)
     if event.next_step_at is not None:
         await _time_lifecycle(ctx, event.subscription_id, event.customer_id, "disabled", event.next_step_at)
 
@@ -102,8 +101,7 @@ async def _time_lifecycle(ctx: Context, subscription_id: str, customer_id: str, 
 
 @handlers.on("subscription.cancelled")
 async def on_subscription_cancelled(ctx: Context, event: SubscriptionCancelled) -> None:
-    await storage.cancel_timer(ctx.conn, "term_end", event.subscription_id)
-    await storage.cancel_timers_of(ctx.conn, "cycle", event.subscription_id)
+    await storage.cancel_term(ctx.conn, event.subscription_id)
 
 
 @handlers.on("catalog.eos_changed")

@@ -111,12 +111,13 @@ async def cancel_timer(conn: asyncpg.Connection, kind: str, key: str) -> None:
     await conn.execute("DELETE FROM timers WHERE kind = $1 AND key = $2", kind, key)
 
 
-CANCEL_TIMERS_OF = f"""DELETE FROM timers WHERE kind = $1 AND {_CYCLES_OF.format(subject="$2")}"""
+CANCEL_TERM = f"""WITH ended AS (DELETE FROM timers WHERE kind = 'term_end' AND key = $1)
+DELETE FROM timers WHERE kind = 'cycle' AND {_CYCLES_OF.format(subject="$1")}"""
 
 
-async def cancel_timers_of(conn: asyncpg.Connection, kind: str, subject: str) -> None:
-    """Every timer of `kind` whose key is `subject@…` (a subscription's charge cycles)."""
-    await conn.execute(CANCEL_TIMERS_OF, kind, subject)
+async def cancel_term(conn: asyncpg.Connection, subscription_id: str) -> None:
+    """A subscription's term end and every one of its charge cycles (keys `subscription_id@…`), in one statement."""
+    await conn.execute(CANCEL_TERM, subscription_id)
 
 
 # A firing transaction claims a batch of one bucket's due timers (SKIP LOCKED) in due order, a customer's timers of

@@ -61,23 +61,24 @@ async def test_a_term_is_timed_in_one_statement_replacing_its_cycle_timers_only(
     }
 
 
-async def test_a_subscriptions_cycle_timers_are_cleared_exactly_and_by_an_index(stack) -> None:  # type: ignore[no-untyped-def]
+async def test_a_subscriptions_term_timers_are_cleared_exactly_and_by_an_index(stack) -> None:  # type: ignore[no-untyped-def]
     pool = await migrated_pool(stack, "scheduler")
     try:
         async with pool.acquire() as conn:
             for s in ["S1", *OTHERS]:
+                await storage.set_timer(conn, *term_end(s, date(2026, 3, 31)), NOW)
                 for m in (2, 3):
                     await storage.set_timer(conn, *cycle(s, date(2026, m, 1)), NOW)
-            await storage.cancel_timers_of(conn, "cycle", "S1")
-            left = {r["key"] for r in await conn.fetch("SELECT key FROM timers")}
+            await storage.cancel_term(conn, "S1")
+            left = {(r["kind"], r["key"]) for r in await conn.fetch("SELECT kind, key FROM timers")}
             await conn.execute("SET enable_seqscan = off")  # a table this small would be read whole anyway
             plans = [json.loads(await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *args))[0]["Plan"]
-                     for sql, args in [(storage.CANCEL_TIMERS_OF, ("cycle", "S1")),
+                     for sql, args in [(storage.CANCEL_TERM, ("S1",)),
                                        (storage._TIME_TERM, ("S1", *[[]] * 8, NOW))]]
             await conn.execute("RESET enable_seqscan")
     finally:
         await pool.close()
-    assert left == {f"{s}@2026-0{m}-01" for s in OTHERS for m in (2, 3)}
+    assert left == {("term_end", s) for s in OTHERS} | {("cycle", f"{s}@2026-0{m}-01") for s in OTHERS for m in (2, 3)}
     for plan in plans:  # the key prefix bounds an index scan, not a filter over every cycle timer
         assert any("key" in condition for condition in index_conditions(plan))
 
