@@ -32,7 +32,8 @@ async def save_plan(conn: asyncpg.Connection, values: dict[str, Any]) -> None:
 async def update_plan(conn: asyncpg.Connection, subscription_id: str, changes: dict[str, Any]) -> None:
     """Set some of a plan's fields (nothing when billing has no plan of that subscription), in one statement."""
     names = sorted(changes)
-    assert set(names) <= set(PLAN_FIELDS[1:]), names
+    if not set(names) <= set(PLAN_FIELDS[1:]):
+        raise ValueError(f"not a plan's field: {sorted(set(names) - set(PLAN_FIELDS[1:]))}")
     sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(names, 2))
     await conn.execute(f"UPDATE plans SET {sets} WHERE subscription_id = $1", subscription_id,
                        *(changes[n] for n in names))

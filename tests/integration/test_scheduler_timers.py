@@ -1,5 +1,5 @@
-"""The scheduler's timer bookkeeping: a term's timers set in one statement, a subscription's cycle timers cleared
-exactly and by an index, a month end always armed."""
+"""The scheduler's timer bookkeeping: a term's timers set in one statement, a subscription's term end and cycle timers
+cleared exactly and by an index, a month end always armed."""
 import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
