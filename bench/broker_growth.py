@@ -5,7 +5,7 @@ Run: `PYTHONPATH=. .venv/bin/python bench/broker_growth.py [--rate 400] [--secon
 A fresh embedded Tansu (memory storage, as `shared/infra.py` starts it), one topic of --partitions partitions, one
 producer publishing --rate messages/s (300 B, keyed, linger --linger-ms) and --groups consumer groups reading
 everything as it comes. Partitions, linger, fetch wait and group timeouts are by default the services' on Tansu
-(`infra.TANSU_SETTINGS`). Every --window-s seconds it prints the broker's CPU ms per message published in that
+(`infra.tansu_settings()`). Every --window-s seconds it prints the broker's CPU ms per message published in that
 window. No service and no database run, so any growth is the broker's own.
 
 Why: under the steady load (bench/steady_load.py) the broker's CPU per command grew from 0.4 to 1.1 ms within a
@@ -27,13 +27,13 @@ import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.harness import machine
-from shared.infra import TANSU_SETTINGS, start_tansu, stop_process
+from shared.infra import start_tansu, stop_process, tansu_settings
 from shared.messaging.kafka import ensure_topics
 from shared.settings import KafkaSettings
 
 TOPIC = "growth"
 MESSAGE = b"m" * 300
-SETTING = {k.removeprefix("NCE_KAFKA_").lower(): int(v) for k, v in TANSU_SETTINGS.items() if v.isdigit()}
+SETTING = {k.removeprefix("NCE_KAFKA_").lower(): int(v) for k, v in tansu_settings().items() if v.isdigit()}
 
 
 async def consume(bootstrap: str, group: str, counts: dict[str, int]) -> None:
@@ -82,7 +82,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             reader.cancel()
         await asyncio.gather(*readers, return_exceptions=True)
         return {"conditions": {"machine": machine(), "broker": "embedded-tansu, memory storage",
-                               "partitions": args.partitions, "message_bytes": len(MESSAGE), "rate": args.rate, "linger_ms": args.linger_ms,
+                               "partitions": args.partitions, "message_bytes": len(MESSAGE), "rate": args.rate,
+                               "linger_ms": args.linger_ms,
                                "fetch_max_wait_ms": SETTING["fetch_max_wait_ms"],
                                "consumer_groups": args.groups, "seconds": args.seconds},
                 "published": sent, "consumed": counts, "windows": windows,

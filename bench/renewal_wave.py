@@ -33,6 +33,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from bench import pipeline
 from bench.harness import (Bench, cpu_split, customer_id, expect_applied, machine, profilers, purchase, register,
                            running, unprofiled)
+from services.send import COMMAND_LINGER_MS
 
 SEED_DAY, PRE_WAVE, WAVE = "2026-01-15T00:00:00+00:00", "2026-02-14T00:00:00+00:00", "2026-02-15T00:00:00+00:00"
 # Per watched topic: the hop it times, and the subscriptions each message type of it carries (a term-end event or a
@@ -184,7 +185,7 @@ def main() -> None:
     baseline = asyncio.run(pipeline.measure(args.baseline_n)) if args.baseline_n else None
     result = wave(args.n, args.customers or max(1, args.n // 10), args.profile)
     conditions |= {"machine_at_end": machine(), **result.pop("kafka"), "consumer_max_records": 200,
-                   "relay_batch": 500, "load_client_linger_ms": 5, "scheduler_fire_batch": 5000,
+                   "relay_batch": 500, "load_client_linger_ms": COMMAND_LINGER_MS, "scheduler_fire_batch": 5000,
                    "subscriptions_per_customer": round(args.n / (args.customers or max(1, args.n // 10)), 2),
                    "message_bytes": "terms_ended ~0.4 KB + 0.05 KB a term, terms_renewed ~0.35 KB + 0.6 KB a "
                                     "renewal, charge_created ~0.9 KB",

