@@ -130,7 +130,7 @@ def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultSystem]:
     system = None
     try:
         asyncio.run(_create_database(admin_url, "nce"))
-        stack = Stack(f"127.0.0.1:{proxy.proxy.port}", with_database(admin_url, "nce"), dict(infra.TANSU_SETTINGS),
+        stack = Stack(f"127.0.0.1:{proxy.proxy.port}", with_database(admin_url, "nce"), infra.tansu_settings(),
                       log_dir)
         system = System(stack.env(NCE_CLOCK="simulated", NCE_CLOCK_START=START), log_dir, services=SERVICES)
         faults = FaultSystem(system, proxy, postgres, stack.database_url, stack.bootstrap, started=started)
