@@ -1,6 +1,8 @@
 """One asyncpg pool per service, confined to the service's own schema."""
 import asyncpg
 
+from shared.db.deferred import Connection
+
 # Errors after which the same work may succeed later: the database is away, restarting or overloaded,
 # or PostgreSQL asks us to retry (serialization failure, deadlock). InternalClientError is what a connection the
 # server dropped mid-operation raises until asyncpg notices it is closed ("cannot switch to state …; another
@@ -44,7 +46,7 @@ async def create_pool(url: str, schema: str, max_size: int = 8) -> asyncpg.Pool:
         await conn.close()
     pool = await asyncpg.create_pool(
         url, min_size=1, max_size=max_size, timeout=5, command_timeout=30, server_settings=_session(schema),
-        reset=_no_reset,
+        reset=_no_reset, connection_class=Connection,
     )
     assert pool is not None
     return pool

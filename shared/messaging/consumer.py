@@ -10,10 +10,12 @@ import logging
 import os
 import signal
 import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from datetime import datetime
 from functools import partial
-import uuid
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import cast
 
 import asyncpg
 
@@ -23,6 +25,7 @@ from shared.contracts import REGISTRY
 from shared.contracts.common import CommandRejected
 from shared.contracts.envelope import Envelope
 from shared.contracts.topics import BY_NAME
+from shared.db.deferred import Deferring
 from shared.db.pool import TRANSIENT_DB_ERRORS
 from shared.messaging.decode import Decoded, PoisonError, Record, decode
 from shared.messaging.handlers import Context, Handlers
@@ -69,6 +72,34 @@ class _Stamp:
             return self._value
 
 
+class _Lease:
+    """The pool connection one worker keeps for the runs of records it handles in a batch. While the worker has more
+    to handle, BEGIN goes out with each COMMIT, so the next message's first round trip is its handler's first
+    statement; the last COMMIT sends none, and the connection goes back to the pool with no transaction open."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self.conn: asyncpg.Connection | None = None
+
+    async def begun(self) -> asyncpg.Connection:
+        """The connection, in a transaction: BEGIN is sent unless the last COMMIT sent it."""
+        if self.conn is not None and self.conn.is_closed():
+            await self.release()
+        if self.conn is None:
+            self.conn = await self.pool.acquire()
+        if not self.conn.is_in_transaction():
+            await self.conn.execute("BEGIN")
+        return self.conn
+
+    async def release(self) -> None:
+        """Give the connection back with no transaction open (one that cannot say ROLLBACK is closed)."""
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            if not conn.is_closed() and conn.is_in_transaction():
+                await _roll_back(conn)
+            await self.pool.release(conn)
+
+
 class Consumer:
     def __init__(
         self,
@@ -96,17 +127,29 @@ class Consumer:
         """Handle a fetched batch: each key's records strictly in order, different keys concurrently, all at one
         stamp (the clock read once, when the first of them needs it). Kafka orders only what shares a key (records of
         two keys may sit in two partitions and be handled at once anyway), so a partition's keys need not wait for
-        each other: a topic's concurrency does not hang on its partition count. Offsets are committed after the
-        whole batch, so a partition's committed offset (and a marker behind it) still means all before it is done."""
+        each other: a topic's concurrency does not hang on its partition count. Workers, one pool connection each
+        (the pool keeps one more for the clock and parking), take a key's run of records at a time. Offsets are
+        committed after the whole batch, so a partition's committed offset (and a marker behind it) still means all
+        before it is done."""
         by_key: dict[tuple[str, int, bytes | None], list[Record]] = {}
         for record in records:
             by_key.setdefault((record.topic, record.partition, record.key), []).append(record)
-        stamp = _Stamp(self._stamp)
-        await asyncio.gather(*(self._in_order(rs, stamp) for rs in by_key.values()))
+        runs, stamp = deque(by_key.values()), _Stamp(self._stamp)
+        workers = min(len(runs), max(1, self.pool.get_max_size() - 1))
+        await asyncio.gather(*(self._work(runs, stamp) for _ in range(workers)))
 
-    async def _in_order(self, records: list[Record], stamp: "_Stamp") -> None:
-        for record in records:
-            await self.handle(record, stamp)
+    async def _work(self, runs: deque[list[Record]], stamp: "_Stamp") -> None:
+        lease, run = _Lease(self.pool), runs.popleft() if runs else []
+        try:
+            while run:
+                following: list[Record] = []
+                for i, record in enumerate(run):
+                    if i + 1 == len(run) and runs:
+                        following = runs.popleft()  # taken before the last record's COMMIT, which begins for it
+                    await self.handle(record, stamp, lease, more=i + 1 < len(run) or bool(following))
+                run = following
+        finally:
+            await lease.release()
 
     def _unwanted(self, record: Record) -> str | None:
         """The type of an event no handler here wants, as its `type` header names it: skipped before it is even
@@ -118,7 +161,16 @@ class Consumer:
         type_ = next((v for k, v in record.headers if k == "type"), b"").decode(errors="replace")
         return type_ if type_ in _TYPES and self.handlers.get(type_) is None else None
 
-    async def handle(self, record: Record, stamp: "_Stamp | None" = None) -> None:
+    async def handle(self, record: Record, stamp: "_Stamp | None" = None, lease: _Lease | None = None,
+                     more: bool = False) -> None:
+        """Handle one record on `lease`'s connection (a connection of its own when none); `more`: the caller has
+        another record to handle on that lease after this one."""
+        if lease is None:
+            lease = _Lease(self.pool)
+            try:
+                return await self.handle(record, stamp, lease)
+            finally:
+                await lease.release()
         started = time.perf_counter()
         if unwanted := self._unwanted(record):
             metrics.HANDLED.labels(self.service, unwanted, "skipped").inc()
@@ -126,8 +178,9 @@ class Consumer:
         try:
             decoded = decode(record, self.max_bytes, self.verifier)
         except PoisonError as poison:
+            await lease.release()  # parking takes a connection of its own
             with self._context(record, poison.envelope):
-                await self._retrying(partial(self._park, record, poison))
+                await self._retrying(partial(self._park, record, poison), lease)
             return
         if decoded is None:
             return
@@ -136,7 +189,8 @@ class Consumer:
             return
         now = await (stamp or _Stamp(self._stamp)).read()  # the instant every rule is evaluated at, kept across retries
         with self._context(record, decoded.envelope):
-            await self._retrying(lambda: self._apply(decoded, now, record), record, decoded.envelope)
+            await self._retrying(lambda: self._apply(decoded, now, record, lease, more), lease, record,
+                                 decoded.envelope)
         metrics.LATENCY.labels(self.service).observe(time.perf_counter() - started)
 
     async def _stamp(self) -> datetime:
@@ -165,7 +219,8 @@ class Consumer:
             yield
 
     async def _retrying(
-        self, work: Callable[[], Awaitable[bool]], record: Record | None = None, envelope: Envelope | None = None
+        self, work: Callable[[], Awaitable[bool]], lease: _Lease, record: Record | None = None,
+        envelope: Envelope | None = None
     ) -> None:
         """Run `work` until it commits: forever on transient errors, a few times on others, then park it.
         `work` says whether it wrote outbox rows; only then is the relay woken (`on_commit`)."""
@@ -186,39 +241,44 @@ class Consumer:
                 metrics.FAILED.labels(self.service, "error").inc()
                 log.exception("%s: handler failed (%d/%d)", self.service, errors, _MAX_HANDLER_ATTEMPTS)
                 if errors >= _MAX_HANDLER_ATTEMPTS:
+                    await lease.release()  # parking takes a connection of its own
                     poison = PoisonError(f"handler failed: {type(e).__name__}: {e}", envelope, "INTERNAL_ERROR")
                     work = partial(self._park, record, poison)
                     continue
             await asyncio.sleep(self._backoff(attempt))
 
-    async def _apply(self, m: Decoded, now: datetime, record: Record) -> bool:
+    async def _apply(self, m: Decoded, now: datetime, record: Record, lease: _Lease, more: bool) -> bool:
         handler = self.handlers.get(m.spec.type)
         assert handler is not None
-        outcome, ctx = "applied", None
-        async with self.pool.acquire() as conn:
-            # Round trips are what a message costs here: BEGIN goes with the inbox claim, the outbox rows with the
-            # COMMIT (literals, simple query protocol); the handler's own statements in between. A rejected command
-            # rolls the handler's work back and claims the id afresh in one round trip, and records the rejection
-            # with the COMMIT in one more: the rejection is the message's one transaction.
+        # Round trips are what a message costs here. The transaction is open already (BEGIN went with the last
+        # COMMIT) or opened now; then come the handler's reads; its writes, the inbox claim and the outbox rows go
+        # with the COMMIT (literals, simple query protocol), with the next message's BEGIN while there is one. The
+        # claim is a plain INSERT: a message handled already fails it on the inbox key, and its work rolls back.
+        # A rejected command rolls the handler's work back and commits its claim and rejection in one round trip.
+        conn = await lease.begun()
+        end = "COMMIT; BEGIN" if more else "COMMIT"
+        outcome, ctx = "applied", Context(cast(asyncpg.Connection, Deferring(conn)), m.envelope, now, self.service)
+        try:
             try:
-                if await self._begin_claiming(conn, m.envelope.id, m.envelope.type):
-                    ctx = Context(conn, m.envelope, now, self.service)
-                    try:
-                        await handler(ctx, m.data)
-                    except CommandRejectedError as rejection:
-                        if not m.spec.topic.carries_commands:
-                            raise  # an event is a fact; a handler refusing one is a bug, parked after retries
-                        ctx = None
-                        outcome = await self._rejected(conn, m.envelope, now, record, rejection)
-                    else:
-                        await ctx.flush_side_effects()
-                        await conn.execute(insert_sql(ctx.outbox) + "COMMIT")
-                else:
-                    outcome = "duplicate"
-                    await conn.execute("ROLLBACK")
-            except BaseException:
-                await _roll_back(conn)
+                await handler(ctx, m.data)
+            except CommandRejectedError as rejection:
+                if not m.spec.topic.carries_commands:
+                    raise  # an event is a fact; a handler refusing one is a bug, parked after retries
+                await conn.execute("ROLLBACK; BEGIN; " + self._claim_sql(m.envelope) + self._rejection_sql(
+                    m.envelope, now, record, rejection.code, rejection.message) + end)
+                outcome, ctx = "rejected", None
+                metrics.REJECTED.labels(self.service, m.envelope.type, rejection.code).inc()
+                log.info("%s: rejected %s: %s: %s", self.service, m.envelope.type, rejection.code, rejection.message)
+            else:
+                await ctx.flush_side_effects()
+                await conn.execute(self._claim_sql(m.envelope) + cast(Deferring, ctx.conn).pending()
+                                   + insert_sql(ctx.outbox) + end)
+        except BaseException as e:
+            await _roll_back(conn)
+            if isinstance(e, TRANSIENT_DB_ERRORS) or not isinstance(e, Exception) \
+                    or not await self._handled(conn, m.envelope.id):
                 raise
+            outcome, ctx = "duplicate", None  # handled before: its claim failed, or its handler did on what it left
         if ctx is not None:
             metrics.committed(self.service, ctx.emitted)
         metrics.HANDLED.labels(self.service, m.spec.type, outcome).inc()
@@ -227,29 +287,13 @@ class Consumer:
             self._fault_point(m.envelope.id)
         return outcome == "rejected" or bool(ctx and ctx.outbox)
 
-    async def _rejected(self, conn: asyncpg.Connection, cause: Envelope, now: datetime, record: Record,
-                        rejection: CommandRejectedError) -> str:
-        """Roll the refused command's work back and commit its rejection instead; "duplicate" when another consumer
-        claimed the id meanwhile."""
-        if not await self._begin_claiming(conn, cause.id, cause.type, rolling_back=True):
-            await conn.execute("ROLLBACK")
-            return "duplicate"
-        await conn.execute(self._rejection_sql(cause, now, record, rejection.code, rejection.message) + "COMMIT")
-        metrics.REJECTED.labels(self.service, cause.type, rejection.code).inc()
-        log.info("%s: rejected %s: %s: %s", self.service, cause.type, rejection.code, rejection.message)
-        return "rejected"
+    @staticmethod
+    def _claim_sql(envelope: Envelope) -> str:
+        return (f"INSERT INTO inbox (message_id, type) VALUES ('{uuid.UUID(str(envelope.id))}', "
+                f"{text_literal(envelope.type)}); ")
 
-    async def _begin_claiming(self, conn: asyncpg.Connection, message_id: uuid.UUID, type_: str,
-                              rolling_back: bool = False) -> bool:
-        """BEGIN (after a ROLLBACK of the transaction open, when rolling back) and claim the message id in the inbox,
-        in one round trip; False: already handled (a duplicate)."""
-        status = await conn.execute(
-            f"{'ROLLBACK; ' if rolling_back else ''}BEGIN; INSERT INTO inbox (message_id, type) "
-            f"VALUES ('{uuid.UUID(str(message_id))}', {text_literal(type_)}) ON CONFLICT DO NOTHING"
-        )
-        return bool(status == "INSERT 0 1")
-
-    async def _claim(self, conn: asyncpg.Connection, message_id: uuid.UUID, type_: str) -> bool:
+    @staticmethod
+    async def _claim(conn: asyncpg.Connection, message_id: uuid.UUID, type_: str) -> bool:
         return bool(
             await conn.fetchval(
                 "INSERT INTO inbox (message_id, type) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true",
@@ -257,6 +301,13 @@ class Consumer:
                 type_,
             )
         )
+
+    @staticmethod
+    async def _handled(conn: asyncpg.Connection, message_id: uuid.UUID) -> bool:
+        """Whether the inbox holds the message id (asked after a failure; a connection gone cannot tell)."""
+        if conn.is_closed():
+            return False
+        return bool(await conn.fetchval("SELECT EXISTS (SELECT FROM inbox WHERE message_id = $1)", message_id))
 
     def _rejection_sql(self, cause: Envelope, now: datetime, record: Record, code: str, message: str) -> str:
         """The statements publishing the command's one outcome, a rejection, on its area's events topic under the

@@ -66,8 +66,9 @@ async def on_register_customer(ctx: Context, cmd: RegisterCustomer) -> None:
 
 @handlers.on("subscription.purchase")
 async def on_purchase(ctx: Context, cmd: Purchase) -> None:
+    subscription_id = cmd.subscription_id or str(uuid5(NAMESPACE_URL, f"nce:subscription:{ctx.envelope.id}"))
     facts = await storage.at_purchase(ctx.conn, cmd.customer_id, cmd.catalog_item_id, cmd.term_duration,
-                                      cmd.billing_cycle, ctx.now.date())
+                                      cmd.billing_cycle, ctx.now.date(), subscription_id)
     customer, offer = facts.customer, facts.offer
     if customer is not None:
         _authorize(ctx, customer.partner_id)
@@ -81,7 +82,7 @@ async def on_purchase(ctx: Context, cmd: Purchase) -> None:
     product_id, sku_id, _ = cmd.catalog_item_id.split(":")
     subscription = rules.purchase(
         now=ctx.now,
-        subscription_id=cmd.subscription_id or str(uuid5(NAMESPACE_URL, f"nce:subscription:{ctx.envelope.id}")),
+        subscription_id=subscription_id,
         customer=customer,
         offer=offer,
         unit_price=row.unit_price if row else None,
@@ -106,8 +107,9 @@ async def on_purchase(ctx: Context, cmd: Purchase) -> None:
     trial_of = cmd.catalog_item_id if offer is not None and offer.trial else None
     if trial_of:
         trial.check_first_trial(facts.trials_held)
-    if not await storage.insert_subscription(ctx.conn, subscription, ctx.now,
-                                             [changes.Batch(cmd.quantity, subscription.cancellation_allowed_until)],
-                                             trial_of=trial_of):
+    if facts.taken:
         raise CommandRejectedError(f"subscription {subscription.subscription_id} exists", "SUBSCRIPTION_EXISTS")
+    await storage.insert_subscription(ctx.conn, subscription, ctx.now,
+                                      [changes.Batch(cmd.quantity, subscription.cancellation_allowed_until)],
+                                      trial_of=trial_of)
     await ctx.emit("subscription.created", SubscriptionCreated(**vars(subscription)), key=cmd.customer_id)

@@ -91,23 +91,20 @@ async def set_auto_renew(conn: asyncpg.Connection, subscription_id: str, enabled
 
 
 async def insert_subscription(conn: asyncpg.Connection, s: Subscription, now: datetime, seats: list[Batch],
-                              parent: str | None = None, trial_of: str | None = None) -> bool:
-    """Store a new subscription with its seat batches, in one statement; False when the id is taken."""
+                              parent: str | None = None, trial_of: str | None = None) -> None:
+    """Store a new subscription with its seat batches, in one statement (an id taken already is a unique violation:
+    a purchase reads whether it is, with its facts)."""
     fields = vars(s)  # asdict would deep-copy each value
     columns = ", ".join([*fields, "status", "created_at", "parent_subscription_id", "trial_of"])
     n = len(fields) + 4
     marks = ", ".join(f"${i}" for i in range(1, n + 1))
     quantities, deadlines, _ = _batch_args(seats)
-    return bool(
-        await conn.fetchval(
-            f"""WITH s AS (INSERT INTO subscriptions ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING
-                           RETURNING subscription_id),
-               b AS (INSERT INTO seat_batches
-                     SELECT s.subscription_id, k - 1, q, r
-                     FROM s, unnest(${n + 1}::int[], ${n + 2}::timestamptz[]) WITH ORDINALITY AS b (q, r, k))
-               SELECT count(*) > 0 FROM s""",
-            *fields.values(), "active", now, parent, trial_of, quantities, deadlines,
-        )
+    await conn.execute(
+        f"""WITH s AS (INSERT INTO subscriptions ({columns}) VALUES ({marks}) RETURNING subscription_id)
+            INSERT INTO seat_batches
+            SELECT s.subscription_id, k - 1, q, r
+            FROM s, unnest(${n + 1}::int[], ${n + 2}::timestamptz[]) WITH ORDINALITY AS b (q, r, k)""",
+        *fields.values(), "active", now, parent, trial_of, quantities, deadlines,
     )
 
 
@@ -218,7 +215,8 @@ class AtPurchase:
     """What a purchase is decided on, read in one statement: the customer (None: unknown) and its partner's currency,
     the offer (None: unknown), the plan's price rows in the customer's market (every currency), the currencies
     billing can convert into the partner's on the day, the product's End-of-Sale rules, the SKU's promotions, the
-    customer's redemptions of each, the room under a pooled maximum and the trials of the offer it ever had."""
+    customer's redemptions of each, the room under a pooled maximum, the trials of the offer it ever had, and whether
+    the new subscription's id is taken."""
 
     customer: Customer | None
     offer: Offer | None
@@ -229,6 +227,7 @@ class AtPurchase:
     redeemed: dict[str, int]
     room: int | None
     trials_held: int
+    taken: bool
 
 
 _AT_PURCHASE = f"""
@@ -247,22 +246,23 @@ SELECT c.customer_id, c.partner_id, c.country, pa.billing_currency, o.catalog_it
              WHERE u.customer_id = $1 AND u.promotion_id IS NOT NULL GROUP BY u.promotion_id) AS redeemed,
        {_pooled_held("$1", "$2")} AS pooled_held,
        CASE WHEN o.trial THEN (SELECT count(*) FROM subscriptions t WHERE t.customer_id = $1 AND t.trial_of = $2)
-            ELSE 0 END AS trials_held
+            ELSE 0 END AS trials_held,
+       EXISTS (SELECT FROM subscriptions WHERE subscription_id = $6) AS taken
 FROM (VALUES (1)) AS one
 LEFT JOIN customers c ON c.customer_id = $1 LEFT JOIN partners pa ON pa.partner_id = c.partner_id
 LEFT JOIN offers o ON o.catalog_item_id = $2"""
 
 
 async def at_purchase(conn: asyncpg.Connection, customer_id: str, catalog_item_id: str, term: str, cycle: str,
-                      on: date) -> AtPurchase:
-    row = await conn.fetchrow(_AT_PURCHASE, customer_id, catalog_item_id, term, cycle, on)
+                      on: date, subscription_id: str) -> AtPurchase:
+    row = await conn.fetchrow(_AT_PURCHASE, customer_id, catalog_item_id, term, cycle, on, subscription_id)
     assert row is not None
     customer = Customer(row["customer_id"], row["partner_id"], row["country"], row["billing_currency"]) \
         if row["customer_id"] else None
     offer = offer_from(row)
     return AtPurchase(customer, offer, [Row(*r) for r in row["price_rows"]], frozenset(row["converts_from"]),
                       [eos_rule(*r) for r in row["eos_rules"]], [promo_from(json.loads(p)) for p in row["promotions"]],
-                      dict(row["redeemed"]), _room(offer, row["pooled_held"]), row["trials_held"])
+                      dict(row["redeemed"]), _room(offer, row["pooled_held"]), row["trials_held"], row["taken"])
 
 
 _TERM = """term_start = $2, term_end = $3, cancellation_allowed_until = $4, unit_price = $5, catalog_item_id = $6,

@@ -1,0 +1,140 @@
+"""A handler's writes sent with its transaction's COMMIT instead of one round trip each.
+
+A message's handler gets its connection wrapped in `Deferring`: a statement run with `execute` or `executemany`
+(whose status nobody reads) is not sent, but kept as `EXECUTE name(literals)` of a statement prepared once per
+connection (PREPARE in a round trip of its own, the first time); the kernel sends what was kept in the round trip
+of the COMMIT. Any read sends what was kept first, so the handler reads its own writes. A value with no literal
+form here (an unknown type, a NUL, a naive datetime), or an executemany of many rows, makes its statement run at
+once, as without the wrapper.
+
+A deferred statement's error (a constraint, say) is raised by the COMMIT, not by the call: the message is retried
+and, failing again, parked, as a handler error always is.
+"""
+import hashlib
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+
+class Connection(asyncpg.Connection):
+    """The pools' connection class: it remembers the statements `Deferring` prepared on it (PREPARE lives as long
+    as the session)."""
+
+    __slots__ = ("prepared",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.prepared: set[str] = set()
+
+
+class Unwritable(TypeError):
+    """A value with no literal form here: its statement runs at once instead."""
+
+
+def _text(value: Any) -> str:
+    """A value's text form, as PostgreSQL's input function of the parameter's type reads it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise Unwritable("NUL")  # a query string is NUL-terminated: never let one in
+        return value
+    if isinstance(value, int | UUID):
+        return str(value)
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise Unwritable(f"{value}")
+        return str(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise Unwritable("naive datetime")
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return "\\x" + value.hex()
+    if isinstance(value, list | tuple):
+        return "{" + ",".join("NULL" if v is None else _text(v) if isinstance(v, list | tuple)
+                              else '"' + _text(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+                              for v in value) + "}"
+    raise Unwritable(type(value).__name__)
+
+
+def literal(value: Any) -> str:
+    """An untyped SQL literal of `value` (NULL for None), escaped whatever standard_conforming_strings says."""
+    if value is None:
+        return "NULL"
+    return "E'" + _text(value).replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+_MOST_ROWS = 100  # an executemany of more rows (a price list's copies) goes at once, binary, pipelined
+
+
+def _name(query: str) -> str:
+    return "nce_" + hashlib.blake2b(query.encode(), digest_size=10).hexdigest()
+
+
+class Deferring:
+    """A connection for one message's handler whose writes go with the COMMIT (see the module's docstring)."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+        self._prepared: set[str] | None = getattr(conn, "prepared", None)  # None: not our class, nothing deferred
+        self._kept: list[str] = []
+
+    async def _keep(self, query: str, rows: list[Sequence[Any]]) -> bool:
+        if self._prepared is None or len(rows) > _MOST_ROWS:
+            return False
+        name = _name(query)
+        try:
+            executes = [f"EXECUTE {name}({', '.join(literal(v) for v in args)}); " if args else f"EXECUTE {name}; "
+                        for args in rows]
+        except Unwritable:
+            return False
+        if name not in self._prepared:  # once per connection; PREPARE outlives a rollback, so it goes on its own
+            await self._conn.execute(f"PREPARE {name} AS {query}")
+            self._prepared.add(name)
+        self._kept += executes
+        return True
+
+    def pending(self) -> str:
+        """What was kept, as statements to send before the COMMIT; taken, so each goes once."""
+        sql, self._kept = "".join(self._kept), []
+        return sql
+
+    async def flush(self) -> None:
+        if self._kept:
+            await self._conn.execute(self.pending())
+
+    async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str | None:
+        if args and timeout is None and await self._keep(query, [args]):
+            return None
+        await self.flush()
+        return await self._conn.execute(query, *args, timeout=timeout)
+
+    async def executemany(self, command: str, args: Iterable[Sequence[Any]], *, timeout: float | None = None) -> None:
+        rows = list(args)
+        if timeout is None and await self._keep(command, rows):
+            return
+        await self.flush()
+        await self._conn.executemany(command, rows, timeout=timeout)
+
+    async def fetch(self, query: str, *args: Any, **kwargs: Any) -> list[asyncpg.Record]:
+        await self.flush()
+        return await self._conn.fetch(query, *args, **kwargs)
+
+    async def fetchrow(self, query: str, *args: Any, **kwargs: Any) -> asyncpg.Record | None:
+        await self.flush()
+        return await self._conn.fetchrow(query, *args, **kwargs)
+
+    async def fetchval(self, query: str, *args: Any, **kwargs: Any) -> Any:
+        await self.flush()
+        return await self._conn.fetchval(query, *args, **kwargs)
+
+    async def fetchmany(self, query: str, args: Iterable[Sequence[Any]], **kwargs: Any) -> list[asyncpg.Record]:
+        await self.flush()
+        return await self._conn.fetchmany(query, args, **kwargs)
