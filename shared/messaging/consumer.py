@@ -39,15 +39,25 @@ _MAX_HANDLER_ATTEMPTS = 3
 _TYPES = frozenset(t for t, _ in REGISTRY)
 
 
+def _gone(conn: asyncpg.Connection) -> bool:
+    """Whether a pooled connection is closed; asyncpg takes one that closed back into its pool by itself, after which
+    its proxy refuses every call."""
+    try:
+        return conn.is_closed()
+    except asyncpg.InterfaceError:
+        return True
+
+
 async def _roll_back(conn: asyncpg.Connection) -> None:
     """End a failed transaction; a connection that cannot say ROLLBACK is closed, never pooled mid-transaction."""
     try:
-        if not conn.is_closed():
+        if not _gone(conn):
             await conn.execute("ROLLBACK")
     except Exception:
-        conn.terminate()  # the caller re-raises the error that made it roll back
+        if not _gone(conn):
+            conn.terminate()  # the caller re-raises the error that made it roll back
     finally:
-        if not conn.is_closed() and conn.is_in_transaction():
+        if not _gone(conn) and conn.is_in_transaction():
             conn.terminate()
 
 
@@ -83,21 +93,27 @@ class _Lease:
 
     async def begun(self) -> asyncpg.Connection:
         """The connection, in a transaction: BEGIN is sent unless the last COMMIT sent it."""
-        if self.conn is not None and self.conn.is_closed():
-            await self.release()
+        if self.conn is not None and _gone(self.conn):
+            self.conn = None
         if self.conn is None:
             self.conn = await self.pool.acquire()
         if not self.conn.is_in_transaction():
-            await self.conn.execute("BEGIN")
+            try:
+                await self.conn.execute("BEGIN")
+            except BaseException:
+                await _roll_back(self.conn)  # one that cannot say BEGIN (the server restarted) is closed
+                await self.release()
+                raise
         return self.conn
 
     async def release(self) -> None:
         """Give the connection back with no transaction open (one that cannot say ROLLBACK is closed)."""
         conn, self.conn = self.conn, None
-        if conn is not None:
-            if not conn.is_closed() and conn.is_in_transaction():
+        if conn is not None and not _gone(conn):
+            if conn.is_in_transaction():
                 await _roll_back(conn)
-            await self.pool.release(conn)
+            if not _gone(conn):
+                await self.pool.release(conn)
 
 
 class Consumer:
@@ -305,7 +321,7 @@ class Consumer:
     @staticmethod
     async def _handled(conn: asyncpg.Connection, message_id: uuid.UUID) -> bool:
         """Whether the inbox holds the message id (asked after a failure; a connection gone cannot tell)."""
-        if conn.is_closed():
+        if _gone(conn):
             return False
         return bool(await conn.fetchval("SELECT EXISTS (SELECT FROM inbox WHERE message_id = $1)", message_id))
 

@@ -299,3 +299,25 @@ async def test_a_failed_handler_leaves_no_transaction_open_on_a_pooled_connectio
             assert not conn.is_in_transaction()
     assert await pool.fetchval("SELECT count(*) FROM partners") == 0
     assert await pool.fetchval("SELECT count(*) FROM inbox") == 1  # the park's own transaction claimed it
+
+
+async def test_a_worker_whose_connection_the_server_dropped_between_messages_goes_on_with_a_new_one(
+        pool: asyncpg.Pool) -> None:
+    """A worker keeps its connection across messages, a transaction open for the next: when the server drops it
+    (PostgreSQL restarted, say), the message is retried on a new connection and the batch is handled in full."""
+    handlers = Handlers("subscription")
+    pids: list[int] = []
+
+    @handlers.on("partner.register")
+    async def register(ctx: Context, cmd: RegisterPartner) -> None:
+        pids.append(await ctx.conn.fetchval("SELECT pg_backend_pid()"))
+        if len(pids) == 2:  # the second message, on the connection the first one's COMMIT began a transaction on
+            assert pids[0] == pids[1]
+            await pool.execute("SELECT pg_terminate_backend($1)", pids[1])
+        await ctx.conn.execute("INSERT INTO partners VALUES ($1, $2, $3, $4)", cmd.partner_id, cmd.name,
+                               cmd.billing_currency, cmd.country)
+
+    batch = [record(command("partner.register", {**PARTNER, "partner_id": p})) for p in ("P1", "P2", "P3")]
+    await asyncio.wait_for(consumer(pool, handlers).handle_batch(batch), 30)
+    assert sorted(r["partner_id"] for r in await pool.fetch("SELECT partner_id FROM partners")) == ["P1", "P2", "P3"]
+    assert len(pids) == 4 and pids[2] != pids[1]
