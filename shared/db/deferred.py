@@ -35,43 +35,54 @@ class Unwritable(TypeError):
     """A value with no literal form here: its statement runs at once instead."""
 
 
+_PLAIN = (int, UUID, Decimal, date)  # text forms with no quote, backslash, comma, brace or space (bool is an int)
+_BARE = (*_PLAIN, list, tuple)  # array elements written unquoted (a datetime is a date)
+
+
 def _text(value: Any) -> str:
     """A value's text form, as PostgreSQL's input function of the parameter's type reads it."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
     if isinstance(value, str):
         if "\x00" in value:
             raise Unwritable("NUL")  # a query string is NUL-terminated: never let one in
         return value
-    if isinstance(value, int | UUID):
-        return str(value)
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise Unwritable(f"{value}")
-        return str(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise Unwritable("naive datetime")
         return value.isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
+    if isinstance(value, Decimal) and not value.is_finite():
+        raise Unwritable(f"{value}")
+    if isinstance(value, _PLAIN):
+        return value.isoformat() if isinstance(value, date) else str(value)
     if isinstance(value, bytes):
         return "\\x" + value.hex()
     if isinstance(value, list | tuple):
-        return "{" + ",".join("NULL" if v is None else _text(v) if isinstance(v, list | tuple)
-                              else '"' + _text(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
-                              for v in value) + "}"
+        return "{" + ",".join(_element(v) for v in value) + "}"
     raise Unwritable(type(value).__name__)
+
+
+def _element(value: Any) -> str:
+    """An array element: quoted and escaped unless its text form needs neither."""
+    if value is None:
+        return "NULL"
+    text = _text(value)
+    if isinstance(value, _BARE):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def literal(value: Any) -> str:
     """An untyped SQL literal of `value` (NULL for None), escaped whatever standard_conforming_strings says."""
     if value is None:
         return "NULL"
-    return "E'" + _text(value).replace("\\", "\\\\").replace("'", "''") + "'"
+    text = _text(value)
+    if "\\" in text or "'" in text:
+        text = text.replace("\\", "\\\\").replace("'", "''")
+    return "E'" + text + "'"
 
 
-_MOST_ROWS = 100  # an executemany of more rows (a price list's copies) goes at once, binary, pipelined
+_MOST_ROWS = 4  # an executemany of more rows goes at once (binary, pipelined): rendering them costs more than a round trip
 
 
 def _name(query: str) -> str:
