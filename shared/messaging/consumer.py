@@ -94,7 +94,7 @@ class _Lease:
     async def begun(self) -> asyncpg.Connection:
         """The connection, in a transaction: BEGIN is sent unless the last COMMIT sent it."""
         if self.conn is not None and _gone(self.conn):
-            self.conn = None
+            await self.release()
         if self.conn is None:
             self.conn = await self.pool.acquire()
         if not self.conn.is_in_transaction():
@@ -109,11 +109,14 @@ class _Lease:
     async def release(self) -> None:
         """Give the connection back with no transaction open (one that cannot say ROLLBACK is closed)."""
         conn, self.conn = self.conn, None
-        if conn is not None and not _gone(conn):
-            if conn.is_in_transaction():
+        if conn is None:
+            return
+        try:
+            if not conn.is_closed() and conn.is_in_transaction():
                 await _roll_back(conn)
-            if not _gone(conn):
-                await self.pool.release(conn)
+            await self.pool.release(conn)  # a closed one too: releasing it finishes its cleanup
+        except asyncpg.InterfaceError:
+            pass  # asyncpg took it back into the pool itself when it closed
 
 
 class Consumer:

@@ -321,3 +321,6 @@ async def test_a_worker_whose_connection_the_server_dropped_between_messages_goe
     await asyncio.wait_for(consumer(pool, handlers).handle_batch(batch), 30)
     assert sorted(r["partner_id"] for r in await pool.fetch("SELECT partner_id FROM partners")) == ["P1", "P2", "P3"]
     assert len(pids) == 4 and pids[2] != pids[1]
+    held = [await pool.acquire(timeout=5) for _ in range(pool.get_max_size())]  # none was kept by the worker
+    for conn in held:
+        await pool.release(conn)
