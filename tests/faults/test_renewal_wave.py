@@ -234,8 +234,8 @@ def test_services_killed_at_random_moments_mid_wave_lose_and_double_nothing(book
 
     def kill_at_random(faults: FaultSystem, progress: Any, mover: Future[None]) -> dict[str, Any]:
         schedule = rnd.sample(SERVICES, len(SERVICES)) + rnd.sample(SERVICES, len(SERVICES))
-        for name in schedule:  # ten kills, each while the wave still runs (it lasts ~20–90 s)
-            time.sleep(rnd.uniform(0.3, 1.5))
+        for name in schedule:  # ten kills, each while the wave still runs (it lasts ~12–90 s)
+            time.sleep(rnd.uniform(0.1, 0.7))
             assert not mover.done(), f"the wave was over after {len(kills)} kills ({kills}): not all landed mid-wave"
             faults.kill_and_restart(name)
             kills.append(name)
