@@ -276,7 +276,8 @@ class Consumer:
         # A rejected command rolls the handler's work back and commits its claim and rejection in one round trip.
         conn = await lease.begun()
         end = "COMMIT; BEGIN" if more else "COMMIT"
-        outcome, ctx = "applied", Context(cast(asyncpg.Connection, Deferring(conn)), m.envelope, now, self.service)
+        deferring = Deferring(conn)  # the handler's writes, kept for the COMMIT
+        outcome, ctx = "applied", Context(cast(asyncpg.Connection, deferring), m.envelope, now, self.service)
         try:
             try:
                 await handler(ctx, m.data)
@@ -290,7 +291,7 @@ class Consumer:
                 log.info("%s: rejected %s: %s: %s", self.service, m.envelope.type, rejection.code, rejection.message)
             else:
                 await ctx.flush_side_effects()
-                await conn.execute(self._claim_sql(m.envelope) + cast(Deferring, ctx.conn).pending()
+                await conn.execute(self._claim_sql(m.envelope) + deferring.pending()
                                    + insert_sql(ctx.outbox) + end)
         except BaseException as e:
             await _roll_back(conn)
