@@ -106,9 +106,14 @@ def spec_for(type_: str, version: int) -> MessageSpec | None:
     return REGISTRY.get((type_, version))
 
 
+_LATEST: dict[str, MessageSpec] = {}
+for _spec in sorted(_ALL, key=lambda s: s.version):
+    _LATEST[_spec.type] = _spec
+
+
 def latest(type_: str) -> MessageSpec:
     """The newest version of a message type (what producers publish)."""
-    versions = [s for (t, _), s in REGISTRY.items() if t == type_]
-    if not versions:
-        raise KeyError(f"unknown message type {type_!r}")
-    return max(versions, key=lambda s: s.version)
+    try:
+        return _LATEST[type_]
+    except KeyError:
+        raise KeyError(f"unknown message type {type_!r}") from None
