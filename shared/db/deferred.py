@@ -10,6 +10,7 @@ once, as without the wrapper.
 A deferred statement's error (a constraint, say) is raised by the COMMIT, not by the call: the message is retried
 and, failing again, parked, as a handler error always is.
 """
+import functools
 import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
@@ -85,8 +86,28 @@ def literal(value: Any) -> str:
 _MOST_ROWS = 4  # an executemany of more rows goes at once (binary, pipelined): rendering them costs more than a round trip
 
 
+@functools.lru_cache(maxsize=1024)
 def _name(query: str) -> str:
     return "nce_" + hashlib.blake2b(query.encode(), digest_size=10).hexdigest()
+
+
+def execute_sql(query: str, args: Sequence[Any]) -> str:
+    """`EXECUTE` of `query` (prepared on the connection: `prepare`, or `Deferring`) with `args` as literals; raises
+    `Unwritable` for a value with no literal form."""
+    if not args:
+        return f"EXECUTE {_name(query)}; "
+    return f"EXECUTE {_name(query)}({', '.join(literal(v) for v in args)}); "
+
+
+async def prepare(conn: asyncpg.Connection, queries: Iterable[str], then: str = "") -> None:
+    """Prepare on `conn` those of `queries` it lacks, and run `then`, in one round trip (none when there is nothing
+    to send). Only connections of our class remember what they prepared."""
+    prepared: set[str] = conn.prepared  # type: ignore[attr-defined]
+    missing = {_name(q): q for q in queries if _name(q) not in prepared}
+    sql = "".join(f"PREPARE {name} AS {q}; " for name, q in missing.items()) + then
+    if sql:
+        await conn.execute(sql)
+    prepared.update(missing)
 
 
 class Deferring:
@@ -102,8 +123,7 @@ class Deferring:
             return False
         name = _name(query)
         try:
-            executes = [f"EXECUTE {name}({', '.join(literal(v) for v in args)}); " if args else f"EXECUTE {name}; "
-                        for args in rows]
+            executes = [execute_sql(query, args) for args in rows]
         except Unwritable:
             return False
         if name not in self._prepared:  # once per connection; PREPARE outlives a rollback, so it goes on its own

@@ -25,11 +25,12 @@ from shared.contracts import REGISTRY
 from shared.contracts.common import CommandRejected
 from shared.contracts.envelope import Envelope
 from shared.contracts.topics import BY_NAME
-from shared.db.deferred import Deferring
+from shared.db.deferred import Deferring, execute_sql, prepare
 from shared.db.pool import TRANSIENT_DB_ERRORS
+from shared.messaging import outbox
 from shared.messaging.decode import Decoded, PoisonError, Record, decode
 from shared.messaging.handlers import Context, Handlers
-from shared.messaging.outbox import enqueue, envelope_for, envelope_row, insert_sql, storable, text_literal
+from shared.messaging.outbox import Row, enqueue, envelope_for, envelope_row, storable
 from shared.messaging.signing import Verifier
 from shared.rejection import CommandRejectedError
 
@@ -37,6 +38,14 @@ log = logging.getLogger(__name__)
 _COORDINATES = uuid.UUID("6b0c54a8-3f55-4f3e-9d0f-2d7c1a4f0e11")
 _MAX_HANDLER_ATTEMPTS = 3
 _TYPES = frozenset(t for t, _ in REGISTRY)
+_CLAIM = "INSERT INTO inbox (message_id, type) VALUES ($1, $2)"
+_REJECTION = ("INSERT INTO rejections (message_id, type, code, message, partner_id, correlation_id, rejected_at)"
+              " VALUES ($1, $2, $3, $4, $5, $6, $7)")
+_KERNEL_SQL = (_CLAIM, outbox.INSERT, _REJECTION)  # prepared on each connection the kernel writes with
+
+
+def _outbox_sql(rows: Iterable[Row]) -> str:
+    return "".join(execute_sql(outbox.INSERT, r) for r in rows)
 
 
 def _gone(conn: asyncpg.Connection) -> bool:
@@ -99,7 +108,7 @@ class _Lease:
             self.conn = await self.pool.acquire()
         if not self.conn.is_in_transaction():
             try:
-                await self.conn.execute("BEGIN")
+                await prepare(self.conn, _KERNEL_SQL, "BEGIN")  # prepared once per connection, in BEGIN's round trip
             except BaseException:
                 await _roll_back(self.conn)  # one that cannot say BEGIN (the server restarted) is closed
                 await self.release()
@@ -291,8 +300,7 @@ class Consumer:
                 log.info("%s: rejected %s: %s: %s", self.service, m.envelope.type, rejection.code, rejection.message)
             else:
                 await ctx.flush_side_effects()
-                await conn.execute(self._claim_sql(m.envelope) + deferring.pending()
-                                   + insert_sql(ctx.outbox) + end)
+                await conn.execute(self._claim_sql(m.envelope) + deferring.pending() + _outbox_sql(ctx.outbox) + end)
         except BaseException as e:
             await _roll_back(conn)
             if isinstance(e, TRANSIENT_DB_ERRORS) or not isinstance(e, Exception) \
@@ -309,8 +317,7 @@ class Consumer:
 
     @staticmethod
     def _claim_sql(envelope: Envelope) -> str:
-        return (f"INSERT INTO inbox (message_id, type) VALUES ('{uuid.UUID(str(envelope.id))}', "
-                f"{text_literal(envelope.type)}); ")
+        return execute_sql(_CLAIM, (envelope.id, envelope.type))
 
     @staticmethod
     async def _claim(conn: asyncpg.Connection, message_id: uuid.UUID, type_: str) -> bool:
@@ -338,12 +345,9 @@ class Consumer:
         out = envelope_for(f"{area}.command_rejected", data, occurred_at=now, source=self.service, cause=cause)
         key = record.key.decode("utf-8", "replace") if record.key else str(cause.id)
         partner = _partner_of(cause)
-        return insert_sql([envelope_row(out, key)]) + (
-            "INSERT INTO rejections (message_id, type, code, message, partner_id, correlation_id, rejected_at) VALUES "
-            f"('{uuid.UUID(str(cause.id))}', {text_literal(cause.type)}, {text_literal(code)}, "
-            f"{text_literal(message[:2000])}, {'NULL' if partner is None else text_literal(storable(partner))}, "
-            f"{text_literal(cause.correlation_id)}, {text_literal(now.isoformat())}::timestamptz); "
-        )
+        return _outbox_sql([envelope_row(out, key)]) + execute_sql(_REJECTION, (
+            cause.id, cause.type, code, message[:2000], None if partner is None else storable(partner),
+            cause.correlation_id, now))
 
     async def _park(self, record: Record, poison: PoisonError) -> bool:
         try:
@@ -386,6 +390,7 @@ class Consumer:
             )
             if rejecting:
                 assert env is not None and now is not None
+                await prepare(conn, _KERNEL_SQL)
                 await conn.execute(self._rejection_sql(env, now, record, poison.code, reason))
         log.warning("%s: parked %s[%d]@%d in the DLQ: %s", self.service, record.topic, record.partition,
                     record.offset, reason)

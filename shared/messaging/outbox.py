@@ -13,7 +13,7 @@ from shared.contracts import latest
 from shared.contracts.envelope import Actor, Envelope, new_envelope
 
 Row = tuple[str, bytes | None, str, bytes]  # topic, key, headers (JSON), payload
-_INSERT = "INSERT INTO outbox (topic, key, headers, payload) VALUES ($1, $2, $3::jsonb, $4)"
+INSERT = "INSERT INTO outbox (topic, key, headers, payload) VALUES ($1, $2, $3::jsonb, $4)"
 
 
 def storable(text: str) -> str:
@@ -42,7 +42,7 @@ async def enqueue(
     headers: Sequence[tuple[str, bytes]],
 ) -> None:
     """Add a row for the relay to publish."""
-    await conn.execute(_INSERT, *row(topic, key, payload, headers))
+    await conn.execute(INSERT, *row(topic, key, payload, headers))
 
 
 def _header(value: bytes) -> str:
@@ -52,26 +52,7 @@ def _header(value: bytes) -> str:
 
 
 async def enqueue_envelope(conn: asyncpg.Connection, envelope: Envelope, key: str) -> None:
-    await conn.execute(_INSERT, *envelope_row(envelope, key))
-
-
-def _bytea(value: bytes | None) -> str:
-    """A bytea literal made of hex digits only: nothing to escape, whatever the server's string settings."""
-    return "NULL" if value is None else f"decode('{value.hex()}', 'hex')"
-
-
-def text_literal(value: str) -> str:
-    """A text literal made of hex digits only (see _bytea)."""
-    return f"convert_from({_bytea(value.encode())}, 'UTF8')"
-
-
-def insert_sql(rows: Sequence[Row]) -> str:
-    """The rows as one INSERT of literals, to send in the same round trip as the COMMIT (simple query protocol)."""
-    if not rows:
-        return ""
-    values = ", ".join(f"({text_literal(topic)}, {_bytea(key)}, {text_literal(headers)}::jsonb, {_bytea(payload)})"
-                       for topic, key, headers, payload in rows)
-    return f"INSERT INTO outbox (topic, key, headers, payload) VALUES {values}; "
+    await conn.execute(INSERT, *envelope_row(envelope, key))
 
 
 def envelope_for(
