@@ -161,7 +161,8 @@ class Consumer:
         before it is done."""
         by_key: dict[tuple[str, int, bytes | None], list[Record]] = {}
         for record in records:
-            by_key.setdefault((record.topic, record.partition, record.key), []).append(record)
+            if not self._skipped(record):  # left out of the runs, so no BEGIN goes out for it with a COMMIT
+                by_key.setdefault((record.topic, record.partition, record.key), []).append(record)
         runs, stamp = deque(by_key.values()), _Stamp(self._stamp)
         workers = min(len(runs), max(1, self.pool.get_max_size() - 1))
         await asyncio.gather(*(self._work(runs, stamp) for _ in range(workers)))
@@ -179,15 +180,18 @@ class Consumer:
         finally:
             await lease.release()
 
-    def _unwanted(self, record: Record) -> str | None:
-        """The type of an event no handler here wants, as its `type` header names it: skipped before it is even
-        decoded. A command is always decoded (handled, or parked with a reason), and so is a record whose header
-        names no known type."""
+    def _skipped(self, record: Record) -> bool:
+        """Whether the record is an event no handler here wants, as its `type` header names it: skipped (and counted)
+        before it is even decoded. A command is always decoded (handled, or parked with a reason), and so is a record
+        whose header names no known type."""
         topic = BY_NAME.get(record.topic)
         if topic is None or topic.carries_commands:
-            return None
+            return False
         type_ = next((v for k, v in record.headers if k == "type"), b"").decode(errors="replace")
-        return type_ if type_ in _TYPES and self.handlers.get(type_) is None else None
+        if type_ not in _TYPES or self.handlers.get(type_) is not None:
+            return False
+        metrics.HANDLED.labels(self.service, type_, "skipped").inc()
+        return True
 
     async def handle(self, record: Record, stamp: "_Stamp | None" = None, lease: _Lease | None = None,
                      more: bool = False) -> None:
@@ -200,8 +204,7 @@ class Consumer:
             finally:
                 await lease.release()
         started = time.perf_counter()
-        if unwanted := self._unwanted(record):
-            metrics.HANDLED.labels(self.service, unwanted, "skipped").inc()
+        if stamp is None and self._skipped(record):  # a batch's records were looked at by handle_batch
             return
         try:
             decoded = decode(record, self.max_bytes, self.verifier)
