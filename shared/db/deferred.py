@@ -77,6 +77,8 @@ def literal(value: Any) -> str:
     """An untyped SQL literal of `value` (NULL for None), escaped whatever standard_conforming_strings says."""
     if value is None:
         return "NULL"
+    if isinstance(value, bytes):  # hex digits: nothing to escape but the \x before them
+        return "E'\\\\x" + value.hex() + "'"
     text = _text(value)
     if "\\" in text or "'" in text:
         text = text.replace("\\", "\\\\").replace("'", "''")
