@@ -107,8 +107,14 @@ async def prepare(conn: asyncpg.Connection, queries: Iterable[str], then: str = 
     prepared: set[str] = conn.prepared  # type: ignore[attr-defined]
     missing = {_name(q): q for q in queries if _name(q) not in prepared}
     sql = "".join(f"PREPARE {name} AS {q}; " for name, q in missing.items()) + then
-    if sql:
+    if not sql:
+        return
+    try:
         await conn.execute(sql)
+    except BaseException:
+        if missing:  # which PREPAREs went through is unknown (they outlive a rollback): no one uses this session again
+            conn.terminate()
+        raise
     prepared.update(missing)
 
 

@@ -30,7 +30,7 @@ from shared.db.pool import TRANSIENT_DB_ERRORS
 from shared.messaging import outbox
 from shared.messaging.decode import Decoded, PoisonError, Record, decode
 from shared.messaging.handlers import Context, Handlers
-from shared.messaging.outbox import Row, enqueue, envelope_for, envelope_row, storable
+from shared.messaging.outbox import Row, envelope_for, envelope_row, storable
 from shared.messaging.signing import Verifier
 from shared.rejection import CommandRejectedError
 
@@ -41,7 +41,8 @@ _TYPES = frozenset(t for t, _ in REGISTRY)
 _CLAIM = "INSERT INTO inbox (message_id, type) VALUES ($1, $2)"
 _REJECTION = ("INSERT INTO rejections (message_id, type, code, message, partner_id, correlation_id, rejected_at)"
               " VALUES ($1, $2, $3, $4, $5, $6, $7)")
-_KERNEL_SQL = (_CLAIM, outbox.INSERT, _REJECTION)  # prepared on each connection the kernel writes with
+_DEAD_LETTER = 'INSERT INTO dead_letters (topic, partition, "offset", reason, message_id, type) VALUES ($1, $2, $3, $4, $5, $6)'
+_KERNEL_SQL = (_CLAIM, outbox.INSERT, _REJECTION, _DEAD_LETTER)  # prepared on each connection the kernel writes with
 
 
 def _outbox_sql(rows: Iterable[Row]) -> str:
@@ -323,16 +324,6 @@ class Consumer:
         return execute_sql(_CLAIM, (envelope.id, envelope.type))
 
     @staticmethod
-    async def _claim(conn: asyncpg.Connection, message_id: uuid.UUID, type_: str) -> bool:
-        return bool(
-            await conn.fetchval(
-                "INSERT INTO inbox (message_id, type) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true",
-                message_id,
-                type_,
-            )
-        )
-
-    @staticmethod
     async def _handled(conn: asyncpg.Connection, message_id: uuid.UUID) -> bool:
         """Whether the inbox holds the message id (asked after a failure; a connection gone cannot tell)."""
         if _gone(conn):
@@ -373,28 +364,33 @@ class Consumer:
         # Read before taking a connection: the simulated clock takes one of its own from the same pool, and parkings
         # each holding a connection while waiting for another would exhaust it.
         now = await self.clock.now() if rejecting else None
-        async with self.pool.acquire() as conn, conn.transaction():
-            if not await self._claim(conn, message_id, env.type if env else "?"):
-                return False
-            headers = [
-                *[(k, v) for k, v in record.headers if not k.startswith("nce-dlq-") and not bare],
-                ("nce-dlq-reason", reason[:1000].encode()),
-                ("nce-dlq-topic", record.topic.encode()),
-                ("nce-dlq-partition", str(record.partition).encode()),
-                ("nce-dlq-offset", str(record.offset).encode()),
-                ("nce-dlq-consumer", self.service.encode()),
-            ]
-            await enqueue(conn, f"{record.topic}.dlq", record.key, record.value[: self.max_bytes], headers)
-            await conn.execute(
-                'INSERT INTO dead_letters (topic, partition, "offset", reason, message_id, type) '
-                "VALUES ($1, $2, $3, $4, $5, $6)",
-                record.topic, record.partition, record.offset, reason, env.id if env else None,
-                env.type if env else None,
-            )
-            if rejecting:
-                assert env is not None and now is not None
-                await prepare(conn, _KERNEL_SQL)
-                await conn.execute(self._rejection_sql(env, now, record, poison.code, reason))
+        headers = [
+            *[(k, v) for k, v in record.headers if not k.startswith("nce-dlq-") and not bare],
+            ("nce-dlq-reason", reason[:1000].encode()),
+            ("nce-dlq-topic", record.topic.encode()),
+            ("nce-dlq-partition", str(record.partition).encode()),
+            ("nce-dlq-offset", str(record.offset).encode()),
+            ("nce-dlq-consumer", self.service.encode()),
+        ]
+        # One round trip, as a message's COMMIT: the claim (a record parked before fails it on the inbox key), the
+        # DLQ copy through the outbox, the operators' row and, for a readable command, its rejection.
+        sql = (execute_sql(_CLAIM, (message_id, env.type if env else "?"))
+               + _outbox_sql([outbox.row(f"{record.topic}.dlq", record.key, record.value[: self.max_bytes], headers)])
+               + execute_sql(_DEAD_LETTER, (record.topic, record.partition, record.offset, reason,
+                                            env.id if env else None, env.type if env else None)))
+        if rejecting:
+            assert env is not None and now is not None
+            sql += self._rejection_sql(env, now, record, poison.code, reason)
+        async with self.pool.acquire() as conn:
+            await prepare(conn, _KERNEL_SQL)
+            try:
+                await conn.execute("BEGIN; " + sql + "COMMIT")
+            except BaseException as e:
+                await _roll_back(conn)
+                if isinstance(e, Exception) and not isinstance(e, TRANSIENT_DB_ERRORS) \
+                        and await self._handled(conn, message_id):
+                    return False  # parked before: a redelivery
+                raise
         log.warning("%s: parked %s[%d]@%d in the DLQ: %s", self.service, record.topic, record.partition,
                     record.offset, reason)
         metrics.DEAD_LETTERED.labels(self.service, record.topic).inc()

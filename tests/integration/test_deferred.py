@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from shared.db.deferred import Deferring, literal
+from shared.db.deferred import Deferring, execute_sql, literal, prepare
 from shared.db.pool import create_pool
 
 pytestmark = pytest.mark.integration
@@ -97,3 +97,20 @@ def test_literals_cannot_break_out_of_their_quotes() -> None:
     assert literal(None) == "NULL"
     assert literal("it's \\ here") == "E'it''s \\\\ here'"
     assert literal([None, 'a"b']) == "E'{NULL,\"a\\\\\"b\"}'"
+
+
+async def test_a_connection_whose_prepare_round_trip_failed_is_closed_and_the_next_one_prepares_again(
+        pool: asyncpg.Pool) -> None:
+    """PREPARE outlives a failed round trip (and a rollback), so which statements a session holds is then unknown:
+    that session is not used again, and a fresh connection prepares and runs the statement."""
+    query = "INSERT INTO t (k, s) VALUES ($1, $2)"
+    async with pool.acquire() as conn:
+        with pytest.raises(asyncpg.DivisionByZeroError):
+            await prepare(conn, [query], "SELECT 1/0")
+        with pytest.raises(asyncpg.InterfaceError, match="released back to the pool"):
+            conn.is_closed()  # terminated: asyncpg took it back into the pool by itself
+    async with pool.acquire() as conn:
+        await prepare(conn, [query], "BEGIN")
+        await conn.execute(execute_sql(query, ("prepared-again", "yes")) + "COMMIT")
+        await prepare(conn, [query])  # known now: nothing is sent
+    assert await pool.fetchval("SELECT s FROM t WHERE k = 'prepared-again'") == "yes"
