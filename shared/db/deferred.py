@@ -129,14 +129,11 @@ class Deferring:
     async def _keep(self, query: str, rows: list[Sequence[Any]]) -> bool:
         if self._prepared is None or len(rows) > _MOST_ROWS:
             return False
-        name = _name(query)
         try:
             executes = [execute_sql(query, args) for args in rows]
         except Unwritable:
             return False
-        if name not in self._prepared:  # once per connection; PREPARE outlives a rollback, so it goes on its own
-            await self._conn.execute(f"PREPARE {name} AS {query}")
-            self._prepared.add(name)
+        await prepare(self._conn, [query])  # once per connection; PREPARE outlives a rollback, so it goes on its own
         self._kept += executes
         return True
 

@@ -30,6 +30,7 @@ from shared.db.pool import TRANSIENT_DB_ERRORS
 from shared.messaging import outbox
 from shared.messaging.decode import Decoded, PoisonError, Record, decode
 from shared.messaging.handlers import Context, Handlers
+from shared.messaging.lease import Lease, gone, roll_back
 from shared.messaging.outbox import Row, envelope_for, envelope_row, storable
 from shared.messaging.signing import Verifier
 from shared.rejection import CommandRejectedError
@@ -49,26 +50,9 @@ def _outbox_sql(rows: Iterable[Row]) -> str:
     return "".join(execute_sql(outbox.INSERT, r) for r in rows)
 
 
-def _gone(conn: asyncpg.Connection) -> bool:
-    """Whether a pooled connection is closed; asyncpg takes one that closed back into its pool by itself, after which
-    its proxy refuses every call."""
-    try:
-        return conn.is_closed()
-    except asyncpg.InterfaceError:
-        return True
-
-
-async def _roll_back(conn: asyncpg.Connection) -> None:
-    """End a failed transaction; a connection that cannot say ROLLBACK is closed, never pooled mid-transaction."""
-    try:
-        if not _gone(conn):
-            await conn.execute("ROLLBACK")
-    except Exception:
-        if not _gone(conn):
-            conn.terminate()  # the caller re-raises the error that made it roll back
-    finally:
-        if not _gone(conn) and conn.is_in_transaction():
-            conn.terminate()
+def _claim_sql(message_id: uuid.UUID, type_: str) -> str:
+    """The inbox claim: a message (or parked record) handled before fails it on the inbox key."""
+    return execute_sql(_CLAIM, (message_id, type_))
 
 
 def _partner_of(command: Envelope) -> str | None:
@@ -90,43 +74,6 @@ class _Stamp:
             if self._value is None:
                 self._value = await self._read()
             return self._value
-
-
-class _Lease:
-    """The pool connection one worker keeps for the runs of records it handles in a batch. While the worker has more
-    to handle, BEGIN goes out with each COMMIT, so the next message's first round trip is its handler's first
-    statement; the last COMMIT sends none, and the connection goes back to the pool with no transaction open."""
-
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
-        self.conn: asyncpg.Connection | None = None
-
-    async def begun(self) -> asyncpg.Connection:
-        """The connection, in a transaction: BEGIN is sent unless the last COMMIT sent it."""
-        if self.conn is not None and _gone(self.conn):
-            await self.release()
-        if self.conn is None:
-            self.conn = await self.pool.acquire()
-        if not self.conn.is_in_transaction():
-            try:
-                await prepare(self.conn, _KERNEL_SQL, "BEGIN")  # prepared once per connection, in BEGIN's round trip
-            except BaseException:
-                await _roll_back(self.conn)  # one that cannot say BEGIN (the server restarted) is closed
-                await self.release()
-                raise
-        return self.conn
-
-    async def release(self) -> None:
-        """Give the connection back with no transaction open (one that cannot say ROLLBACK is closed)."""
-        conn, self.conn = self.conn, None
-        if conn is None:
-            return
-        try:
-            if not conn.is_closed() and conn.is_in_transaction():
-                await _roll_back(conn)
-            await self.pool.release(conn)  # a closed one too: releasing it finishes its cleanup
-        except asyncpg.InterfaceError:
-            pass  # asyncpg took it back into the pool itself when it closed
 
 
 class Consumer:
@@ -169,7 +116,7 @@ class Consumer:
         await asyncio.gather(*(self._work(runs, stamp) for _ in range(workers)))
 
     async def _work(self, runs: deque[list[Record]], stamp: "_Stamp") -> None:
-        lease, run = _Lease(self.pool), runs.popleft() if runs else []
+        lease, run = Lease(self.pool, _KERNEL_SQL), runs.popleft() if runs else []
         try:
             while run:
                 following: list[Record] = []
@@ -194,12 +141,12 @@ class Consumer:
         metrics.HANDLED.labels(self.service, type_, "skipped").inc()
         return True
 
-    async def handle(self, record: Record, stamp: "_Stamp | None" = None, lease: _Lease | None = None,
+    async def handle(self, record: Record, stamp: "_Stamp | None" = None, lease: Lease | None = None,
                      more: bool = False) -> None:
         """Handle one record on `lease`'s connection (a connection of its own when none); `more`: the caller has
         another record to handle on that lease after this one."""
         if lease is None:
-            lease = _Lease(self.pool)
+            lease = Lease(self.pool, _KERNEL_SQL)
             try:
                 return await self.handle(record, stamp, lease)
             finally:
@@ -251,7 +198,7 @@ class Consumer:
             yield
 
     async def _retrying(
-        self, work: Callable[[], Awaitable[bool]], lease: _Lease, record: Record | None = None,
+        self, work: Callable[[], Awaitable[bool]], lease: Lease, record: Record | None = None,
         envelope: Envelope | None = None
     ) -> None:
         """Run `work` until it commits: forever on transient errors, a few times on others, then park it.
@@ -279,7 +226,7 @@ class Consumer:
                     continue
             await asyncio.sleep(self._backoff(attempt))
 
-    async def _apply(self, m: Decoded, now: datetime, record: Record, lease: _Lease, more: bool) -> bool:
+    async def _apply(self, m: Decoded, now: datetime, record: Record, lease: Lease, more: bool) -> bool:
         handler = self.handlers.get(m.spec.type)
         assert handler is not None
         # Round trips are what a message costs here. The transaction is open already (BEGIN went with the last
@@ -289,6 +236,7 @@ class Consumer:
         # A rejected command rolls the handler's work back and commits its claim and rejection in one round trip.
         conn = await lease.begun()
         end = "COMMIT; BEGIN" if more else "COMMIT"
+        claim = _claim_sql(m.envelope.id, m.envelope.type)
         deferring = Deferring(conn)  # the handler's writes, kept for the COMMIT
         outcome, ctx = "applied", Context(cast(asyncpg.Connection, deferring), m.envelope, now, self.service)
         try:
@@ -297,16 +245,16 @@ class Consumer:
             except CommandRejectedError as rejection:
                 if not m.spec.topic.carries_commands:
                     raise  # an event is a fact; a handler refusing one is a bug, parked after retries
-                await conn.execute("ROLLBACK; BEGIN; " + self._claim_sql(m.envelope) + self._rejection_sql(
+                await conn.execute("ROLLBACK; BEGIN; " + claim + self._rejection_sql(
                     m.envelope, now, record, rejection.code, rejection.message) + end)
                 outcome, ctx = "rejected", None
                 metrics.REJECTED.labels(self.service, m.envelope.type, rejection.code).inc()
                 log.info("%s: rejected %s: %s: %s", self.service, m.envelope.type, rejection.code, rejection.message)
             else:
                 await ctx.flush_side_effects()
-                await conn.execute(self._claim_sql(m.envelope) + deferring.pending() + _outbox_sql(ctx.outbox) + end)
+                await conn.execute(claim + deferring.pending() + _outbox_sql(ctx.outbox) + end)
         except BaseException as e:
-            await _roll_back(conn)
+            await roll_back(conn)
             if isinstance(e, TRANSIENT_DB_ERRORS) or not isinstance(e, Exception) \
                     or not await self._handled(conn, m.envelope.id):
                 raise
@@ -319,14 +267,11 @@ class Consumer:
             self._fault_point(m.envelope.id)
         return outcome == "rejected" or bool(ctx and ctx.outbox)
 
-    @staticmethod
-    def _claim_sql(envelope: Envelope) -> str:
-        return execute_sql(_CLAIM, (envelope.id, envelope.type))
 
     @staticmethod
     async def _handled(conn: asyncpg.Connection, message_id: uuid.UUID) -> bool:
         """Whether the inbox holds the message id (asked after a failure; a connection gone cannot tell)."""
-        if _gone(conn):
+        if gone(conn):
             return False
         return bool(await conn.fetchval("SELECT EXISTS (SELECT FROM inbox WHERE message_id = $1)", message_id))
 
@@ -374,7 +319,7 @@ class Consumer:
         ]
         # One round trip, as a message's COMMIT: the claim (a record parked before fails it on the inbox key), the
         # DLQ copy through the outbox, the operators' row and, for a readable command, its rejection.
-        sql = (execute_sql(_CLAIM, (message_id, env.type if env else "?"))
+        sql = (_claim_sql(message_id, env.type if env else "?")
                + _outbox_sql([outbox.row(f"{record.topic}.dlq", record.key, record.value[: self.max_bytes], headers)])
                + execute_sql(_DEAD_LETTER, (record.topic, record.partition, record.offset, reason,
                                             env.id if env else None, env.type if env else None)))
@@ -386,7 +331,7 @@ class Consumer:
             try:
                 await conn.execute("BEGIN; " + sql + "COMMIT")
             except BaseException as e:
-                await _roll_back(conn)
+                await roll_back(conn)
                 if isinstance(e, Exception) and not isinstance(e, TRANSIENT_DB_ERRORS) \
                         and await self._handled(conn, message_id):
                     return False  # parked before: a redelivery
