@@ -267,7 +267,6 @@ class Consumer:
             self._fault_point(m.envelope.id)
         return outcome == "rejected" or bool(ctx and ctx.outbox)
 
-
     @staticmethod
     async def _handled(conn: asyncpg.Connection, message_id: uuid.UUID) -> bool:
         """Whether the inbox holds the message id (asked after a failure; a connection gone cannot tell)."""

@@ -59,7 +59,7 @@ class Lease:
         if conn is None:
             return
         try:
-            if not conn.is_closed() and conn.is_in_transaction():
+            if not gone(conn) and conn.is_in_transaction():
                 await roll_back(conn)
             await self.pool.release(conn)  # a closed one too: releasing it finishes its cleanup
         except asyncpg.InterfaceError:

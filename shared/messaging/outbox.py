@@ -34,17 +34,6 @@ def envelope_row(envelope: Envelope, key: str) -> Row:
     return row(spec.topic.name, key.encode(), envelope.to_bytes(), envelope.headers())
 
 
-async def enqueue(
-    conn: asyncpg.Connection,
-    topic: str,
-    key: bytes | None,
-    payload: bytes,
-    headers: Sequence[tuple[str, bytes]],
-) -> None:
-    """Add a row for the relay to publish."""
-    await conn.execute(INSERT, *row(topic, key, payload, headers))
-
-
 def _header(value: bytes) -> str:
     """A header as jsonb can hold it: invalid UTF-8 and NUL (which jsonb refuses) become U+FFFD. Only a hostile
     record's headers (copied to the DLQ) carry either; refusing them would block the partition for good."""

@@ -6,7 +6,7 @@ import pytest
 
 from shared.db.pool import connect
 from shared.messaging.kafka import ensure_topics, make_producer
-from shared.messaging.outbox import enqueue
+from shared.messaging.outbox import INSERT, row
 from shared.messaging.relay import Relay
 from tests.kafka import read
 from tests.conftest import migrated_pool
@@ -23,8 +23,8 @@ async def test_two_relays_publish_every_row_once_in_order_per_key(stack) -> None
     async with pool.acquire() as conn, conn.transaction():
         for n in range(1000):
             key = keys[n % len(keys)]
-            await enqueue(conn, TOPIC, key.encode(), json.dumps({"key": key, "n": n}).encode(),
-                          [("type", b"test.row"), ("id", str(n).encode())])
+            await conn.execute(INSERT, *row(TOPIC, key.encode(), json.dumps({"key": key, "n": n}).encode(),
+                                            [("type", b"test.row"), ("id", str(n).encode())]))
     producers = [make_producer(settings) for _ in range(2)]
     for p in producers:
         await p.start()
