@@ -31,6 +31,7 @@ from bench.harness import (OFFERS, Bench, cpu_split, customer_id, machine, profi
                            unprofiled)
 from services.send import (COMMAND_LINGER_MS, command, command_producer, is_rejection, outcome_consumer,
                            publish)
+from shared.messaging.kafka import pause_s
 
 MIX = [("purchase", 40), ("change_quantity", 20), ("set_auto_renew", 15), ("cancel", 10), ("reject", 15)]
 EXPECTED = {"purchase": "subscription.created", "change_quantity": "subscription.quantity_changed",
@@ -145,9 +146,15 @@ async def drive(bench: Bench, rate: float, duration: float, customers: int, samp
     consumer = await outcome_consumer(bootstrap, {"subscription.purchase"}, int(time.time() * 1000) - 1000)
     stop = asyncio.Event()
 
+    # an outside reader of events paces its reads as the services do (NCE_CONSUMER_PACE_MS; latency is measured by the
+    # outcome's broker timestamp, so this changes only what the broker spends)
+    pace = bench.kafka_conditions()["consumer_pace_ms"] / 1000
+
     async def collect() -> None:
         while not (stop.is_set() and not load.sent):
-            for records in (await consumer.getmany(timeout_ms=100, max_records=5000)).values():
+            started = time.monotonic()
+            batch = await consumer.getmany(timeout_ms=100, max_records=5000)
+            for records in batch.values():
                 for r in records:
                     try:
                         event = json.loads(r.value)
@@ -155,6 +162,7 @@ async def drive(bench: Bench, rate: float, duration: float, customers: int, samp
                         continue
                     if isinstance(event, dict):
                         load.outcome(event, r.timestamp)
+            await asyncio.sleep(pause_s([], sum(map(len, batch.values())) >= 5000, [], pace, time.monotonic() - started))
 
     async def samples(into: list[dict[str, Any]], t0: float) -> None:
         while not stop.is_set():

@@ -37,7 +37,7 @@ from shared.db.pool import create_pool
 from shared.messaging.consumer import Consumer
 from shared.messaging.decode import Record
 from shared.messaging.handlers import Handlers
-from shared.messaging.kafka import ensure_topics, make_broker, make_producer, subscribe
+from shared.messaging.kafka import ensure_topics, make_broker, make_producer, pause_s, subscribe
 from shared.messaging.lag import ConsumerLag
 from shared.messaging.relay import Relay
 from shared.messaging.signing import Verifier
@@ -146,6 +146,9 @@ async def connect(defn: ServiceDef, rt: Runtime) -> None:
             verifier=Verifier(s.verification_keys(), lambda: datetime.now(UTC)),  # tokens live in wall time
         )
 
+        loop, pace = asyncio.get_running_loop(), s.consumer_pace_ms / 1000
+        commands = [t for t in defn.handlers.topics if BY_NAME[t].carries_commands]
+
         async def broker() -> KafkaBroker:
             b = make_broker(s)
 
@@ -153,7 +156,12 @@ async def connect(defn: ServiceDef, rt: Runtime) -> None:
                 # The batch comes from FastStream's context, not a `message: KafkaMessage` parameter: injecting one
                 # runs a synchronous resolver in a worker thread for every batch (~14 % of a light consumer's CPU).
                 message: KafkaMessage = b.context.get_local("message")
-                await consumer.handle_batch(Record.of(r) for r in message.raw_message)
+                started, records = loop.time(), [Record.of(r) for r in message.raw_message]
+                await consumer.handle_batch(records)
+                wait = pause_s({r.topic for r in records}, len(records) >= s.consumer_max_records, commands, pace,
+                               loop.time() - started)
+                if wait:
+                    await asyncio.sleep(wait)  # FastStream fetches again when this returns
 
             subscribe(b, s, defn.handlers.topics, on_batch)
             try:
