@@ -162,7 +162,7 @@ async def drive(bench: Bench, rate: float, duration: float, customers: int, samp
                         continue
                     if isinstance(event, dict):
                         load.outcome(event, r.timestamp)
-            await asyncio.sleep(pause_s([], sum(map(len, batch.values())) >= 5000, [], pace, time.monotonic() - started))
+            await asyncio.sleep(pause_s(sum(map(len, batch.values())) >= 5000, pace, time.monotonic() - started))
 
     async def samples(into: list[dict[str, Any]], t0: float) -> None:
         while not stop.is_set():

@@ -43,10 +43,9 @@ TANSU_SETTINGS = {
     # topic means a quarter of the batches (broker alone, 400 msg/s, 3 groups: 0.13 → 0.60 ms a message over 110 s
     # with 1 partition, 0.30 → 1.79 with 4). The services still handle a topic's keys concurrently.
     "NCE_KAFKA_PARTITIONS": "1",
-    # ... and every read that finds new data costs the partition's whole history: a service whose batch held only
-    # events waits until 100 ms after that batch's start before it reads again (broker alone, 400 msg/s, 3 groups:
-    # 10.5 reads with data a second per group instead of 22, its CPU a message 0.35 ms after 80 s instead of 0.70)
-    "NCE_CONSUMER_PACE_MS": "100",
+    # ... and every read that finds new data lists the partition's whole history: a consumer whose batch was not full
+    # waits until 40 ms after its start before it reads again: fewer, larger batches (bench/HISTORY.md)
+    "NCE_CONSUMER_PACE_MS": "40",
 }
 
 

@@ -147,7 +147,6 @@ async def connect(defn: ServiceDef, rt: Runtime) -> None:
         )
 
         loop, pace = asyncio.get_running_loop(), s.consumer_pace_ms / 1000
-        commands = [t for t in defn.handlers.topics if BY_NAME[t].carries_commands]
 
         async def broker() -> KafkaBroker:
             b = make_broker(s)
@@ -158,8 +157,7 @@ async def connect(defn: ServiceDef, rt: Runtime) -> None:
                 message: KafkaMessage = b.context.get_local("message")
                 started, records = loop.time(), [Record.of(r) for r in message.raw_message]
                 await consumer.handle_batch(records)
-                wait = pause_s({r.topic for r in records}, len(records) >= s.consumer_max_records, commands, pace,
-                               loop.time() - started)
+                wait = pause_s(len(records) >= s.consumer_max_records, pace, loop.time() - started)
                 if wait:
                     await asyncio.sleep(wait)  # FastStream fetches again when this returns
 

@@ -94,16 +94,14 @@ def subscribe(broker: KafkaBroker, settings: ServiceSettings, topics: list[str],
     )(handler)
 
 
-def pause_s(topics: Iterable[str], full: bool, commands: Iterable[str], pace_s: float, took_s: float) -> float:
-    """How long a consumer waits before it fetches again, given the topics of the batch it just handled.
+def pause_s(full: bool, pace_s: float, took_s: float) -> float:
+    """How long a consumer waits before it fetches again after a batch that took `took_s` to handle: after a full
+    batch (a backlog) not at all, else until `pace_s` after the batch's start (NCE_CONSUMER_PACE_MS).
 
-    Not at all after a full batch (a backlog is read at full speed) or one with a command in it (someone waits for
-    its outcome, and the next command may be behind it); otherwise until `pace_s` after the batch's start. Pacing is
-    for the embedded broker, whose every read of new data lists the partition's whole history (NCE_CONSUMER_PACE_MS).
+    For the embedded broker, which lists a partition's whole history on each read of new data: fewer, larger batches
+    (figures in bench/HISTORY.md).
     """
-    if not pace_s or full or not set(commands).isdisjoint(topics):
-        return 0.0
-    return max(0.0, pace_s - took_s)
+    return 0.0 if full else max(0.0, pace_s - took_s)
 
 
 async def _raw(msg, original=None):  # type: ignore[no-untyped-def]
