@@ -46,10 +46,11 @@ class Bench:
         """The broker and the Kafka settings the services ran with (their environment over the settings' defaults)."""
         env, fields = {**os.environ, **self.stack.env()}, ServiceSettings.model_fields
         value = {name: int(env.get(f"NCE_{name.upper()}", fields[name].default))
-                 for name in ("kafka_partitions", "kafka_linger_ms", "kafka_fetch_max_wait_ms", "consumer_pace_ms")}
+                 for name in ("kafka_partitions", "kafka_linger_ms", "kafka_fetch_max_wait_ms", "consumer_pace_ms",
+                              "event_pace_ms")}
         return {"broker": self.stack.kafka_kind, "partitions": value["kafka_partitions"],
                 "services_linger_ms": value["kafka_linger_ms"], "fetch_max_wait_ms": value["kafka_fetch_max_wait_ms"],
-                "consumer_pace_ms": value["consumer_pace_ms"]}
+                "consumer_pace_ms": value["consumer_pace_ms"], "event_pace_ms": value["event_pace_ms"]}
 
     def _headers(self) -> dict[str, str]:
         return {"authorization": f"Bearer {self.token}"}

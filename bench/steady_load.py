@@ -146,9 +146,9 @@ async def drive(bench: Bench, rate: float, duration: float, customers: int, samp
     consumer = await outcome_consumer(bootstrap, {"subscription.purchase"}, int(time.time() * 1000) - 1000)
     stop = asyncio.Event()
 
-    # an outside reader of events paces its reads as the services do (NCE_CONSUMER_PACE_MS; latency is measured by the
-    # outcome's broker timestamp, so this changes only what the broker spends)
-    pace = bench.kafka_conditions()["consumer_pace_ms"] / 1000
+    # an outside reader of events paces its reads as the services' readers of events do (NCE_EVENT_PACE_MS; latency
+    # is measured by the outcome's broker timestamp, so this changes only what the broker spends)
+    pace = bench.kafka_conditions()["event_pace_ms"] / 1000
 
     async def collect() -> None:
         while not (stop.is_set() and not load.sent):

@@ -37,7 +37,7 @@ from shared.db.pool import create_pool
 from shared.messaging.consumer import Consumer
 from shared.messaging.decode import Record
 from shared.messaging.handlers import Handlers
-from shared.messaging.kafka import ensure_topics, make_broker, make_producer, pause_s, subscribe
+from shared.messaging.kafka import ensure_topics, make_broker, make_producer, pace_s, pause_s, subscribe
 from shared.messaging.lag import ConsumerLag
 from shared.messaging.relay import Relay
 from shared.messaging.signing import Verifier
@@ -146,7 +146,7 @@ async def connect(defn: ServiceDef, rt: Runtime) -> None:
             verifier=Verifier(s.verification_keys(), lambda: datetime.now(UTC)),  # tokens live in wall time
         )
 
-        loop, pace = asyncio.get_running_loop(), s.consumer_pace_ms / 1000
+        loop, pace = asyncio.get_running_loop(), pace_s(s, defn.handlers.topics)
 
         async def broker() -> KafkaBroker:
             b = make_broker(s)

@@ -118,9 +118,11 @@ class ServiceSettings(KafkaSettings, TokenSettings, CommandKeySettings, Observab
     # Tansu only at half or all of this wait, so it gets a short one (shared/infra.py).
     kafka_fetch_max_wait_ms: int = Field(500, ge=1)
     consumer_max_records: int = Field(200, ge=1)
-    # Least time between the starts of two fetched batches unless a batch was full (a backlog is read at full speed).
-    # 0 on Apache Kafka; 40 on Tansu, where fewer, larger batches cost less (shared/infra.py).
+    # Least time between the starts of two fetched batches unless a batch was full (a backlog is read at full speed),
+    # for a consumer that reads commands (someone awaits their outcome), and for one that reads only events (facts
+    # nobody awaits). 0 on Apache Kafka; 40 and 200 on Tansu, where fewer, larger batches cost less (shared/infra.py).
     consumer_pace_ms: int = Field(0, ge=0)
+    event_pace_ms: int = Field(0, ge=0)
     max_message_bytes: int = Field(1_000_000, ge=1_024)
     db_pool_max: int = Field(8, ge=2)
     clock: Literal["system", "simulated"] = "system"

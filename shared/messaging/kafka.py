@@ -12,6 +12,7 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from prometheus_client import REGISTRY
 
+from shared.contracts.topics import BY_NAME
 from shared.settings import KafkaSettings, ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -94,9 +95,16 @@ def subscribe(broker: KafkaBroker, settings: ServiceSettings, topics: list[str],
     )(handler)
 
 
+def pace_s(settings: ServiceSettings, topics: Iterable[str]) -> float:
+    """A consumer's pace: NCE_CONSUMER_PACE_MS if it reads a commands topic (someone awaits the outcome), else
+    NCE_EVENT_PACE_MS (it reads only events, facts that nobody awaits)."""
+    commands = any(BY_NAME[t].carries_commands for t in topics)
+    return (settings.consumer_pace_ms if commands else settings.event_pace_ms) / 1000
+
+
 def pause_s(full: bool, pace_s: float, took_s: float) -> float:
     """How long a consumer waits before it fetches again after a batch that took `took_s` to handle: after a full
-    batch (a backlog) not at all, else until `pace_s` after the batch's start (NCE_CONSUMER_PACE_MS).
+    batch (a backlog) not at all, else until `pace_s` after the batch's start (`pace_s` above).
 
     For the embedded broker, which lists a partition's whole history on each read of new data: fewer, larger batches
     (figures in bench/HISTORY.md).

@@ -2,7 +2,7 @@
 import pytest
 
 from shared.infra import tansu_settings
-from shared.messaging.kafka import pause_s
+from shared.messaging.kafka import pace_s, pause_s
 from shared.settings import ServiceSettings
 
 
@@ -23,5 +23,15 @@ def test_apache_kafka_defaults_do_not_pace_and_the_embedded_broker_does(monkeypa
     assert ServiceSettings.model_fields["consumer_pace_ms"].default == 0
     assert pause_s(False, 0, 0) == 0
     assert tansu_settings()["NCE_CONSUMER_PACE_MS"] == "40"
+    assert tansu_settings()["NCE_EVENT_PACE_MS"] == "200"
     monkeypatch.setenv("NCE_CONSUMER_PACE_MS", "0")  # an explicit setting wins over the embedded broker's default
     assert tansu_settings()["NCE_CONSUMER_PACE_MS"] == "0"
+
+
+def test_a_reader_of_commands_keeps_the_short_pace_and_a_reader_of_events_alone_the_long_one() -> None:
+    settings = ServiceSettings(kafka_bootstrap="kafka:9092", database_url="postgresql://db/nce", consumer_pace_ms=40,
+                               event_pace_ms=200)
+    subscription = ["nce.subscription.commands", "nce.scheduler.events", "nce.pricing.events"]
+    billing = ["nce.subscription.events", "nce.pricing.events"]
+    assert pace_s(settings, subscription) == pytest.approx(0.04)  # someone awaits a command's outcome
+    assert pace_s(settings, billing) == pytest.approx(0.2)
