@@ -102,14 +102,14 @@ def pace_s(settings: ServiceSettings, topics: Iterable[str]) -> float:
     return (settings.consumer_pace_ms if commands else settings.event_pace_ms) / 1000
 
 
-def pause_s(full: bool, pace_s: float, took_s: float) -> float:
+def pause_s(full: bool, pace: float, took_s: float) -> float:
     """How long a consumer waits before it fetches again after a batch that took `took_s` to handle: after a full
-    batch (a backlog) not at all, else until `pace_s` after the batch's start (`pace_s` above).
+    batch (a backlog) not at all, else until `pace` (its `pace_s`) after the batch's start.
 
     For the embedded broker, which lists a partition's whole history on each read of new data: fewer, larger batches
     (figures in bench/HISTORY.md).
     """
-    return 0.0 if full else max(0.0, pace_s - took_s)
+    return 0.0 if full else max(0.0, pace - took_s)
 
 
 async def _raw(msg, original=None):  # type: ignore[no-untyped-def]
