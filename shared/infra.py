@@ -46,7 +46,8 @@ TANSU_SETTINGS = {
     # ... and every read that finds new data lists the partition's whole history: a consumer whose batch was not full
     # waits until 40 ms after its start before it reads again: fewer, larger batches (bench/HISTORY.md). A consumer
     # of events alone (billing, scheduler) waits until 200 ms: nobody awaits what it does, and its larger batches
-    # leave more of the machine to the commands (steady 500/s over 5 minutes: p99 379 and 469 ms against 961 and 1,301)
+    # leave more of the machine to the commands (steady 500/s over 5 minutes, run in turn: p99 379 and 469 ms against
+    # 961 and 1,301; a lean, not a proof: runs of one setting spread as widely, bench/HISTORY.md)
     "NCE_CONSUMER_PACE_MS": "40",
     "NCE_EVENT_PACE_MS": "200",
 }
