@@ -20,6 +20,7 @@ def test_a_batch_that_took_longer_than_the_pace_does_not_wait() -> None:
 
 def test_apache_kafka_defaults_do_not_pace_and_the_embedded_broker_does(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NCE_CONSUMER_PACE_MS", raising=False)
+    monkeypatch.delenv("NCE_EVENT_PACE_MS", raising=False)
     assert ServiceSettings.model_fields["consumer_pace_ms"].default == 0
     assert ServiceSettings.model_fields["event_pace_ms"].default == 0
     assert pause_s(False, 0, 0) == 0
