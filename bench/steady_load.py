@@ -148,12 +148,12 @@ async def drive(bench: Bench, rate: float, duration: float, customers: int, samp
 
     # an outside reader of events paces its reads as the services' readers of events do (NCE_EVENT_PACE_MS; latency
     # is measured by the outcome's broker timestamp, so this changes only what the broker spends)
-    pace = bench.kafka_conditions()["event_pace_ms"] / 1000
+    pace, read_at_most = bench.kafka_conditions()["event_pace_ms"] / 1000, 5000
 
     async def collect() -> None:
         while not (stop.is_set() and not load.sent):
             started = time.monotonic()
-            batch = await consumer.getmany(timeout_ms=100, max_records=5000)
+            batch = await consumer.getmany(timeout_ms=100, max_records=read_at_most)
             for records in batch.values():
                 for r in records:
                     try:
@@ -162,7 +162,8 @@ async def drive(bench: Bench, rate: float, duration: float, customers: int, samp
                         continue
                     if isinstance(event, dict):
                         load.outcome(event, r.timestamp)
-            await asyncio.sleep(pause_s(sum(map(len, batch.values())) >= 5000, pace, time.monotonic() - started))
+            full = sum(map(len, batch.values())) >= read_at_most
+            await asyncio.sleep(pause_s(full, pace, time.monotonic() - started))
 
     async def samples(into: list[dict[str, Any]], t0: float) -> None:
         while not stop.is_set():
