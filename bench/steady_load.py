@@ -31,7 +31,7 @@ from bench.harness import (OFFERS, Bench, cpu_split, customer_id, machine, profi
                            unprofiled)
 from services.send import (COMMAND_LINGER_MS, command, command_producer, is_rejection, outcome_consumer,
                            publish)
-from shared.messaging.kafka import pause_s
+from shared.messaging.kafka import paced
 
 MIX = [("purchase", 40), ("change_quantity", 20), ("set_auto_renew", 15), ("cancel", 10), ("reject", 15)]
 EXPECTED = {"purchase": "subscription.created", "change_quantity": "subscription.quantity_changed",
@@ -152,18 +152,16 @@ async def drive(bench: Bench, rate: float, duration: float, customers: int, samp
 
     async def collect() -> None:
         while not (stop.is_set() and not load.sent):
-            started = time.monotonic()
             batch = await consumer.getmany(timeout_ms=100, max_records=read_at_most)
-            for records in batch.values():
-                for r in records:
-                    try:
-                        event = json.loads(r.value)
-                    except ValueError:
-                        continue
-                    if isinstance(event, dict):
-                        load.outcome(event, r.timestamp)
-            full = sum(map(len, batch.values())) >= read_at_most
-            await asyncio.sleep(pause_s(full, pace, time.monotonic() - started))
+            async with paced(consumer, pace, sum(map(len, batch.values())) >= read_at_most):
+                for records in batch.values():
+                    for r in records:
+                        try:
+                            event = json.loads(r.value)
+                        except ValueError:
+                            continue
+                        if isinstance(event, dict):
+                            load.outcome(event, r.timestamp)
 
     async def samples(into: list[dict[str, Any]], t0: float) -> None:
         while not stop.is_set():

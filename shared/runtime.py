@@ -37,7 +37,7 @@ from shared.db.pool import create_pool
 from shared.messaging.consumer import Consumer
 from shared.messaging.decode import Record
 from shared.messaging.handlers import Handlers
-from shared.messaging.kafka import ensure_topics, make_broker, make_producer, pace_s, pause_s, subscribe
+from shared.messaging.kafka import ensure_topics, make_broker, make_producer, pace_s, paced, subscribe
 from shared.messaging.lag import ConsumerLag
 from shared.messaging.relay import Relay
 from shared.messaging.signing import Verifier
@@ -146,7 +146,7 @@ async def connect(defn: ServiceDef, rt: Runtime) -> None:
             verifier=Verifier(s.verification_keys(), lambda: datetime.now(UTC)),  # tokens live in wall time
         )
 
-        loop, pace = asyncio.get_running_loop(), pace_s(s, defn.handlers.topics)
+        pace = pace_s(s, defn.handlers.topics)
 
         async def broker() -> KafkaBroker:
             b = make_broker(s)
@@ -155,13 +155,12 @@ async def connect(defn: ServiceDef, rt: Runtime) -> None:
                 # The batch comes from FastStream's context, not a `message: KafkaMessage` parameter: injecting one
                 # runs a synchronous resolver in a worker thread for every batch (~14 % of a light consumer's CPU).
                 message: KafkaMessage = b.context.get_local("message")
-                started, records = loop.time(), [Record.of(r) for r in message.raw_message]
-                await consumer.handle_batch(records)
-                wait = pause_s(len(records) >= s.consumer_max_records, pace, loop.time() - started)
-                if wait:
-                    await asyncio.sleep(wait)  # FastStream fetches again when this returns
+                records = [Record.of(r) for r in message.raw_message]
+                # FastStream reads again when this returns (and, paced, not before)
+                async with paced(subscriber.consumer, pace, len(records) >= s.consumer_max_records):
+                    await consumer.handle_batch(records)
 
-            subscribe(b, s, defn.handlers.topics, on_batch)
+            subscriber = subscribe(b, s, defn.handlers.topics, on_batch)
             try:
                 await b.start()
             except BaseException:

@@ -1,8 +1,10 @@
 """On the embedded broker a consumer reads in gulps, but never holds back a backlog."""
+import asyncio
+
 import pytest
 
 from shared.infra import tansu_settings
-from shared.messaging.kafka import pace_s, pause_s
+from shared.messaging.kafka import pace_s, paced, pause_s
 from shared.settings import ServiceSettings
 
 
@@ -37,3 +39,54 @@ def test_a_reader_of_commands_keeps_the_short_pace_and_a_reader_of_events_alone_
     billing = ["nce.subscription.events", "nce.pricing.events"]
     assert pace_s(settings, subscription) == pytest.approx(0.04)  # someone awaits a command's outcome
     assert pace_s(settings, billing) == pytest.approx(0.2)
+
+
+class _Consumer:
+    """What `paced` uses of an aiokafka consumer: its assignment, and pausing and resuming partitions."""
+
+    def __init__(self) -> None:
+        self.assigned = {("nce.subscription.commands", 0), ("nce.scheduler.events", 0)}
+        self.held: set[tuple[str, int]] = set()
+
+    def assignment(self) -> set[tuple[str, int]]:
+        return set(self.assigned)
+
+    def pause(self, *partitions: tuple[str, int]) -> None:
+        self.held |= set(partitions)
+
+    def paused(self) -> set[tuple[str, int]]:
+        return set(self.held)
+
+    def resume(self, *partitions: tuple[str, int]) -> None:
+        self.held -= set(partitions)
+
+
+async def test_a_paced_batch_reads_nothing_until_the_pace_has_passed_since_its_start() -> None:
+    consumer, loop = _Consumer(), asyncio.get_running_loop()
+    started = loop.time()
+    async with paced(consumer, 0.05, full=False):  # type: ignore[arg-type]
+        assert consumer.paused() == consumer.assignment()  # no read while the batch is handled
+    assert loop.time() - started >= 0.05
+    assert consumer.paused() == set()  # the next read brings everything that arrived meanwhile
+
+
+async def test_a_full_batch_is_a_backlog_and_the_next_one_is_read_at_once() -> None:
+    consumer, loop = _Consumer(), asyncio.get_running_loop()
+    started = loop.time()
+    async with paced(consumer, 0.05, full=True):  # type: ignore[arg-type]
+        assert consumer.paused() == set()
+    assert loop.time() - started < 0.05
+
+
+async def test_a_batch_that_fails_leaves_no_partition_paused() -> None:
+    consumer = _Consumer()
+    with pytest.raises(RuntimeError):
+        async with paced(consumer, 0.05, full=False):  # type: ignore[arg-type]
+            raise RuntimeError("handler failed")
+    assert consumer.paused() == set()  # the batch is read again, not stalled for good
+
+
+async def test_without_a_pace_nothing_is_paused() -> None:
+    consumer = _Consumer()
+    async with paced(consumer, 0, full=False):  # type: ignore[arg-type]
+        assert consumer.paused() == set()
