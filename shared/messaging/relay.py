@@ -63,9 +63,11 @@ class Relay:
 
     async def _drain_forever(self, conn: asyncpg.Connection) -> None:
         while True:
+            # cleared before the read, not after the round: a commit during the round (after its read) must start
+            # the next round at once rather than wait for another commit or the idle timeout
+            self.wake.clear()
             sent = await self.publish_once(conn)
             if sent < self.batch:
-                self.wake.clear()
                 try:
                     await asyncio.wait_for(self.wake.wait(), self.idle_s)
                 except TimeoutError:

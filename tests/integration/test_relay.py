@@ -1,6 +1,7 @@
 """The outbox relay over the real broker: order per key, headers, one active relay among two."""
 import asyncio
 import json
+import uuid
 
 import pytest
 
@@ -48,3 +49,33 @@ async def test_two_relays_publish_every_row_once_in_order_per_key(stack) -> None
     assert all(dict(r.headers)["type"] == b"test.row" for r in records)
     assert await pool.fetchval("SELECT count(*) FROM outbox") == 0  # published rows are deleted
     await pool.close()
+
+
+async def test_a_row_committed_while_a_round_is_out_is_published_at_once_not_after_the_idle_wait(stack) -> None:
+    settings = stack.service_settings("catalog")
+    pool = await migrated_pool(stack, "catalog")
+    topic = f"nce.test.relay-wake-{uuid.uuid4().hex[:8]}"
+    await ensure_topics(settings, [topic])
+    insert = row(topic, b"K", b'{"n": 1}', [("type", b"test.row")])
+    await pool.execute(INSERT, *insert)
+    producer = make_producer(settings)
+    await producer.start()
+    relay = Relay(lambda: connect(stack.database_url, "catalog"), producer, "catalog", idle_s=60)
+    send, committed = producer.send, []
+
+    async def send_while_another_row_commits(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if not committed:  # a consumer commits a row after the round read its rows, and wakes the relay
+            committed.append(await pool.execute(INSERT, *row(topic, b"K", b'{"n": 2}', [("type", b"test.row")])))
+            relay.wake.set()
+        return await send(*args, **kwargs)
+
+    producer.send = send_while_another_row_commits  # type: ignore[method-assign]
+    task = asyncio.create_task(relay.run())
+    try:
+        records = await read(stack.bootstrap, topic, until=2, timeout=15)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await producer.stop()
+        await pool.close()
+    assert [json.loads(r.value)["n"] for r in records] == [1, 2]  # the second within seconds, not after 60
