@@ -9,8 +9,8 @@ from shared.db.pool import connect
 from shared.messaging.kafka import ensure_topics, make_producer
 from shared.messaging.outbox import INSERT, row
 from shared.messaging.relay import Relay
-from tests.kafka import read
 from tests.conftest import migrated_pool
+from tests.kafka import read
 
 pytestmark = pytest.mark.integration
 TOPIC = "nce.catalog.events"
@@ -56,8 +56,11 @@ async def test_a_row_committed_while_a_round_is_out_is_published_at_once_not_aft
     pool = await migrated_pool(stack, "catalog")
     topic = f"nce.test.relay-wake-{uuid.uuid4().hex[:8]}"
     await ensure_topics(settings, [topic])
-    insert = row(topic, b"K", b'{"n": 1}', [("type", b"test.row")])
-    await pool.execute(INSERT, *insert)
+
+    async def commit(n: int) -> None:
+        await pool.execute(INSERT, *row(topic, b"K", json.dumps({"n": n}).encode(), [("type", b"test.row")]))
+
+    await commit(1)
     producer = make_producer(settings)
     await producer.start()
     relay = Relay(lambda: connect(stack.database_url, "catalog"), producer, "catalog", idle_s=60)
@@ -65,7 +68,8 @@ async def test_a_row_committed_while_a_round_is_out_is_published_at_once_not_aft
 
     async def send_while_another_row_commits(*args, **kwargs):  # type: ignore[no-untyped-def]
         if not committed:  # a consumer commits a row after the round read its rows, and wakes the relay
-            committed.append(await pool.execute(INSERT, *row(topic, b"K", b'{"n": 2}', [("type", b"test.row")])))
+            committed.append(2)
+            await commit(2)
             relay.wake.set()
         return await send(*args, **kwargs)
 
