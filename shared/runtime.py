@@ -4,6 +4,7 @@ The composition root of each service (`services/<name>/app.py`) builds a `Servic
 """
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -170,6 +171,11 @@ async def connect(defn: ServiceDef, rt: Runtime) -> None:
 
         rt.broker = await _until_done("consumer start", broker, backoff)
     rt.consuming = True
+    # What starting made (modules, models, schemas, clients) lives as long as the process. Frozen out of the cyclic
+    # collector's sight, a full collection walks only what handling messages keeps: under steady load a full
+    # collection stopped a service for 51–72 ms before, 2–4 ms after (bench/HISTORY.md)
+    gc.collect()
+    gc.freeze()
     log.info("%s is ready: schema %s, group %s, topics %s", defn.name, s.schema, s.group_id, defn.handlers.topics)
 
 
