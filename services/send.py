@@ -60,10 +60,9 @@ async def _outcome_consumer(kafka: KafkaSettings, topics: set[str], since_ms: in
 COMMAND_LINGER_MS = 5
 
 
-def command_producer(bootstrap: str) -> AIOKafkaProducer:
+def command_producer(bootstrap: str, linger_ms: int = COMMAND_LINGER_MS) -> AIOKafkaProducer:
     """The producer commands go out on (not started), with the same NCE_KAFKA_* security settings as the services'."""
-    return AIOKafkaProducer(**connection(KafkaSettings(kafka_bootstrap=bootstrap)), acks="all",
-                            linger_ms=COMMAND_LINGER_MS)
+    return AIOKafkaProducer(**connection(KafkaSettings(kafka_bootstrap=bootstrap)), acks="all", linger_ms=linger_ms)
 
 
 async def publish(producer: AIOKafkaProducer, c: Envelope, signed_by: Signer) -> "asyncio.Future[Any]":
