@@ -138,8 +138,8 @@ def cpu_by_sample(series: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-async def drive(bench: Bench, rate: float, duration: float, customers: int, sample_s: float,
-                profile: str | None = None, linger_ms: int = COMMAND_LINGER_MS) -> dict[str, Any]:
+async def drive(bench: Bench, rate: float, duration: float, customers: int, sample_s: float, profile: str | None,
+                linger_ms: int) -> dict[str, Any]:
     bootstrap = bench.stack.kafka_bootstrap
     load = Load(customers)
     producer = command_producer(bootstrap, linger_ms)
