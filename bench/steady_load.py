@@ -230,7 +230,7 @@ def main() -> None:
         register(bench.stack.kafka_bootstrap, args.customers, bench.signed_by)
         # libuv's loop, as the services run on: the load client shares the machine's two cores with them
         result = uvloop.run(drive(bench, args.rate, args.duration, args.customers, args.sample_s, args.profile,
-                                       args.client_linger_ms))
+                                  args.client_linger_ms))
         kafka = bench.kafka_conditions()
     load: Load = result["load"]
     series = result["series"]
