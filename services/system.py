@@ -11,14 +11,16 @@ from pathlib import Path
 
 import httpx
 
-from shared.infra import free_ports
+from shared.infra import batch_scheduled, free_ports
 from shared.settings import SERVICES
 
 log = logging.getLogger(__name__)
 
 
-def _term_with_parent() -> None:
+def _service_child() -> None:
+    """In a service's process before it starts: it is stopped with its parent, and is batch-scheduled."""
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    batch_scheduled()
 
 
 @dataclass
@@ -51,7 +53,7 @@ class System:
             out = open(self.log_dir / f"{child.name}.log", "ab")  # noqa: SIM115 (the child keeps it)
             child.proc = subprocess.Popen(
                 [sys.executable, "-m", "services.cli", "run", child.name],
-                env=env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_term_with_parent,
+                env=env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_service_child,
             )
             out.close()
             child.started_at = time.monotonic()

@@ -1,6 +1,7 @@
 """A real service process over the real broker and database: redelivery, crashes, poison, broker outage."""
 import asyncio
 import json
+import os
 import signal
 import uuid
 from pathlib import Path
@@ -44,6 +45,24 @@ async def test_same_command_twice_over_the_broker_applies_once_with_one_outcome(
     conn = await asyncpg.connect(stack.database_url)
     assert await conn.fetchval("SELECT count(*) FROM subscription.partners") == 1
     await conn.close()
+
+
+async def test_the_local_stack_runs_batch_scheduled(base_infra, stack, subscription_service, tmp_path: Path) -> None:
+    """A woken process of the local stack waits for the running one to yield rather than preempt it: the services,
+    the embedded broker and the embedded database's backends are SCHED_BATCH."""
+    subscription_service.start()
+    await asyncio.to_thread(subscription_service.wait_ready)
+    assert subscription_service.children["subscription"].proc is not None
+    assert os.sched_getscheduler(subscription_service.children["subscription"].proc.pid) == os.SCHED_BATCH
+    broker, _ = infra.start_tansu(tmp_path)
+    try:
+        assert os.sched_getscheduler(broker.pid) == os.SCHED_BATCH
+    finally:
+        infra.stop_process(broker)
+    if base_infra.database_kind == "embedded-postgres":
+        conn = await asyncpg.connect(stack.database_url)
+        assert os.sched_getscheduler(await conn.fetchval("SELECT pg_backend_pid()")) == os.SCHED_BATCH
+        await conn.close()
 
 
 async def test_killed_after_db_commit_before_offset_commit_applies_nothing_twice(stack, subscription_service) -> None:
