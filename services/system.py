@@ -1,5 +1,4 @@
 """The five services as supervised child processes: used by `nce up` and by the end-to-end tests."""
-import ctypes
 import logging
 import os
 import signal
@@ -11,16 +10,10 @@ from pathlib import Path
 
 import httpx
 
-from shared.infra import batch_scheduled, free_ports
+from shared.infra import free_ports, stack_child
 from shared.settings import SERVICES
 
 log = logging.getLogger(__name__)
-
-
-def _service_child() -> None:
-    """In a service's process before it starts: it is stopped with its parent, and is batch-scheduled."""
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    batch_scheduled()
 
 
 @dataclass
@@ -53,7 +46,7 @@ class System:
             out = open(self.log_dir / f"{child.name}.log", "ab")  # noqa: SIM115 (the child keeps it)
             child.proc = subprocess.Popen(
                 [sys.executable, "-m", "services.cli", "run", child.name],
-                env=env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_service_child,
+                env=env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=stack_child(signal.SIGTERM),
             )
             out.close()
             child.started_at = time.monotonic()

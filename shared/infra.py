@@ -109,10 +109,13 @@ def free_ports(n: int) -> list[int]:
         return [int(s.getsockname()[1]) for s in socks]
 
 
-def _broker_child() -> None:
-    """In the broker's process before it starts: it dies with its parent, and is batch-scheduled."""
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    batch_scheduled()
+def stack_child(death_signal: int) -> Callable[[], None]:
+    """What a process of the local stack (the broker, a service) runs before it starts: it gets `death_signal` when its
+    parent dies, and is batch-scheduled."""
+    def prepare() -> None:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, death_signal)  # PR_SET_PDEATHSIG
+        batch_scheduled()
+    return prepare
 
 
 def batch_scheduled(pid: int = 0) -> None:
@@ -153,7 +156,7 @@ def start_tansu(log_dir: Path, advertised_port: int | None = None) -> tuple[subp
     proc = subprocess.Popen(
         [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", advertised,
          "--storage-engine", "memory://tansu/"],
-        stdout=out, stderr=subprocess.STDOUT, preexec_fn=_broker_child,
+        stdout=out, stderr=subprocess.STDOUT, preexec_fn=stack_child(signal.SIGKILL),
         # one runtime thread: two cost 17 % more broker CPU a message here (cross-thread wake-ups on 2 cores)
         env={**os.environ, "TOKIO_WORKER_THREADS": os.environ.get("TOKIO_WORKER_THREADS", "1")},
     )
@@ -189,7 +192,7 @@ def start_postgres(data_dir: Path, *, keep: bool, fast: bool) -> tuple[Any, str]
         server.psql("ALTER SYSTEM SET fsync = off; ALTER SYSTEM SET synchronous_commit = off;"
                     " ALTER SYSTEM SET full_page_writes = off; SELECT pg_reload_conf();")
     with contextlib.suppress(OSError, ValueError, psutil.Error):  # the backends it forks from now on inherit it
-        postmaster = psutil.Process(int((data_dir / "postmaster.pid").read_text().splitlines()[0]))
+        postmaster = _postmaster(data_dir)
         for process in (postmaster, *postmaster.children()):
             batch_scheduled(process.pid)
     return server, server.get_uri()
@@ -221,11 +224,15 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _postmaster(pgdata: Path) -> psutil.Process:
+    """The postmaster running on `pgdata`, from its pid file (OSError, ValueError or psutil.Error if there is none)."""
+    return psutil.Process(int((pgdata / "postmaster.pid").read_text().splitlines()[0]))
+
+
 def stop_stale_postgres(pgdata: Path) -> None:
     """Stop a postmaster whose owner died (SIGKILL/SIGTERM leave it running)."""
-    pid_file = pgdata / "postmaster.pid"
     with contextlib.suppress(OSError, ValueError, psutil.Error):
-        postmaster = psutil.Process(int(pid_file.read_text().splitlines()[0]))
+        postmaster = _postmaster(pgdata)
         if "postgres" in postmaster.name():
             postmaster.send_signal(signal.SIGQUIT)  # immediate shutdown
             postmaster.wait(10)
