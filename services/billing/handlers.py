@@ -37,8 +37,9 @@ def _plan_values(terms: SubscriptionTerms, quantity: int, anchor: date | None = 
                  auto_renew: bool = True) -> dict[str, Any]:
     values = terms.model_dump()
     effective = terms.effective_unit_price if terms.effective_unit_price is not None else terms.unit_price
-    return {**values, "effective_unit_price": effective, "anchor": anchor or terms.term_start, "quantity": quantity,
-            "status": "active", "auto_renew": auto_renew, "billing_currency": terms.billing_currency or terms.currency}
+    return {**values, "effective_unit_price": effective, "anchor": anchor or terms.anchor or terms.term_start,
+            "quantity": quantity, "status": "active", "auto_renew": auto_renew,
+            "billing_currency": terms.billing_currency or terms.currency}
 
 
 async def _bill(ctx: Context, lines: list[tuple[dict[str, Any], Line]], order_date: date, tag: str,

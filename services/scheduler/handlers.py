@@ -24,21 +24,25 @@ from services.scheduler.domain.timers import eos_key, term_end_instant
 handlers = Handlers("scheduler")
 
 
-async def _time_term_end(ctx: Context, event: SubscriptionTerms, anchor: date | None = None) -> None:
-    await storage.time_terms(ctx.conn, [_term_timers(event, anchor)], ctx.now)
+async def _time_term_end(ctx: Context, event: SubscriptionTerms, after: date | None = None) -> None:
+    await storage.time_terms(ctx.conn, [_term_timers(event, after)], ctx.now)
 
 
-def _term_timers(event: SubscriptionTerms, anchor: date | None = None) -> storage.TermTimers:
-    """The term's end and its charge cycles' starts (anchored to `anchor`, default the term's start). Month ends
-    need nothing from a term: one is always armed, and firing it arms the next (storage.month_end)."""
+def _term_timers(event: SubscriptionTerms, after: date | None = None) -> storage.TermTimers:
+    """The term's end and its charge cycles' starts (§4.2: anchored to the subscription's anchor, default the term's
+    start); `after`: only the cycles starting after that day (a change mid-term: those before it were charged, or
+    were another plan's). Month ends need nothing from a term: one is always armed, and firing it arms the next
+    (storage.month_end)."""
     instant = term_end_instant(event.term_end)
     ended = TermEnded(subscription_id=event.subscription_id, customer_id=event.customer_id,
                       term_end=event.term_end, instant=instant)
-    starts = cycle_starts(anchor or event.term_start, event.term_end,
+    starts = cycle_starts(event.anchor or event.term_start, event.term_end,
                           cycle_months(event.term_duration, event.billing_cycle))
     timers: list[storage.Timer] = [("term_end", event.subscription_id, instant, event.customer_id, ended,
                                     "scheduler.term_ended")]
     for start in starts:
+        if after is not None and start <= after:
+            continue
         started = ChargeCycleStarted(subscription_id=event.subscription_id, customer_id=event.customer_id,
                                      cycle_start=start, term_end=event.term_end, instant=start_of_day(start))
         timers.append(("cycle", f"{event.subscription_id}@{start}", started.instant, event.customer_id, started,
@@ -65,15 +69,15 @@ async def on_subscription_renewed(ctx: Context, event: SubscriptionRenewed) -> N
 
 @handlers.on("subscription.transitioned")
 async def on_subscription_transitioned(ctx: Context, event: Transitioned) -> None:
-    if event.kind == "partial":  # a new coterminous child: its term ends with its parent's, its cycles too
-        await _time_term_end(ctx, event.target, anchor=event.term_start)
-    elif event.kind == "full":  # the plan may bill on another cycle now
-        await _time_term_end(ctx, event.target)
+    # A new coterminous child (partial: its term ends with its parent's, its cycles are its parent's) or the upgraded
+    # subscription itself (full: it may bill on another cycle now), from the cycles after today on.
+    if event.kind in ("partial", "full"):
+        await _time_term_end(ctx, event.target, after=event.at.date())
 
 
 @handlers.on("subscription.trial_converted")
 async def on_trial_converted(ctx: Context, event: TrialConverted) -> None:
-    await _time_term_end(ctx, event)  # the paid term's end
+    await _time_term_end(ctx, event, after=event.at.date())  # the paid term's end (into an existing one: its own)
 
 
 @handlers.on("subscription.term_changed")

@@ -71,6 +71,8 @@ class SubscriptionTerms(Data):
     promotion_id: str | None = None
     effective_unit_price: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] | None = None  # after the promotion
     billing_currency: Currency | None = None  # the partner's invoice currency when it differs from `currency`
+    anchor: date | None = None  # the day its charge cycles count from, when not `term_start` (§4.2: a partial
+    # upgrade's child shares its parent's cycles)
 
 
 class SubscriptionCreated(SubscriptionTerms):

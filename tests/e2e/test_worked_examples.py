@@ -16,13 +16,18 @@ pytestmark = pytest.mark.e2e
 D = Decimal
 STD, E1, GUIDES, TRIAL = ("WORKEDEXASTD:0001:AAAAAAAAAAAA", "WORKEDEXAE01:0001:BBBBBBBBBBBB",
                           "WORKEDEXGUID:0001:CCCCCCCCCCCC", "WORKEDEXGUID:0002:DDDDDDDDDDDD")
+E3 = "WORKEDEXAE03:0001:EEEEEEEEEEEE"
 OFFERS = """products:
   - {product_id: WORKEDEXASTD, title: Example Business Standard, kind: license, segment: commercial, skus: [
       {sku_id: "0001", availability_id: AAAAAAAAAAAA, title: Example Business Standard, markets: [DE],
        plans: ["P1M:monthly", "P1Y:monthly", "P1Y:annual"], min_quantity: 1, max_quantity: 1000,
        upgrade_targets: ["WORKEDEXAE01:0001"]}]}
   - {product_id: WORKEDEXAE01, title: Example E1, kind: license, segment: commercial, skus: [
-      {sku_id: "0001", availability_id: BBBBBBBBBBBB, title: Example E1, markets: [DE], plans: ["P1M:monthly"],
+      {sku_id: "0001", availability_id: BBBBBBBBBBBB, title: Example E1, markets: [DE],
+       plans: ["P1M:monthly", "P1Y:monthly"], min_quantity: 1, max_quantity: 1000,
+       upgrade_targets: ["WORKEDEXAE03:0001"]}]}
+  - {product_id: WORKEDEXAE03, title: Example E3, kind: license, segment: commercial, skus: [
+      {sku_id: "0001", availability_id: EEEEEEEEEEEE, title: Example E3, markets: [DE], plans: ["P1Y:monthly"],
        min_quantity: 1, max_quantity: 1000}]}
   - {product_id: WORKEDEXGUID, title: Example Guides, kind: license, segment: commercial, skus: [
       {sku_id: "0001", availability_id: CCCCCCCCCCCC, title: Example Guides, markets: [DE],
@@ -35,6 +40,7 @@ HEADER = ("ProductTitle,ProductId,SkuId,SkuTitle,Publisher,SkuDescription,UnitOf
           "ERP Price,EndofSaleDate,Segment")
 PRICES = [("WORKEDEXASTD", "0001", "P1M", "Monthly", "10.08"), ("WORKEDEXASTD", "0001", "P1Y", "Monthly", "120.96"),
           ("WORKEDEXASTD", "0001", "P1Y", "Annual", "120.96"), ("WORKEDEXAE01", "0001", "P1M", "Monthly", "6.43"),
+          ("WORKEDEXAE01", "0001", "P1Y", "Monthly", "77.16"), ("WORKEDEXAE03", "0001", "P1Y", "Monthly", "120.00"),
           ("WORKEDEXGUID", "0001", "P1M", "Monthly", "52.61"), ("WORKEDEXGUID", "0001", "P1Y", "Monthly", "631.32"),
           ("WORKEDEXGUID", "0002", "P1M", "None", "0")]
 
@@ -172,3 +178,26 @@ def test_a_custom_term_end_date_charges_the_short_first_term_pro_rata_section_3_
         ("new", "2021-07-20", "2022-06-30", 2, str(cut(D("120.96") * 346 / 365) * 2))]  # 114.66 × 2
     at(up, "2021-08-01T00:00:00Z")  # the next term is full length and starts the day after
     assert shown(lines(up, "W-COTERM-M", 2))[1] == ("renew", "2021-08-01", "2021-08-31", 4, "40.32")
+
+
+def test_an_upgrades_target_is_charged_only_for_its_parents_cycles_from_the_upgrade_on_section_4_2(up: Up) -> None:
+    at(up, "2021-08-10T09:00:00Z")
+    buy(up, "W-CYCLES", STD, 10, "P1Y", "monthly")  # cycles from the 10th: 10.08 a cycle
+    at(up, "2021-11-20T09:00:00Z")  # three cycles in: 09-10, 10-10, 11-10 charged
+    moved = command(up, "subscription.transition", subscription_id="W-CYCLES", target_catalog_item_id=E1, quantity=4,
+                    term_duration="P1Y", billing_cycle="monthly")
+    child = moved["target"]["subscription_id"]
+    at(up, "2021-12-15T09:00:00Z")  # the parent's next cycle (12-10) charged the child too, from its anchor
+    # the child's cycles are its parent's: its first charge runs to 12-09, the next cycle starts 12-10; none before
+    assert shown(lines(up, child, 2)) == [
+        ("convert", "2021-11-20", "2021-12-09", 4, "17.12"),  # 6.43 / 30 × 20 = 4.2866… → 4.28 × 4
+        ("cycleCharge", "2021-12-10", "2022-01-09", 4, "25.72")]
+    assert shown(lines(up, "W-CYCLES", 6))[4:] == [
+        ("convert", "2021-11-20", "2021-12-09", 4, "-26.88"), ("cycleCharge", "2021-12-10", "2022-01-09", 6, "60.48")]
+    # the child upgraded in full keeps its parent's cycles (anchored on the 10th, not on its own start, the 20th)
+    command(up, "subscription.transition", subscription_id=child, target_catalog_item_id=E3, quantity=4)
+    at(up, "2022-01-21T00:00:00Z")
+    assert shown(lines(up, child, 5))[2:] == [
+        ("convert", "2021-12-15", "2022-01-09", 4, "-21.56"),  # 6.43 / 31 × 26 = 5.3929… → 5.39 × 4
+        ("convert", "2021-12-15", "2022-01-09", 4, "33.52"),  # 10.00 / 31 × 26 = 8.387… → 8.38 × 4
+        ("cycleCharge", "2022-01-10", "2022-02-09", 4, "40.00")]

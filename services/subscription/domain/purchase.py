@@ -86,6 +86,7 @@ class Subscription:
     promotion_id: str | None = None
     effective_unit_price: Decimal | None = None  # the locked price after the promotion; None = unit_price
     billing_currency: str | None = None  # the partner's invoice currency; None = `currency` (the price's)
+    anchor: date | None = None  # the day charge cycles count from; None = term_start (a partial child: its parent's)
 
     def __post_init__(self) -> None:
         if self.effective_unit_price is None:

@@ -50,4 +50,4 @@ def change_term(*, sub: Subscription, status: str, trial: bool, term: str, cycle
         raise TargetEndOfSaleError(f"the {term} {cycle} plan is {eos.state} since {eos.effective_date}")
     start = now.date()
     return replace(sub, term_duration=term, billing_cycle=cycle, term_start=start, term_end=term_end(start, term),
-                   unit_price=unit_price, cancellation_allowed_until=now + CANCELLATION_WINDOW)
+                   anchor=None, unit_price=unit_price, cancellation_allowed_until=now + CANCELLATION_WINDOW)

@@ -76,5 +76,6 @@ def transition(
         full = replace(sub, **upgraded)  # type: ignore[arg-type]
         return Transition("full", full, full, quantity)
     child = replace(sub, subscription_id=child_id, quantity=quantity, term_start=now.date(),
-                    **upgraded)  # type: ignore[arg-type]  # coterminous, inherits the window
+                    anchor=sub.anchor or sub.term_start,  # coterminous, its cycles its parent's (§4.2)
+                    **upgraded)  # type: ignore[arg-type]  # inherits the window
     return Transition("partial", left, child, quantity)

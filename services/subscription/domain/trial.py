@@ -61,7 +61,7 @@ def convert(trial: Subscription, *, paid_item: str | None, term: str, cycle: str
     if paid_item is None or unit_price is None or (eos is not None and eos.state != "EndOfSaleWithConversions"):
         return None
     return replace(trial, catalog_item_id=paid_item, term_duration=term, billing_cycle=cycle, quantity=quantity,
-                   term_start=start, term_end=term_end(start, term), unit_price=unit_price,
+                   term_start=start, term_end=term_end(start, term), anchor=None, unit_price=unit_price,
                    effective_unit_price=unit_price, promotion_id=None,
                    cancellation_allowed_until=instant + CANCELLATION_WINDOW)
 

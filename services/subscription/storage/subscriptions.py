@@ -266,16 +266,17 @@ async def at_purchase(conn: asyncpg.Connection, customer_id: str, catalog_item_i
 
 
 _TERM = """term_start = $2, term_end = $3, cancellation_allowed_until = $4, unit_price = $5, catalog_item_id = $6,
-term_duration = $7, billing_cycle = $8, scheduled_change = NULL, promotion_id = $9, effective_unit_price = $10"""
+term_duration = $7, billing_cycle = $8, scheduled_change = NULL, promotion_id = $9, effective_unit_price = $10,
+anchor = $11"""
 
 
 def _term_args(s: Subscription) -> tuple[Any, ...]:
     return (s.subscription_id, s.term_start, s.term_end, s.cancellation_allowed_until, s.unit_price, s.catalog_item_id,
-            s.term_duration, s.billing_cycle, s.promotion_id, s.effective_unit_price)
+            s.term_duration, s.billing_cycle, s.promotion_id, s.effective_unit_price, s.anchor)
 
 
-_TERM_WITH_SEATS = (_replacing_batches("$11", "$12")
-                    + f"UPDATE subscriptions SET quantity = $13, {_TERM} WHERE subscription_id = $1")
+_TERM_WITH_SEATS = (_replacing_batches("$12", "$13")
+                    + f"UPDATE subscriptions SET quantity = $14, {_TERM} WHERE subscription_id = $1")
 
 
 async def save_term(conn: asyncpg.Connection, s: Subscription, seats: list[Batch] | None = None) -> None:
