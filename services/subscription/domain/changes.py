@@ -66,13 +66,18 @@ def _require_active(status: str, what: str) -> None:
 def change_quantity(
     *, status: str, trial: bool, quantity: int, batches: list[Batch], new_quantity: int, now: datetime,
     min_quantity: int, max_quantity: int, pooled_room: int | None, kind: str = "license",
+    promotion_max: int | None = None,
 ) -> list[Batch]:
-    """The seat batches after changing `quantity` to `new_quantity`."""
+    """The seat batches after changing `quantity` to `new_quantity`; `promotion_max`: the seat maximum of the
+    promotion the subscription holds (§2.5: an increase past it fails)."""
     _require_active(status, "change its quantity")
     if trial:
         raise TrialLockedError("a trial's quantity can't change; convert it first")
     if not min_quantity <= new_quantity <= max_quantity:
         raise QuantityOutOfRangeError(f"quantity {new_quantity} is outside {min_quantity}..{max_quantity} for this offer")
+    if promotion_max is not None and quantity < new_quantity and promotion_max < new_quantity:
+        raise QuantityOutOfRangeError("This subscription has a discount applied and the desired quantity is not within "
+                                      f"minimum and maximum allowed quantity (at most {promotion_max} seats)")
     if new_quantity >= quantity:
         added = new_quantity - quantity
         if pooled_room is not None and added > pooled_room:

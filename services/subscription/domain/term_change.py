@@ -6,6 +6,7 @@ from decimal import Decimal
 from shared.dates import TERM_MONTHS
 from shared.rejection import CommandRejectedError
 from shared.rules.eos import EosRule
+from shared.rules.prices import Promo, discounted
 
 from services.subscription.domain.changes import NotActiveError, SuspendedError
 from services.subscription.domain.purchase import (
@@ -30,8 +31,9 @@ class BillingOnlyChangeError(CommandRejectedError):
 
 
 def change_term(*, sub: Subscription, status: str, trial: bool, term: str, cycle: str, plans: frozenset[tuple[str, str]],
-                eos: EosRule | None, unit_price: Decimal, now: datetime) -> Subscription:
-    """The subscription on its new, longer term, starting today at the price now, with a new 168-hour window."""
+                eos: EosRule | None, unit_price: Decimal, now: datetime, promotion: Promo | None = None) -> Subscription:
+    """The subscription on its new, longer term, starting today at the price now (less `promotion`, the one the new
+    term and plan take if any: the one held for the old term is dropped, §2.5), with a new 168-hour window."""
     if status == "suspended":
         raise SuspendedError("the subscription is suspended; reactivate it before changing its term")
     if status != "active":
@@ -50,4 +52,6 @@ def change_term(*, sub: Subscription, status: str, trial: bool, term: str, cycle
         raise TargetEndOfSaleError(f"the {term} {cycle} plan is {eos.state} since {eos.effective_date}")
     start = now.date()
     return replace(sub, term_duration=term, billing_cycle=cycle, term_start=start, term_end=term_end(start, term),
-                   anchor=None, unit_price=unit_price, cancellation_allowed_until=now + CANCELLATION_WINDOW)
+                   anchor=None, unit_price=unit_price, cancellation_allowed_until=now + CANCELLATION_WINDOW,
+                   promotion_id=promotion.promotion_id if promotion else None,
+                   effective_unit_price=discounted(unit_price, promotion))

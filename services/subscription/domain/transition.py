@@ -11,6 +11,7 @@ from decimal import Decimal
 from shared.dates import TERM_MONTHS
 from shared.rejection import CommandRejectedError
 from shared.rules.eos import EosRule
+from shared.rules.prices import Promo, discounted
 
 from services.subscription.domain.changes import NotActiveError, SuspendedError
 from services.subscription.domain.purchase import QuantityOutOfRangeError, Subscription
@@ -52,8 +53,9 @@ def _check_existing(sub: Subscription, target: Subscription, status: str, target
 def transition(
     *, sub: Subscription, status: str, upgrade_targets: list[str], target_item: str, term: str, cycle: str,
     quantity: int, now: datetime, eos: EosRule | None, unit_price: Decimal, child_id: str,
-    existing: tuple[Subscription, str] | None = None,
+    existing: tuple[Subscription, str] | None = None, promotion: Promo | None = None,
 ) -> Transition:
+    """`promotion`: the target offer's, on its term and plan, that the moved seats take (§2.5), if any."""
     if status == "suspended":
         raise SuspendedError("the subscription is suspended; reactivate it before upgrading")
     if status != "active":
@@ -71,7 +73,8 @@ def transition(
         _check_existing(sub, target, target_status, target_item, now)
         return Transition("existing", left, replace(target, quantity=target.quantity + quantity), quantity)
     upgraded = dict(catalog_item_id=target_item, term_duration=term, billing_cycle=cycle, unit_price=unit_price,
-                    effective_unit_price=unit_price, promotion_id=None)  # a promotion is for its own offer
+                    effective_unit_price=discounted(unit_price, promotion),  # the held one is for its own offer
+                    promotion_id=promotion.promotion_id if promotion else None)
     if quantity == sub.quantity:
         full = replace(sub, **upgraded)  # type: ignore[arg-type]
         return Transition("full", full, full, quantity)

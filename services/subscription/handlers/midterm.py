@@ -5,6 +5,7 @@ from uuid import NAMESPACE_URL, uuid5
 from services.subscription import storage
 from services.subscription.domain import changes
 from services.subscription.domain import purchase as rules
+from services.subscription.domain.purchase import Subscription
 from services.subscription.domain.scheduled import NextTerm
 from services.subscription.domain.term_change import change_term
 from services.subscription.domain.transition import transition
@@ -36,7 +37,7 @@ from shared.contracts.subscription import Transition as TransitionCommand
 from shared.dates import start_of_day
 from shared.messaging.handlers import Context
 from shared.rejection import CommandRejectedError
-from shared.rules.prices import select_row
+from shared.rules.prices import Promo, best_promotion, select_row
 
 
 @handlers.on("subscription.change_quantity")
@@ -48,6 +49,7 @@ async def on_change_quantity(ctx: Context, cmd: ChangeQuantity) -> None:
         new_quantity=cmd.quantity, now=ctx.now, min_quantity=offer.min_quantity if offer else 1,
         max_quantity=offer.max_quantity if offer else cmd.quantity, pooled_room=found.room,
         kind=offer.kind if offer else "license",
+        promotion_max=found.promotion.max_quantity if found.promotion else None,
     )
     await storage.save_batches(ctx.conn, sub.subscription_id, seats)
     await _wipe(ctx, sub, found.next_term, "quantity_changed", ctx.now)
@@ -133,23 +135,27 @@ async def on_transition(ctx: Context, cmd: TransitionCommand) -> None:
         raise rules.UnknownOfferError(f"{wanted.catalog_item_id} is not sold in {sub.market}")
     if (term, cycle) not in offer.plans:
         raise rules.BillingCycleNotOfferedError(f"the offer has no {term} term billed {cycle}")
-    existing = None
+    target = None
     if cmd.target_subscription_id:
-        existing = await storage.subscription_for_update(ctx.conn, cmd.target_subscription_id)
-        if existing is None or existing[0].customer_id != sub.customer_id:
+        target = await storage.locked(ctx.conn, cmd.target_subscription_id)
+        if target is None or target.sub.customer_id != sub.customer_id:
             raise CommandRejectedError(f"no subscription {cmd.target_subscription_id} of this customer", "900258")
     rows = await storage.price_rows(ctx.conn, wanted.catalog_item_id, sub.market, sub.currency, term, cycle)
     row = select_row(rows, ctx.now.date(), cmd.quantity)
-    if row is None and existing is None:
+    if row is None and target is None:
         raise rules.NoPriceError(f"no {sub.currency} price for {wanted.catalog_item_id} in {sub.market} now")
     moved = transition(
         sub=sub, status=status, upgrade_targets=await storage.upgrade_targets(ctx.conn, sub.catalog_item_id),
         target_item=wanted.catalog_item_id, term=term, cycle=cycle, quantity=cmd.quantity, now=ctx.now,
         eos=await _eos(ctx, wanted.catalog_item_id, sub.market, term, cycle),
         unit_price=row.unit_price if row else sub.unit_price,
-        child_id=str(uuid5(NAMESPACE_URL, f"nce:subscription:{ctx.envelope.id}")), existing=existing,
+        promotion=None if target else await _promotion(ctx, sub, wanted.catalog_item_id, term, cycle, cmd.quantity),
+        child_id=str(uuid5(NAMESPACE_URL, f"nce:subscription:{ctx.envelope.id}")),
+        existing=(target.sub, target.status) if target else None,
     )
     await _wipe(ctx, sub, found.next_term, "transitioned", ctx.now)
+    if target is not None:  # seats added to it: a quantity change, which wipes its scheduled change too (§3.6)
+        await _wipe(ctx, moved.target, target.next_term, "transitioned", ctx.now)
     if moved.kind == "full":
         await storage.save_term(ctx.conn, moved.source)
     else:
@@ -160,10 +166,9 @@ async def on_transition(ctx: Context, cmd: TransitionCommand) -> None:
         await storage.insert_subscription(ctx.conn, moved.target, ctx.now,
                                           [changes.Batch(moved.moved, sub.cancellation_allowed_until)],  # inherited
                                           parent=sub.subscription_id)
-    elif moved.kind == "existing":
-        target_seats = await storage.batches(ctx.conn, moved.target.subscription_id)
+    elif target is not None:
         await storage.save_batches(ctx.conn, moved.target.subscription_id,
-                                   [*target_seats, changes.Batch(moved.moved, ctx.now)])
+                                   [*target.batches, changes.Batch(moved.moved, ctx.now)])
     await ctx.emit("subscription.transitioned", Transitioned(
         **_facts(moved.source, ctx.now), kind=moved.kind, quantity_before=sub.quantity,
         quantity_after=moved.source.quantity, moved=moved.moved,
@@ -183,6 +188,7 @@ async def on_change_term(ctx: Context, cmd: ChangeTerm) -> None:
         cycle=cmd.billing_cycle, plans=offer.plans if offer else frozenset(),
         eos=_eos_in(found.eos_rules, sub.catalog_item_id, sub.market, cmd.term_duration, cmd.billing_cycle, ctx.now),
         unit_price=row.unit_price if row else sub.unit_price, now=ctx.now,
+        promotion=await _promotion(ctx, sub, sub.catalog_item_id, cmd.term_duration, cmd.billing_cycle, sub.quantity),
     )
     if row is None:
         raise rules.NoPriceError(f"no {sub.currency} price for the {cmd.term_duration} {cmd.billing_cycle} plan now")
@@ -190,3 +196,12 @@ async def on_change_term(ctx: Context, cmd: ChangeTerm) -> None:
     await storage.save_term(ctx.conn, changed, changes.opened(sub.quantity, ctx.now))
     await ctx.emit("subscription.term_changed", TermChanged(**_facts(changed, ctx.now), quantity=sub.quantity,
                                                             previous=_terms(sub)), key=sub.customer_id)
+
+
+async def _promotion(ctx: Context, sub: Subscription, item: str, term: str, cycle: str, quantity: int) -> Promo | None:
+    """The promotion a mid-term change to `item` on that term and plan takes now, if any (§2.5: such changes take
+    one when eligible, and drop the one held for another term or offer)."""
+    promos, redeemed = await storage.promotions(ctx.conn, sub.customer_id, item)
+    product_id, sku_id, _ = item.split(":")
+    return best_promotion(promos, product_id=product_id, sku_id=sku_id, term=term, cycle=cycle, market=sub.market,
+                          on=ctx.now.date(), quantity=quantity, redeemed=redeemed)

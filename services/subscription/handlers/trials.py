@@ -92,10 +92,10 @@ async def on_convert_trial(ctx: Context, cmd: ConvertTrial) -> None:
 
 async def _into_existing(ctx: Context, trial_found: storage.Locked, cmd: ConvertTrial) -> None:
     sub = trial_found.sub
-    found = await storage.subscription_for_update(ctx.conn, cmd.target_subscription_id or "")
+    found = await storage.locked(ctx.conn, cmd.target_subscription_id or "")
     if found is None:
         raise CommandRejectedError(f"no subscription {cmd.target_subscription_id}", "900258")
-    target, target_status = found
+    target, target_status = found.sub, found.status
     trial.check_existing_target(sub, target, target_status)
     paid = await storage.paid_equivalent(ctx.conn, sub.catalog_item_id, sub.market)
     allowed = {paid.rsplit(":", 1)[0], *await storage.upgrade_targets(ctx.conn, paid)} if paid else set()
@@ -105,10 +105,11 @@ async def _into_existing(ctx: Context, trial_found: storage.Locked, cmd: Convert
     eos = await _eos(ctx, target.catalog_item_id, sub.market, target.term_duration, target.billing_cycle)
     if eos is not None and eos.state != "EndOfSaleWithConversions":
         raise TargetEndOfSaleError(f"the target's plan is {eos.state} since {eos.effective_date}")
-    seats = await storage.batches(ctx.conn, target.subscription_id)
-    await storage.save_batches(ctx.conn, target.subscription_id, [*seats, changes.opened(cmd.quantity, ctx.now)[0]])
+    await storage.save_batches(ctx.conn, target.subscription_id,
+                               [*found.batches, changes.opened(cmd.quantity, ctx.now)[0]])
     await _wipe(ctx, sub, trial_found.next_term, "trial_converted", ctx.now)
     await storage.set_status(ctx.conn, sub.subscription_id, "converted")
     after = Subscription(**{**target.__dict__, "quantity": target.quantity + cmd.quantity})
+    await _wipe(ctx, after, found.next_term, "trial_converted", ctx.now)  # seats added: its scheduled change goes
     await ctx.emit("subscription.trial_converted", TrialConverted(**_facts(after, ctx.now), quantity=after.quantity,
                                                                   trial=_terms(sub)), key=sub.customer_id)

@@ -116,6 +116,10 @@ def _subscription(row: asyncpg.Record) -> Subscription:
     return Subscription(**{f: row[f] for f in _FIELDS})
 
 
+def _promo(stored: str | None) -> Promo | None:
+    return promo_from(json.loads(stored)) if stored else None
+
+
 @dataclass(frozen=True)
 class AtTermEnd:
     """What a term end is decided on, read with the subscription locked: its offer's kind and trial flag (None, False:
@@ -155,7 +159,7 @@ async def at_term_ends(conn: asyncpg.Connection, subscription_ids: list[str],
     return {row["subscription_id"]: AtTermEnd(
         _subscription(row), row["status"], row["kind"], row["trial"],
         _next_term(row["scheduled_change"]), [eos_rule(*r) for r in row["eos_rules"]],
-        [Row(*r) for r in row["price_rows"]], promo_from(json.loads(row["promotion"])) if row["promotion"] else None,
+        [Row(*r) for r in row["price_rows"]], _promo(row["promotion"]),
     ) for row in await conn.fetch(_AT_TERM_END, subscription_ids, renewal)}
 
 
@@ -185,16 +189,17 @@ class Locked:
     batches: list[Batch]
     eos_rules: list[EosRule]
     room: int | None
+    promotion: Promo | None  # the one it holds
 
 
 _LOCKED = f"""
-SELECT {", ".join(f"s.{f}" for f in _FIELDS)}, s.status, s.scheduled_change, {OFFER_COLUMNS},
+SELECT {", ".join(f"s.{f}" for f in _FIELDS)}, s.status, s.scheduled_change, {OFFER_COLUMNS}, p.promotion,
        ARRAY(SELECT ROW(b.quantity, b.refundable_until) FROM seat_batches b
              WHERE b.subscription_id = s.subscription_id ORDER BY b.seq) AS batches,
        ARRAY(SELECT ROW({EOS_COLUMNS}) FROM eos_rules e
              WHERE e.product_id = split_part(s.catalog_item_id, ':', 1)) AS eos_rules,
        {_pooled_held("s.customer_id", "s.catalog_item_id")} AS pooled_held
-FROM subscriptions s LEFT JOIN offers o USING (catalog_item_id)
+FROM subscriptions s LEFT JOIN offers o USING (catalog_item_id) LEFT JOIN promotions p USING (promotion_id)
 WHERE s.subscription_id = $1
 FOR UPDATE OF s"""
 
@@ -207,7 +212,7 @@ async def locked(conn: asyncpg.Connection, subscription_id: str) -> Locked | Non
     offer = offer_from(row)
     return Locked(_subscription(row), row["status"], _next_term(row["scheduled_change"]),
                   offer, [Batch(*b) for b in row["batches"]], [eos_rule(*r) for r in row["eos_rules"]],
-                  _room(offer, row["pooled_held"]))
+                  _room(offer, row["pooled_held"]), _promo(row["promotion"]))
 
 
 @dataclass(frozen=True)
@@ -230,6 +235,23 @@ class AtPurchase:
     taken: bool
 
 
+# The SKU's promotions ($2: its catalog item id) and the customer's ($1) redemptions of each
+_PROMOTIONS = """ARRAY(SELECT m.promotion FROM promotions m
+             WHERE m.promotion->>'product_id' = split_part($2, ':', 1)
+               AND m.promotion->>'sku_id' = split_part($2, ':', 2)) AS promotions,
+       ARRAY(SELECT ROW(u.promotion_id, count(*)) FROM subscriptions u
+             WHERE u.customer_id = $1 AND u.promotion_id IS NOT NULL GROUP BY u.promotion_id) AS redeemed"""
+
+
+async def promotions(conn: asyncpg.Connection, customer_id: str, catalog_item_id: str) -> tuple[list[Promo],
+                                                                                                  dict[str, int]]:
+    """The SKU's promotions and the customer's redemptions of each (a change to another term or offer mid-term may
+    take one, §2.5)."""
+    row = await conn.fetchrow(f"SELECT {_PROMOTIONS}", customer_id, catalog_item_id)
+    assert row is not None
+    return [promo_from(json.loads(p)) for p in row["promotions"]], dict(row["redeemed"])
+
+
 _AT_PURCHASE = f"""
 SELECT c.customer_id, c.partner_id, c.country, pa.billing_currency, o.catalog_item_id, {OFFER_COLUMNS},
        ARRAY(SELECT ROW({PRICE_COLUMNS})
@@ -239,11 +261,7 @@ SELECT c.customer_id, c.partner_id, c.country, pa.billing_currency, o.catalog_it
        ARRAY(SELECT f.from_currency FROM fx_pairs f
              WHERE f.to_currency = pa.billing_currency AND f.first_month <= $5) AS converts_from,
        ARRAY(SELECT ROW({EOS_COLUMNS}) FROM eos_rules e WHERE e.product_id = split_part($2, ':', 1)) AS eos_rules,
-       ARRAY(SELECT m.promotion FROM promotions m
-             WHERE m.promotion->>'product_id' = split_part($2, ':', 1)
-               AND m.promotion->>'sku_id' = split_part($2, ':', 2)) AS promotions,
-       ARRAY(SELECT ROW(u.promotion_id, count(*)) FROM subscriptions u
-             WHERE u.customer_id = $1 AND u.promotion_id IS NOT NULL GROUP BY u.promotion_id) AS redeemed,
+       {_PROMOTIONS},
        {_pooled_held("$1", "$2")} AS pooled_held,
        CASE WHEN o.trial THEN (SELECT count(*) FROM subscriptions t WHERE t.customer_id = $1 AND t.trial_of = $2)
             ELSE 0 END AS trials_held,

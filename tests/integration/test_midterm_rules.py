@@ -1,0 +1,126 @@
+"""Mid-term changes against the rules of domain.md §2.5 (promotions) and §3.6 (scheduled changes), through the real
+kernel and PostgreSQL: what a partner sees on the subscription and in the command's outcome."""
+import asyncio
+import json
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from tests.integration.test_command_sequences import BASIC, STANDARD, World
+
+pytestmark = pytest.mark.integration
+COMMANDS = "nce.subscription.commands"
+
+
+def promotion(promotion_id: str, item: str, term: str, cycle: str, discount: str, max_quantity: int = 300) -> dict:  # type: ignore[type-arg]
+    product, sku, _ = item.split(":")
+    return {"promotion_id": promotion_id, "name": promotion_id, "product_id": product, "sku_id": sku,
+            "term_duration": term, "billing_cycle": cycle, "markets": ["US"], "discount": discount,
+            "start_date": "2024-01-01", "end_date": "2026-12-31", "max_quantity": max_quantity,
+            "redemption_limit": 5}
+
+
+async def world(database_url: str, *promotions: dict) -> World:  # type: ignore[type-arg]
+    w = await World().start(database_url)
+    for p in promotions:
+        await w.deliver("nce.pricing.events", "pricing.promotion_published", p, p["product_id"])
+    return w
+
+
+async def command(w: World, type_: str, **data: Any) -> dict[str, Any]:
+    """Send a command; its one outcome (the event it caused that is not a side effect)."""
+    if type_ == "subscription.purchase":
+        data = {"customer_id": w.customer, "catalog_item_id": BASIC, **data}
+    sent = await w.deliver(COMMANDS, type_, data, w.customer)
+    caused = [json.loads(r["payload"]) for r in await w.pool.fetch("SELECT payload FROM outbox ORDER BY id")]
+    return next(e for e in caused if e["causation_id"] == sent and not e["type"].endswith("scheduled_change_cancelled"))
+
+
+async def held(w: World, name: str) -> dict[str, Any]:
+    row = await w.pool.fetchrow("""SELECT quantity, promotion_id, effective_unit_price, scheduled_change
+                                   FROM subscriptions WHERE subscription_id = $1""", name)
+    return dict(row)
+
+
+async def term_change(database_url: str) -> None:
+    w = await world(database_url, promotion("PROMOP1MMONT:0001:AAAAAAAAAAAA", BASIC, "P1M", "monthly", "0.10"),
+                    promotion("PROMOP1YANNU:0001:AAAAAAAAAAAA", BASIC, "P1Y", "annual", "0.20"))
+    try:
+        for name in ("S1", "S2"):
+            bought = await command(w, "subscription.purchase", subscription_id=w.sub(name), term_duration="P1M",
+                                   billing_cycle="monthly", quantity=5)
+            assert bought["data"]["promotion_id"] == "PROMOP1MMONT:0001:AAAAAAAAAAAA"
+        # to P1Y annual: that plan's promotion; to P3Y: none, and the P1M one is dropped (§2.5)
+        yearly = await command(w, "subscription.change_term", subscription_id=w.sub("S1"), term_duration="P1Y",
+                               billing_cycle="annual")
+        longer = await command(w, "subscription.change_term", subscription_id=w.sub("S2"), term_duration="P3Y",
+                               billing_cycle="triennial")
+        assert [yearly["type"], longer["type"]] == ["subscription.term_changed"] * 2
+        assert (yearly["data"]["promotion_id"], Decimal(yearly["data"]["effective_unit_price"])) == \
+            ("PROMOP1YANNU:0001:AAAAAAAAAAAA", Decimal("57.6"))  # 72 less 20 %
+        assert (longer["data"]["promotion_id"], Decimal(longer["data"]["effective_unit_price"])) == \
+            (None, Decimal("72"))
+        s1, s2 = await held(w, w.sub("S1")), await held(w, w.sub("S2"))
+        assert (s1["promotion_id"], s1["effective_unit_price"]) == ("PROMOP1YANNU:0001:AAAAAAAAAAAA", Decimal("57.6"))
+        assert (s2["promotion_id"], s2["effective_unit_price"]) == (None, Decimal("72"))
+    finally:
+        await w.pool.close()
+
+
+def test_a_term_change_takes_the_new_plans_promotion_and_drops_the_old_one(base_infra) -> None:  # type: ignore[no-untyped-def]
+    asyncio.run(term_change(base_infra.database_url))
+
+
+async def promotion_maximum(database_url: str) -> None:
+    w = await world(database_url, promotion("PROMOP1MMONT:0001:BBBBBBBBBBBB", BASIC, "P1M", "monthly", "0.10", 10))
+    try:
+        await command(w, "subscription.purchase", subscription_id=w.sub("S1"), term_duration="P1M",
+                      billing_cycle="monthly", quantity=5)
+        past = await command(w, "subscription.change_quantity", subscription_id=w.sub("S1"), quantity=11)
+        assert past["type"] == "subscription.command_rejected"
+        assert past["data"]["code"] == "900275"
+        assert "discount applied" in past["data"]["message"]
+        up_to = await command(w, "subscription.change_quantity", subscription_id=w.sub("S1"), quantity=10)
+        assert up_to["type"] == "subscription.quantity_changed"
+        assert (await held(w, w.sub("S1")))["quantity"] == 10
+    finally:
+        await w.pool.close()
+
+
+def test_seats_past_the_promotions_maximum_are_refused_section_2_5(base_infra) -> None:  # type: ignore[no-untyped-def]
+    asyncio.run(promotion_maximum(base_infra.database_url))
+
+
+async def upgrades(database_url: str) -> None:
+    w = await world(database_url, promotion("PROMOSTDANNU:0001:CCCCCCCCCCCC", STANDARD, "P1Y", "annual", "0.25"))
+    try:
+        for name, item, seats in (("S1", BASIC, 10), ("S2", BASIC, 5), ("S3", STANDARD, 20)):
+            await command(w, "subscription.purchase", subscription_id=w.sub(name), catalog_item_id=item,
+                          term_duration="P1Y", billing_cycle="annual", quantity=seats)
+        # a partial upgrade's new subscription takes the target offer's promotion (§2.5: mid-term upgrades)
+        moved = await command(w, "subscription.transition", subscription_id=w.sub("S1"),
+                              target_catalog_item_id=STANDARD, quantity=4)
+        child = moved["data"]["target"]
+        assert (child["promotion_id"], Decimal(child["effective_unit_price"])) == \
+            ("PROMOSTDANNU:0001:CCCCCCCCCCCC", Decimal("112.5"))  # 150 less 25 %
+        # seats moved into an existing subscription are a quantity change of it: its scheduled change goes (§3.6),
+        # or its renewal would set it back to the scheduled 20 seats and lose the 5 moved in
+        scheduled = await command(w, "subscription.schedule_change", subscription_id=w.sub("S3"), quantity=20)
+        assert scheduled["type"] == "subscription.change_scheduled"
+        await w.clock.set(await w.clock.now() + timedelta(hours=168, seconds=1))
+        into = await command(w, "subscription.transition", subscription_id=w.sub("S2"),
+                             target_catalog_item_id=STANDARD, quantity=5, target_subscription_id=w.sub("S3"))
+        assert into["type"] == "subscription.transitioned"
+        s3 = await held(w, w.sub("S3"))
+        assert (s3["quantity"], s3["scheduled_change"]) == (25, None)
+        cancelled = [json.loads(r["payload"]) for r in await w.pool.fetch("SELECT payload FROM outbox ORDER BY id")]
+        assert [(e["data"]["subscription_id"], e["data"]["reason"]) for e in cancelled
+                if e["type"] == "subscription.scheduled_change_cancelled"] == [(w.sub("S3"), "transitioned")]
+    finally:
+        await w.pool.close()
+
+
+def test_upgrades_take_the_targets_promotion_and_wipe_an_existing_targets_scheduled_change(base_infra) -> None:  # type: ignore[no-untyped-def]
+    asyncio.run(upgrades(base_infra.database_url))
