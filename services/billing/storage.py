@@ -135,7 +135,10 @@ async def lines(pool: asyncpg.Pool, filters: dict[str, str], month: date | None)
 
 
 async def close_month(conn: asyncpg.Connection, month: date, now: datetime) -> list[dict[str, Any]]:
-    """Close `month` for every partner with lines in it: number, totals per currency; the invoices issued now."""
+    """Close `month` for every partner with lines in it: number, totals per currency; the invoices issued now.
+    In the caller's transaction, which first waits for every line being written to commit and holds off new ones
+    until it commits: a line is either on the closing month's invoice or, written after, in the next month."""
+    await conn.fetch("LOCK TABLE charge_lines IN SHARE MODE")  # a read: run now, not deferred to the COMMIT
     if not await conn.fetchval(
             "INSERT INTO closed_months VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true", month, now):
         return []
