@@ -147,8 +147,9 @@ async def on_transitioned(ctx: Context, event: Transitioned) -> None:
     elif event.kind == "partial":  # a coterminous child sharing its parent's cycles
         await storage.save_plan(ctx.conn, {**sub, "quantity": event.quantity_after})
         target = _plan_values(event.target, event.moved, sub["anchor"], sub["auto_renew"])
-    else:
-        await storage.save_plan(ctx.conn, {**sub, "quantity": event.quantity_after})
+    else:  # a source left with no seat is deleted (the subscription service says so): no cycle of it is charged
+        await storage.save_plan(ctx.conn, {**sub, "quantity": event.quantity_after,
+                                           "status": sub["status"] if event.quantity_after else "deleted"})
         found = await storage.plan(ctx.conn, event.target.subscription_id)
         if found is None:
             return

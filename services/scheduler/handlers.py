@@ -73,6 +73,8 @@ async def on_subscription_transitioned(ctx: Context, event: Transitioned) -> Non
     # subscription itself (full: it may bill on another cycle now), from the cycles after today on.
     if event.kind in ("partial", "full"):
         await _time_term_end(ctx, event.target, after=event.at.date())
+    elif event.quantity_after == 0:  # every seat moved into an existing subscription: the source is deleted
+        await storage.cancel_term(ctx.conn, event.subscription_id)
 
 
 @handlers.on("subscription.trial_converted")

@@ -201,3 +201,19 @@ def test_an_upgrades_target_is_charged_only_for_its_parents_cycles_from_the_upgr
         ("convert", "2021-12-15", "2022-01-09", 4, "-21.56"),  # 6.43 / 31 × 26 = 5.3929… → 5.39 × 4
         ("convert", "2021-12-15", "2022-01-09", 4, "33.52"),  # 10.00 / 31 × 26 = 8.387… → 8.38 × 4
         ("cycleCharge", "2022-01-10", "2022-02-09", 4, "40.00")]
+
+
+def test_a_subscription_emptied_into_an_existing_one_is_charged_no_more_cycles(up: Up) -> None:
+    at(up, "2022-02-01T09:00:00Z")
+    buy(up, "W-INTO", E1, 5, "P1Y", "monthly")
+    buy(up, "W-EMPTY", STD, 3, "P1Y", "monthly")
+    at(up, "2022-02-10T09:00:00Z")  # both out of their windows: every seat of W-EMPTY moves into W-INTO
+    command(up, "subscription.transition", subscription_id="W-EMPTY", target_catalog_item_id=E1, quantity=3,
+            target_subscription_id="W-INTO")
+    at(up, "2022-03-02T00:00:00Z")
+    assert shown(lines(up, "W-EMPTY", 2)) == [
+        ("new", "2022-02-01", "2022-02-28", 3, "30.24"),
+        ("moveQuantity", "2022-02-10", "2022-02-28", 3, "-20.52")]  # 10.08 / 28 × 19 = 6.84 × 3; no 0-seat cycles after
+    assert shown(lines(up, "W-INTO", 3))[1:] == [
+        ("moveQuantity", "2022-02-10", "2022-02-28", 3, "13.08"),  # 6.43 / 28 × 19 = 4.3632… → 4.36 × 3
+        ("cycleCharge", "2022-03-01", "2022-03-31", 8, "51.44")]
