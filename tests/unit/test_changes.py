@@ -44,9 +44,16 @@ def test_the_168_hour_window_is_inclusive_to_the_second() -> None:
     ({"trial": True}, "TRIAL_NOT_CHANGEABLE"),
     ({"max_quantity": 11}, "900275"),
     ({"pooled_room": 1}, "800088"),
+    ({"promotion_max": 11}, "900275"),  # §2.5: a held promotion's maximum
 ])
 def test_an_increase_is_refused_when_a_rule_says_so(kw: dict[str, object], expected: str) -> None:
     assert code(change, changes.opened(10, T0), 12, T0, **kw) == expected
+
+
+def test_a_trials_status_never_changes_section_1_4() -> None:
+    assert code(changes.suspend, "active", trial=True) == "TRIAL_NOT_CHANGEABLE"
+    assert code(changes.cancel, "active", T0 + 168 * H, T0, trial=True) == "TRIAL_NOT_CHANGEABLE"
+    assert changes.cancel("active", T0 + 168 * H, T0) == "deleted"  # the same, not a trial
 
 
 def test_only_an_active_subscription_is_suspended_and_only_before_term_end_reactivated() -> None:

@@ -22,7 +22,7 @@ def attempt(target: str, term: str = "P1Y", cycle: str = "annual", state: str | 
     try:
         schedule(sub=kw.get("sub", SUB), status=kw.get("status", "active"),  # type: ignore[arg-type]
                  upgrade_targets=["CFQ7TTC0LDPB:0001"], target=Offer(target, frozenset({"US"}), PLANS, 1, 300),
-                 wanted=NextTerm(target, term, cycle, 10, NOW), eos=eos,
+                 wanted=NextTerm(target, term, cycle, 10, NOW, kw.get("end")), eos=eos,  # type: ignore[arg-type]
                  kind=kw.get("kind", "license"))  # type: ignore[arg-type]
         return "OK"
     except CommandRejectedError as e:
@@ -45,6 +45,12 @@ def test_eos_rows_for_scheduled_changes(target: str, term: str, cycle: str, stat
 def test_row_16_a_software_subscription_cannot_schedule_into_an_end_of_sale_billing_plan() -> None:
     assert attempt(SOURCE, "P1Y", "monthly", "EndOfSale", kind="software_subscription") == "10001"
     assert attempt(SOURCE, "P1Y", "monthly", None, kind="software_subscription") == "OK"  # before the date
+
+
+def test_a_custom_term_end_date_is_scheduled_only_for_a_license_section_3_7() -> None:
+    assert attempt(SOURCE, end=date(2027, 12, 31)) == "OK"  # the next term's standard end, a month end
+    assert attempt(SOURCE, end=date(2027, 12, 31), kind="software_subscription") == "900244"
+    assert attempt(SOURCE, end=date(2027, 12, 31), kind="perpetual") == "900244"
 
 
 def test_no_schedule_without_auto_renew_and_no_downgrade_or_sideways_move() -> None:

@@ -107,8 +107,14 @@ def take_seats(batches: list[Batch], count: int, refundable_at: datetime | None 
     return [b for b in result if b.quantity > 0]
 
 
-def cancel(status: str, cancellation_allowed_until: datetime, now: datetime) -> str:
+def _trial_status_locked(trial: bool) -> None:
+    if trial:  # §1.4
+        raise TrialLockedError("a trial's status can't change; turn auto-renew off to let it end, or convert it")
+
+
+def cancel(status: str, cancellation_allowed_until: datetime, now: datetime, trial: bool = False) -> str:
     """The status after a cancellation inside the window (§3.4): deleted at once, unused days refunded."""
+    _trial_status_locked(trial)
     if status not in ("active", "suspended"):
         raise NotActiveError(f"the subscription is {status}; there is nothing to cancel")
     if now > cancellation_allowed_until:
@@ -127,7 +133,8 @@ def set_auto_renew(status: str, enabled: bool, kind: str, eos: EosRule | None = 
                                            "auto-renew can only be turned off")
 
 
-def suspend(status: str) -> str:
+def suspend(status: str, trial: bool = False) -> str:
+    _trial_status_locked(trial)
     if status != "active":
         raise NotActiveError(f"the subscription is {status}; only an active subscription can be suspended")
     return "suspended"

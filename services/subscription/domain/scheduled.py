@@ -54,6 +54,8 @@ def schedule(
     """
     if status != "active" or not sub.auto_renew:
         raise NotEligibleForAutoRenewError("a change can be scheduled only on an active subscription with auto-renew on")
+    if wanted.custom_term_end_date is not None and kind != "license":
+        raise CommandRejectedError("a custom term end date is only for license-based subscriptions", "900244")
     if wanted.custom_term_end_date is not None:
         start = sub.term_end + timedelta(days=1)
         check_custom_term_end(wanted=wanted.custom_term_end_date, start=start,

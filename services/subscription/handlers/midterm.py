@@ -75,8 +75,8 @@ async def on_set_auto_renew(ctx: Context, cmd: SetAutoRenew) -> None:
 async def on_cancel(ctx: Context, cmd: SubscriptionCommand) -> None:
     found = await _locked(ctx, cmd.subscription_id)
     sub = found.sub
-    await storage.set_status(ctx.conn, sub.subscription_id, changes.cancel(found.status,
-                                                                           sub.cancellation_allowed_until, ctx.now))
+    await storage.set_status(ctx.conn, sub.subscription_id, changes.cancel(
+        found.status, sub.cancellation_allowed_until, ctx.now, trial=bool(found.offer and found.offer.trial)))
     await _wipe(ctx, sub, found.next_term, "cancelled", ctx.now)
     await ctx.emit("subscription.cancelled", SubscriptionCancelled(**_facts(sub, ctx.now), quantity=sub.quantity),
                    key=sub.customer_id)
@@ -86,7 +86,8 @@ async def on_cancel(ctx: Context, cmd: SubscriptionCommand) -> None:
 async def on_suspend(ctx: Context, cmd: SubscriptionCommand) -> None:
     found = await _locked(ctx, cmd.subscription_id)
     sub = found.sub
-    await storage.set_status(ctx.conn, sub.subscription_id, changes.suspend(found.status))
+    await storage.set_status(ctx.conn, sub.subscription_id,
+                             changes.suspend(found.status, trial=bool(found.offer and found.offer.trial)))
     await storage.set_auto_renew(ctx.conn, sub.subscription_id, False)  # §3.2: suspending turns auto-renew off
     await _wipe(ctx, sub, found.next_term, "suspended", ctx.now)
     await ctx.emit("subscription.suspended", SubscriptionSuspended(**_facts(sub, ctx.now)), key=sub.customer_id)
