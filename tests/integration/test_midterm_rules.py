@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_command_sequences import BASIC, STANDARD, World
+from tests.integration.test_command_sequences import BASIC, STANDARD, World, offer, prices
 
 pytestmark = pytest.mark.integration
 COMMANDS = "nce.subscription.commands"
@@ -124,3 +124,38 @@ async def upgrades(database_url: str) -> None:
 
 def test_upgrades_take_the_targets_promotion_and_wipe_an_existing_targets_scheduled_change(base_infra) -> None:  # type: ignore[no-untyped-def]
     asyncio.run(upgrades(base_infra.database_url))
+
+
+TRIAL, OTHER = "CFQ7TTC0LH18:0002:CFQ7TTC0TRL1", "CFQ7TTC0LFLZ:0001:CFQ7TTC0K5ZZ"
+
+
+async def trial_conversions(database_url: str) -> None:
+    w = await World().start(database_url)
+    try:
+        await w.deliver("nce.catalog.events", "catalog.offer_published", {
+            **offer(TRIAL, []), "plans": [{"term_duration": "P1M", "billing_cycle": "none"}], "min_quantity": 25,
+            "max_quantity": 25, "trial": True}, "p")
+        await w.deliver("nce.catalog.events", "catalog.offer_published", offer(OTHER, []), "p")
+        await w.deliver("nce.pricing.events", "pricing.prices_published", prices(OTHER, "30"), "US")
+        await w.deliver("nce.pricing.events", "pricing.prices_published", {**prices(TRIAL, "0"), "rows": [
+            {**prices(TRIAL, "0")["rows"][0], "term_duration": "P1M", "billing_cycle": "none"}]}, "US")
+        bought = await command(w, "subscription.purchase", subscription_id=w.sub("T1"), catalog_item_id=TRIAL,
+                               term_duration="P1M", billing_cycle="none", quantity=25)
+        assert bought["type"] == "subscription.created"
+
+        async def convert(item: str, term: str = "P1Y", cycle: str = "monthly", when: str = "immediate") -> str:
+            out = await command(w, "subscription.convert_trial", subscription_id=w.sub("T1"), catalog_item_id=item,
+                                quantity=25, term_duration=term, billing_cycle=cycle, when=when)
+            return out["data"]["code"] if out["type"].endswith("command_rejected") else out["type"]
+
+        # §3.8: into its paid SKU or a higher tier only, on a plan the offer has (§1.2: 900270)
+        assert await convert(OTHER) == "900260"
+        assert await convert(OTHER, when="at_renewal") == "900260"
+        assert await convert(BASIC, "P1M", "annual", when="at_renewal") == "900270"
+        assert await convert(STANDARD) == "subscription.trial_converted"  # BASIC's upgrade target: a higher tier
+    finally:
+        await w.pool.close()
+
+
+def test_a_trial_converts_only_into_its_paid_sku_or_a_higher_tier_on_a_plan_it_has_section_3_8(base_infra) -> None:  # type: ignore[no-untyped-def]
+    asyncio.run(trial_conversions(base_infra.database_url))

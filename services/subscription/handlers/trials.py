@@ -69,6 +69,8 @@ async def on_convert_trial(ctx: Context, cmd: ConvertTrial) -> None:
     if paid is None:
         raise rules.UnknownOfferError(f"no paid offer to convert {sub.catalog_item_id} to in {sub.market}")
     term, cycle = cmd.term_duration or trial.CONVERSION_PLAN[0], cmd.billing_cycle or trial.CONVERSION_PLAN[1]
+    if cmd.catalog_item_id:
+        await _check_chosen(ctx, sub, paid, term, cycle, cmd.quantity)
     eos = await _eos(ctx, paid, sub.market, term, cycle)
     if eos is not None and eos.state != "EndOfSaleWithConversions":  # row 9
         raise TargetEndOfSaleError(f"the {term} {cycle} plan of {paid} is {eos.state} since {eos.effective_date}")
@@ -97,11 +99,7 @@ async def _into_existing(ctx: Context, trial_found: storage.Locked, cmd: Convert
         raise CommandRejectedError(f"no subscription {cmd.target_subscription_id}", "900258")
     target, target_status = found.sub, found.status
     trial.check_existing_target(sub, target, target_status)
-    paid = await storage.paid_equivalent(ctx.conn, sub.catalog_item_id, sub.market)
-    allowed = {paid.rsplit(":", 1)[0], *await storage.upgrade_targets(ctx.conn, paid)} if paid else set()
-    if target.catalog_item_id.rsplit(":", 1)[0] not in allowed:  # the equivalent SKU or a higher tier (§3.8)
-        raise NotAnUpgradeError(f"a {sub.catalog_item_id} trial converts into its paid SKU or a higher tier, "
-                                f"not {target.catalog_item_id}")
+    await _check_converts_into(ctx, sub, target.catalog_item_id)
     eos = await _eos(ctx, target.catalog_item_id, sub.market, target.term_duration, target.billing_cycle)
     if eos is not None and eos.state != "EndOfSaleWithConversions":
         raise TargetEndOfSaleError(f"the target's plan is {eos.state} since {eos.effective_date}")
@@ -113,3 +111,26 @@ async def _into_existing(ctx: Context, trial_found: storage.Locked, cmd: Convert
     await _wipe(ctx, after, found.next_term, "trial_converted", ctx.now)  # seats added: its scheduled change goes
     await ctx.emit("subscription.trial_converted", TrialConverted(**_facts(after, ctx.now), quantity=after.quantity,
                                                                   trial=_terms(sub)), key=sub.customer_id)
+
+
+async def _check_converts_into(ctx: Context, sub: Subscription, item: str) -> None:
+    """§3.8: a trial converts into its paid SKU or a higher tier (an upgrade target of it)."""
+    paid = await storage.paid_equivalent(ctx.conn, sub.catalog_item_id, sub.market)
+    allowed = {paid.rsplit(":", 1)[0], *await storage.upgrade_targets(ctx.conn, paid)} if paid else set()
+    if item.rsplit(":", 1)[0] not in allowed:
+        raise NotAnUpgradeError(f"a {sub.catalog_item_id} trial converts into its paid SKU or a higher tier, "
+                                f"not {item}")
+
+
+async def _check_chosen(ctx: Context, sub: Subscription, item: str, term: str, cycle: str, quantity: int) -> None:
+    """An offer the partner chose to convert into: one it may convert into (§3.8), sold in the trial's market on that
+    term and plan, for that many seats."""
+    await _check_converts_into(ctx, sub, item)
+    offer = await storage.offer(ctx.conn, item)
+    if offer is None or sub.market not in offer.markets:
+        raise rules.UnknownOfferError(f"{item} is not sold in {sub.market}")
+    if (term, cycle) not in offer.plans:
+        raise rules.BillingCycleNotOfferedError(f"the offer has no {term} term billed {cycle}")
+    if not offer.min_quantity <= quantity <= offer.max_quantity:
+        raise rules.QuantityOutOfRangeError(f"quantity {quantity} is outside {offer.min_quantity}.."
+                                            f"{offer.max_quantity} for this offer")
