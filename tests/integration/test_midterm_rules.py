@@ -61,10 +61,10 @@ async def term_change(database_url: str) -> None:
         assert (yearly["data"]["promotion_id"], Decimal(yearly["data"]["effective_unit_price"])) == \
             ("PROMOP1YANNU:0001:AAAAAAAAAAAA", Decimal("57.6"))  # 72 less 20 %
         assert (longer["data"]["promotion_id"], Decimal(longer["data"]["effective_unit_price"])) == \
-            (None, Decimal("72"))
+            (None, Decimal(72))
         s1, s2 = await held(w, w.sub("S1")), await held(w, w.sub("S2"))
         assert (s1["promotion_id"], s1["effective_unit_price"]) == ("PROMOP1YANNU:0001:AAAAAAAAAAAA", Decimal("57.6"))
-        assert (s2["promotion_id"], s2["effective_unit_price"]) == (None, Decimal("72"))
+        assert (s2["promotion_id"], s2["effective_unit_price"]) == (None, Decimal(72))
     finally:
         await w.pool.close()
 
