@@ -28,16 +28,24 @@ async def offer_revision(conn: asyncpg.Connection, catalog_item_id: str) -> int:
 
 
 async def set_eos(conn: asyncpg.Connection, rule: SetEos, source: str, now: datetime) -> bool:
-    """Store a scope's EOS state; False when it was already so."""
+    """Store a scope's rule for its phase: its End-of-Sale state (EndOfSale, EndOfSaleWithConversions, or Active
+    again, which withdraws an EndOfLife announced too) or its EndOfLife. False when nothing changed."""
     scope = [getattr(rule, f) or "" for f in _SCOPE]
     return bool(await conn.fetchval(
-        """INSERT INTO eos_rules (product_id, sku_id, market, term_duration, billing_cycle, state, effective_date,
-                                  source, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-           ON CONFLICT (product_id, sku_id, market, term_duration, billing_cycle) DO UPDATE
-           SET state = EXCLUDED.state, effective_date = EXCLUDED.effective_date, source = EXCLUDED.source,
-               updated_at = EXCLUDED.updated_at
-           WHERE (eos_rules.state, eos_rules.effective_date) IS DISTINCT FROM (EXCLUDED.state, EXCLUDED.effective_date)
-           RETURNING true""",
+        """WITH withdrawn AS (
+               DELETE FROM eos_rules WHERE $6 = 'Active' AND phase = 'life'
+                   AND (product_id, sku_id, market, term_duration, billing_cycle) = ($1, $2, $3, $4, $5)
+               RETURNING true),
+           stored AS (
+               INSERT INTO eos_rules (product_id, sku_id, market, term_duration, billing_cycle, state,
+                                      effective_date, source, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+               ON CONFLICT (product_id, sku_id, market, term_duration, billing_cycle, phase) DO UPDATE
+               SET state = EXCLUDED.state, effective_date = EXCLUDED.effective_date, source = EXCLUDED.source,
+                   updated_at = EXCLUDED.updated_at
+               WHERE (eos_rules.state, eos_rules.effective_date)
+                     IS DISTINCT FROM (EXCLUDED.state, EXCLUDED.effective_date)
+               RETURNING true)
+           SELECT EXISTS (SELECT FROM withdrawn) OR EXISTS (SELECT FROM stored)""",
         *scope, rule.state, rule.effective_date, source, now,
     ))
 

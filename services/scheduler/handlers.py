@@ -112,9 +112,11 @@ async def on_subscription_cancelled(ctx: Context, event: SubscriptionCancelled) 
 
 @handlers.on("catalog.eos_changed")
 async def on_eos_changed(ctx: Context, event: EosChanged) -> None:
-    key = eos_key(event.product_id, event.sku_id, event.market, event.term_duration, event.billing_cycle)
-    if event.state == "Active":
+    scope = (event.product_id, event.sku_id, event.market, event.term_duration, event.billing_cycle)
+    key = eos_key(*scope, event.state)
+    if event.state == "Active":  # back on sale: what was announced for the scope is withdrawn, its End of Life too
         await storage.cancel_timer(ctx.conn, "eos", key)
+        await storage.cancel_timer(ctx.conn, "eos", eos_key(*scope, "EndOfLife"))
         return
     instant = start_of_day(event.effective_date)
     reached = EosDateReached(**event.model_dump(exclude={"source"}), instant=instant)

@@ -36,9 +36,10 @@ def eos_state(
     rules: Iterable[EosRule], product_id: str, sku_id: str, market: str, term: str | None, cycle: str | None,
     at: datetime,
 ) -> EosRule | None:
-    """The rule in force for the offer at `at` (its date counts from 00:00Z), or None when it is Active."""
+    """The rule in force for the offer at `at` (its date counts from 00:00Z), or None when it is Active: the most
+    specific rule in effect; of a scope's two (its End of Sale, its End of Life), EndOfLife once in effect."""
     effective = [r for r in rules if r.covers(product_id, sku_id, market, term, cycle) and start_of_day(r.effective_date) <= at]
     if not effective:
         return None
-    winner = max(effective, key=lambda r: (r.specificity, r.effective_date))
+    winner = max(effective, key=lambda r: (r.specificity, r.state == "EndOfLife", r.effective_date))
     return None if winner.state == ACTIVE else winner

@@ -116,3 +116,31 @@ def test_row_15_a_transition_out_of_an_end_of_sale_source_into_an_active_offer_i
     assert (child["catalog_item_id"], child["billing_cycle"], child["term_end"]) == (PREMIUM, "annual", "2027-01-04")
     assert child["effective_unit_price"] == child["unit_price"]  # the new offer's own price, no promotion carried
     assert up.get("/subscriptions/S-BASIC")["quantity"] == 10  # 12 less the 2 moved
+
+
+def us_states(item: dict[str, Any]) -> set[str]:
+    return {s["state"] for s in item["eos"] if s["market"] == "US"}
+
+
+def test_an_end_of_life_announced_for_an_end_of_sale_scope_follows_it_and_does_not_undo_it(up: Up) -> None:
+    """§5.1: EndOfLife is a later state than EndOfSale. Announced for the same scope, it takes over from its own
+    date; until then the scope stays EndOfSale (not buyable), and the announcement is kept beside it."""
+    assert send(up, "catalog.set_eos", product_id="CFQ7TTC0LH18", sku_id="0001", market="US", state="EndOfLife",
+                effective_date="2026-06-01") == "OK"
+    assert send(up, "subscription.purchase", customer_id="C1", catalog_item_id=BASIC, term_duration="P1Y",
+                billing_cycle="annual", quantity=1) == "10001"  # still EndOfSale now (2026-01-11)
+    basic = up.eventually(f"/catalog/items/{BASIC}?at=2026-03-01T00:00:00Z",
+                          lambda b: len(b["eos_rules"]) == 2)
+    assert {(r["state"], r["effective_date"]) for r in basic["eos_rules"]} == {
+        ("EndOfSale", "2026-01-10"), ("EndOfLife", "2026-06-01")}
+    assert us_states(basic) == {"EndOfSale"}
+    assert us_states(up.get(f"/catalog/items/{BASIC}?at=2026-06-01T00:00:00Z")) == {"EndOfLife"}
+    # setting the scope Active withdraws both
+    assert send(up, "catalog.set_eos", product_id="CFQ7TTC0LH18", sku_id="0001", market="US", state="Active",
+                effective_date="2026-01-11") == "OK"
+    assert up.eventually(f"/catalog/items/{BASIC}?at=2026-07-01T00:00:00Z",
+                         lambda b: us_states(b) == {"Active"})["eos_rules"] == [
+        {"state": "Active", "effective_date": "2026-01-11", "sku_id": "0001", "market": "US", "term_duration": None,
+         "billing_cycle": None}]
+    assert send(up, "subscription.purchase", customer_id="C1", catalog_item_id=BASIC, term_duration="P1Y",
+                billing_cycle="annual", quantity=1) == "OK"

@@ -1,6 +1,7 @@
 """The scheduler's timer bookkeeping: a term's timers set in one statement, a subscription's term end and cycle timers
 cleared exactly and by an index, a month end always armed."""
 import json
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
@@ -8,7 +9,12 @@ from typing import Any
 import pytest
 
 from services.scheduler import storage
+from services.scheduler.app import SERVICE as SCHEDULER
+from shared.clock import SimulatedClock
+from shared.contracts.envelope import OPERATOR, new_envelope
 from shared.contracts.scheduler import ChargeCycleStarted, TermEnded
+from shared.messaging.consumer import Consumer
+from shared.messaging.decode import Record
 from tests.conftest import migrated_pool
 
 pytestmark = pytest.mark.integration
@@ -101,3 +107,26 @@ async def test_a_month_end_is_always_armed_and_firing_one_arms_the_next(stack) -
     assert [(r["key"], r["due_at"]) for r in armed] == [("2026-01", at(date(2026, 2, 1)))]
     assert fired == [1, 1, 0] and months == ["2026-01", "2026-02"]
     assert [(r["key"], r["due_at"]) for r in left] == [("2026-03", at(date(2026, 4, 1)))]
+
+
+async def test_a_scopes_end_of_life_is_timed_beside_its_end_of_sale_and_active_withdraws_both(stack) -> None:  # type: ignore[no-untyped-def]
+    pool = await migrated_pool(stack, "scheduler")
+    consumer = Consumer(SCHEDULER.handlers, pool, SimulatedClock(NOW), max_bytes=1_000_000, max_backoff_s=0.01)
+    scope = {"product_id": "CFQ7TTC0LH18", "sku_id": "0001", "market": "US"}
+
+    async def announce(offset: int, state: str, day: str) -> list[tuple[str, datetime]]:
+        env = new_envelope(id=uuid.uuid4(), type="catalog.eos_changed", data={
+            **scope, "state": state, "effective_date": day}, occurred_at=NOW, source="catalog", actor=OPERATOR)
+        await consumer.handle(Record("nce.catalog.events", 0, offset, b"CFQ7TTC0LH18", env.to_bytes()))
+        return [(r["key"], r["due_at"]) for r in await pool.fetch(
+            "SELECT key, due_at FROM timers WHERE kind = 'eos' ORDER BY due_at")]
+
+    try:
+        eos = await announce(0, "EndOfSale", "2026-03-01")
+        both = await announce(1, "EndOfLife", "2026-09-01")
+        withdrawn = await announce(2, "Active", "2026-02-01")
+    finally:
+        await pool.close()
+    assert eos == [("CFQ7TTC0LH18:0001:US:*:*", at(date(2026, 3, 1)))]
+    assert both == [*eos, ("CFQ7TTC0LH18:0001:US:*:*:EndOfLife", at(date(2026, 9, 1)))]
+    assert withdrawn == []

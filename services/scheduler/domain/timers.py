@@ -10,9 +10,12 @@ def term_end_instant(term_end: date) -> datetime:
     return start_of_day(term_end + timedelta(days=1))
 
 
-def eos_key(product_id: str, sku_id: str | None, market: str | None, term: str | None, cycle: str | None) -> str:
-    """One timer per EOS scope: a later rule for the same scope replaces it."""
-    return ":".join(part or "*" for part in (product_id, sku_id, market, term, cycle))
+def eos_key(product_id: str, sku_id: str | None, market: str | None, term: str | None, cycle: str | None,
+            state: str) -> str:
+    """One timer per EOS scope and phase (its End of Sale, its End of Life): a later rule for the same scope and
+    phase replaces it."""
+    scope = ":".join(part or "*" for part in (product_id, sku_id, market, term, cycle))
+    return f"{scope}:EndOfLife" if state == "EndOfLife" else scope
 
 
 _EVENTS = UUID("0c5b6f5e-2f4e-4f43-9d3a-5b8f1f0d7a21")

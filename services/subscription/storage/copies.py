@@ -59,9 +59,14 @@ async def paid_equivalent(conn: asyncpg.Connection, trial_item: str, market: str
 
 
 async def upsert_eos_rule(conn: asyncpg.Connection, e: EosChanged) -> None:
+    """The scope's rule for its phase, as the catalog keeps it (an Active one withdraws an EndOfLife too)."""
     await conn.execute(
-        """INSERT INTO eos_rules VALUES ($1, $2, $3, $4, $5, $6, $7)
-           ON CONFLICT (product_id, sku_id, market, term_duration, billing_cycle)
+        """WITH withdrawn AS (
+               DELETE FROM eos_rules WHERE $6 = 'Active' AND phase = 'life'
+                   AND (product_id, sku_id, market, term_duration, billing_cycle) = ($1, $2, $3, $4, $5))
+           INSERT INTO eos_rules (product_id, sku_id, market, term_duration, billing_cycle, state, effective_date)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
+           ON CONFLICT (product_id, sku_id, market, term_duration, billing_cycle, phase)
            DO UPDATE SET state = EXCLUDED.state, effective_date = EXCLUDED.effective_date""",
         e.product_id, e.sku_id or "", e.market or "", e.term_duration or "", e.billing_cycle or "", e.state,
         e.effective_date,
