@@ -1,13 +1,14 @@
 """Billing's HTTP reads: charge lines, calendar-month invoices and their reconciliation file."""
 import csv
 import io
+from collections.abc import AsyncIterator
 from dataclasses import asdict
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from shared.auth import reader, sees
@@ -35,6 +36,27 @@ RECON_COLUMNS: list[tuple[str, Any]] = [
 ]
 
 
+def _csv(rows: list[list[Any]]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([["" if v is None else v for v in row] for row in rows])
+    return out.getvalue()
+
+
+def _position(text: str) -> storage.Position | None:
+    """A position in order-date order as `next` gives it (YYYY-MM-DD.N), if it is one."""
+    day, _, seq = text.partition(".")
+    if not (seq.isascii() and seq.isdigit() and len(seq) < 19):
+        return None
+    try:
+        return date.fromisoformat(day), int(seq)
+    except ValueError:
+        return None
+
+
+def _next(position: storage.Position | None) -> dict[str, str]:
+    return {"next": f"{position[0].isoformat()}.{position[1]}"} if position else {}
+
+
 def _month(text: str) -> date | None:
     """The month YYYY-MM, if it is one whose end a date can hold (up to 9999-11)."""
     try:
@@ -56,9 +78,9 @@ def _partner_month(request: Request) -> tuple[str, date] | Response:
     return partner, month
 
 
-def _totals(lines: list[dict[str, Any]]) -> dict[str, str]:
-    """The lines' amounts summed per currency."""
-    totals: dict[str, Decimal] = {}
+def _totals(lines: list[dict[str, Any]], start: dict[str, str] | None = None) -> dict[str, str]:
+    """The lines' amounts summed per currency (added to `start`'s)."""
+    totals: dict[str, Decimal] = {currency: Decimal(total) for currency, total in (start or {}).items()}
     for line in lines:
         totals[line["currency"]] = totals.get(line["currency"], Decimal(0)) + Decimal(line["amount"])
     return {currency: str(total) for currency, total in totals.items()}
@@ -74,14 +96,19 @@ def routes(rt: Runtime) -> list[BaseRoute]:
           - {name: partner_id, in: query, schema: {type: string}}
           - {name: month, in: query, schema: {type: string, pattern: '^\\d{4}-\\d{2}$'},
              description: 'the invoice month, YYYY-MM'}
+          - {name: after, in: query, schema: {type: string},
+             description: "go on after this position: the `next` of the answer before"}
         responses:
           '200':
-            description: The lines in order date order (amounts in the partner's currency, refunds negative)
+            description: >-
+              The lines in order date order (amounts in the partner's currency, refunds negative), at most 100,000;
+              when more follow, `next` names the position to ask for them from (`after`)
             content:
               application/json:
                 schema:
                   type: object
                   properties:
+                    next: {type: string, description: present when more lines follow}
                     lines:
                       type: array
                       items:
@@ -122,18 +149,23 @@ def routes(rt: Runtime) -> list[BaseRoute]:
                 return error(400, "month must be YYYY-MM")
         if not filters and month is None:
             return error(400, "give subscription_id, customer_id, partner_id or month")
-        return JSONResponse({"lines": await storage.lines(rt.db(), filters, month)})
+        after = None
+        if q.get("after") and (after := _position(q["after"])) is None:
+            return error(400, "after must be a position as `next` gives it (YYYY-MM-DD.N)")
+        found, more = await storage.lines(rt.db(), filters, month, after)
+        return JSONResponse({"lines": found, **_next(more)})
 
     async def _invoice(request: Request) -> dict[str, Any] | Response:
         if isinstance(asked := _partner_month(request), Response):
             return asked
         partner, month = asked
-        found = await storage.lines(rt.db(), {"partner_id": partner}, month)
+        found, more = await storage.lines(rt.db(), {"partner_id": partner}, month)
         issued = await storage.invoice(rt.db(), partner, month)
         if issued is None:
+            totals, count = await storage.month_totals(rt.db(), partner, month)
             issued = {"partner_id": partner, "month": f"{month:%Y-%m}", "invoice_number": None, "status": "open",
-                      "totals": _totals(found), "lines": len(found)}
-        return {**issued, "month": f"{month:%Y-%m}", "line_items": found}
+                      "totals": totals, "lines": count}
+        return {**issued, "month": f"{month:%Y-%m}", "line_items": found, **_next(more)}
 
     async def invoice(request: Request) -> Response:
         """---
@@ -157,7 +189,9 @@ def routes(rt: Runtime) -> list[BaseRoute]:
                     totals: {type: object, additionalProperties: {$ref: '#/components/schemas/Money'},
                              description: per currency}
                     lines: {type: integer, description: how many}
-                    line_items: {type: array, items: {type: object}, description: as GET /billing/lines}
+                    line_items: {type: array, items: {type: object},
+                                 description: as GET /billing/lines, the first 100,000}
+                    next: {type: string, description: "more lines follow: GET /billing/lines?partner_id=…&month=…&after=<next>"}
           '400': {$ref: '#/components/responses/BadRequest'}
           '401': {$ref: '#/components/responses/Unauthorized'}
           '503': {$ref: '#/components/responses/NotReady'}
@@ -180,17 +214,22 @@ def routes(rt: Runtime) -> list[BaseRoute]:
           '401': {$ref: '#/components/responses/Unauthorized'}
           '503': {$ref: '#/components/responses/NotReady'}
         """
-        found = await _invoice(request)
-        if isinstance(found, Response):
-            return found
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow([name for name, _ in RECON_COLUMNS])
-        for line in found["line_items"]:
-            values = [source(line) if callable(source) else line[source] for _, source in RECON_COLUMNS]
-            writer.writerow(["" if v is None else v for v in values])
-        return Response(out.getvalue(), media_type="text/csv", headers={
-            "content-disposition": f'attachment; filename="reconciliation-{found["partner_id"]}-{found["month"]}.csv"'})
+        if isinstance(asked := _partner_month(request), Response):
+            return asked
+        partner, month = asked
+
+        async def rows() -> AsyncIterator[str]:  # every line, read a page at a time
+            yield _csv([[name for name, _ in RECON_COLUMNS]])
+            after: storage.Position | None = None
+            while True:
+                found, after = await storage.lines(rt.db(), {"partner_id": partner}, month, after)
+                yield _csv([[source(line) if callable(source) else line[source] for _, source in RECON_COLUMNS]
+                            for line in found])
+                if after is None:
+                    return
+
+        return StreamingResponse(rows(), media_type="text/csv", headers={
+            "content-disposition": f'attachment; filename="reconciliation-{partner}-{month:%Y-%m}.csv"'})
 
     async def preview(request: Request) -> Response:
         """What the month will bill if nothing changes: lines already there plus the cycles and renewals due.
@@ -225,7 +264,8 @@ def routes(rt: Runtime) -> list[BaseRoute]:
             return asked
         partner, month = asked
         last = month_after(month) - timedelta(days=1)
-        recorded = await storage.lines(rt.db(), {"partner_id": partner}, month)
+        recorded, more = await storage.lines(rt.db(), {"partner_id": partner}, month)
+        so_far, _ = await storage.month_totals(rt.db(), partner, month)
         first = max(month, (await rt.clock.now()).date() + timedelta(days=1))  # today's cycles have been charged
         try:
             projected = [
@@ -239,7 +279,7 @@ def routes(rt: Runtime) -> list[BaseRoute]:
         except storage.MissingFxRateError as e:
             return error(409, str(e))
         return JSONResponse({"partner_id": partner, "month": f"{month:%Y-%m}", "status": "preview",
-                             "totals": _totals([*recorded, *projected]), "recorded": recorded,
+                             "totals": _totals(projected, so_far), "recorded": recorded, **_next(more),
                              "projected": projected})
 
     async def summary(request: Request) -> JSONResponse:

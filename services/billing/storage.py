@@ -120,7 +120,15 @@ def _line_statement(entry: Entry, now: datetime, saving_plan: bool) -> tuple[str
     return sql, args, fields
 
 
-async def lines(pool: asyncpg.Pool, filters: dict[str, str], month: date | None) -> list[dict[str, Any]]:
+PAGE = 100_000  # charge lines in one answer; a longer list goes on from the position the answer names
+
+Position = tuple[date, int]  # a line's place in order-date order: (order date, seq)
+
+
+async def lines(pool: asyncpg.Pool, filters: dict[str, str], month: date | None,
+                after: Position | None = None) -> tuple[list[dict[str, Any]], Position | None]:
+    """Up to PAGE lines in order-date order, after `after` when given; and the position to go on from when more
+    follow (None: these were the last)."""
     where, args = [], []
     for name in _FILTERS:
         if name in filters:
@@ -129,9 +137,23 @@ async def lines(pool: asyncpg.Pool, filters: dict[str, str], month: date | None)
     if month is not None:
         args.append(month)
         where.append(f"invoice_month = ${len(args)}")
+    if after is not None:
+        args += after
+        where.append(f"(order_date, seq) > (${len(args) - 1}, ${len(args)})")
     sql = "SELECT * FROM charge_lines" + (" WHERE " + " AND ".join(where) if where else "")
-    rows = await pool.fetch(sql + " ORDER BY order_date, seq LIMIT 100000", *args)
-    return [{k: v for k, v in row_json(r).items() if k != "seq"} for r in rows]
+    rows = await pool.fetch(sql + f" ORDER BY order_date, seq LIMIT {PAGE + 1}", *args)
+    more = len(rows) > PAGE
+    rows = rows[:PAGE]
+    return ([{k: v for k, v in row_json(r).items() if k != "seq"} for r in rows],
+            (rows[-1]["order_date"], rows[-1]["seq"]) if more else None)
+
+
+async def month_totals(pool: asyncpg.Pool, partner_id: str, month: date) -> tuple[dict[str, str], int]:
+    """A partner's month so far: its lines' amounts summed per currency, and how many lines (as an invoice sums
+    them when the month closes)."""
+    rows = await pool.fetch("""SELECT currency, sum(amount)::text AS total, count(*) AS n FROM charge_lines
+                               WHERE partner_id = $1 AND invoice_month = $2 GROUP BY currency""", partner_id, month)
+    return {r["currency"]: r["total"] for r in rows}, sum(r["n"] for r in rows)
 
 
 async def close_month(conn: asyncpg.Connection, month: date, now: datetime) -> list[dict[str, Any]]:
