@@ -6,14 +6,7 @@ from shared.rejection import CommandRejectedError
 from shared.rules.eos import EosRule
 
 from services.subscription.domain.coterm import check_custom_term_end
-from services.subscription.domain.purchase import (
-    BillingCycleNotOfferedError,
-    Offer,
-    QuantityOutOfRangeError,
-    Subscription,
-    UnknownOfferError,
-    term_end,
-)
+from services.subscription.domain.purchase import Offer, Subscription, check_sold, term_end
 
 
 class NotEligibleForAutoRenewError(CommandRejectedError):
@@ -65,12 +58,7 @@ def schedule(
     if not same_sku and _product_sku(wanted.catalog_item_id) not in upgrade_targets:
         raise NotAnUpgradeError(f"{wanted.catalog_item_id} is not an upgrade target of {sub.catalog_item_id}; "
                                 "downgrades are not supported")
-    if target is None or sub.market not in target.markets:
-        raise UnknownOfferError(f"{wanted.catalog_item_id} is not sold in {sub.market}")
-    if (wanted.term_duration, wanted.billing_cycle) not in target.plans:
-        raise BillingCycleNotOfferedError(f"the offer has no {wanted.term_duration} term billed {wanted.billing_cycle}")
-    if not target.min_quantity <= wanted.quantity <= target.max_quantity:
-        raise QuantityOutOfRangeError(f"quantity {wanted.quantity} is outside {target.min_quantity}..{target.max_quantity}")
+    check_sold(target, wanted.catalog_item_id, sub.market, wanted.term_duration, wanted.billing_cycle, wanted.quantity)
     if eos is not None:
         # §9.4: never a new term duration into EOS/EOSwC; into EOSwC a SKU change is fine; on EOS only the same SKU
         # (a billing-frequency or quantity change) and not for a software subscription (row 16); nothing into

@@ -131,11 +131,8 @@ async def on_transition(ctx: Context, cmd: TransitionCommand) -> None:
             raise CommandRejectedError("only an immediate transition can go into an existing subscription")
         await _schedule(ctx, found, wanted)
         return
-    offer = await storage.offer(ctx.conn, wanted.catalog_item_id)
-    if offer is None or sub.market not in offer.markets:
-        raise rules.UnknownOfferError(f"{wanted.catalog_item_id} is not sold in {sub.market}")
-    if (term, cycle) not in offer.plans:
-        raise rules.BillingCycleNotOfferedError(f"the offer has no {term} term billed {cycle}")
+    rules.check_sold(await storage.offer(ctx.conn, wanted.catalog_item_id), wanted.catalog_item_id, sub.market, term,
+                     cycle)
     target = None
     if cmd.target_subscription_id:
         target = await storage.locked(ctx.conn, cmd.target_subscription_id)

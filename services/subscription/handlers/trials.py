@@ -126,11 +126,4 @@ async def _check_chosen(ctx: Context, sub: Subscription, item: str, term: str, c
     """An offer the partner chose to convert into: one it may convert into (§3.8), sold in the trial's market on that
     term and plan, for that many seats."""
     await _check_converts_into(ctx, sub, item)
-    offer = await storage.offer(ctx.conn, item)
-    if offer is None or sub.market not in offer.markets:
-        raise rules.UnknownOfferError(f"{item} is not sold in {sub.market}")
-    if (term, cycle) not in offer.plans:
-        raise rules.BillingCycleNotOfferedError(f"the offer has no {term} term billed {cycle}")
-    if not offer.min_quantity <= quantity <= offer.max_quantity:
-        raise rules.QuantityOutOfRangeError(f"quantity {quantity} is outside {offer.min_quantity}.."
-                                            f"{offer.max_quantity} for this offer")
+    rules.check_sold(await storage.offer(ctx.conn, item), item, sub.market, term, cycle, quantity)

@@ -53,13 +53,6 @@ def _room(offer: Offer | None, held: int | None) -> int | None:
     return None if limit is None or held is None else max(0, limit - held)
 
 
-async def batches(conn: asyncpg.Connection, subscription_id: str) -> list[Batch]:
-    rows = await conn.fetch(
-        "SELECT quantity, refundable_until FROM seat_batches WHERE subscription_id = $1 ORDER BY seq", subscription_id
-    )
-    return [Batch(r["quantity"], r["refundable_until"]) for r in rows]
-
-
 def _replacing_batches(quantities: str, deadlines: str) -> str:
     """The start of one statement replacing the seat batches of subscription $1 by the batches whose quantities and
     deadlines are the array parameters named; it goes on with an UPDATE of the subscription. The batches kept are
