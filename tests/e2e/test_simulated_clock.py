@@ -116,12 +116,21 @@ def test_a_legacy_offer_is_never_sold(up: Up) -> None:
 def test_an_end_of_life_plan_does_not_renew_even_with_auto_renew_on(up: Up) -> None:
     eol = {"product_id": "CFQ7TTC0LH18", "sku_id": "0001", "market": "US", "term_duration": "P1M",
            "state": "EndOfLife", "effective_date": "2026-12-20"}
+    assert buy(up, BASIC, "P1M", "monthly", subscription_id="S-OUT")[0] == 0  # bought before the date
     assert up.send("catalog.set_eos", eol)[0] == 0
+    up.post("/clock", {"to": "2026-12-21T00:00:00Z"})
+    code, scheduled = up.send("subscription.schedule_change", {  # §5.2 row 15: out of the EOL plan, after its date
+        "subscription_id": "S-OUT", "term_duration": "P1Y", "billing_cycle": "annual"})
+    assert code == 0, scheduled
     up.post("/clock", {"to": "2027-01-15T00:00:00Z"})
     expired = [e["data"] for e in events(up, "nce.subscription.events") if e["type"] == "subscription.expired"]
     assert {"subscription_id": "S-MONTH", "reason": "end_of_life"}.items() <= expired[-1].items()
+    assert "S-OUT" not in {e["subscription_id"] for e in expired}
     assert up.get("/subscriptions/S-MONTH")["status"] == "expired"
     assert up.get("/subscriptions/S-YEAR")["term_start"] == "2027-01-15"  # P1Y is not covered: it renewed
+    out = up.get("/subscriptions/S-OUT")  # renewed into the plan scheduled out of the EOL one
+    assert (out["status"], out["term_start"], out["term_end"]) == ("active", "2027-01-15", "2028-01-14")
+    assert (out["term_duration"], out["billing_cycle"], out["scheduled_change"]) == ("P1Y", "annual", None)
 
 
 def test_a_change_scheduled_before_an_eos_date_is_applied_at_the_renewal_after_it(up: Up) -> None:

@@ -78,9 +78,18 @@ async def _term_ended(ctx: Context, event: TermEnded,
     sub = found.sub
     if found.kind == "perpetual":
         return None  # §1.5, row 17: perpetual software has no renewal, nothing ends; End of Sale has no effect on it
+    next_term, rows = found.next_term, found.price_rows
+    if next_term is not None and found.status == "active" and sub.auto_renew and not found.trial:
+        target_eos = await _eos(ctx, next_term.catalog_item_id, sub.market, next_term.term_duration,
+                                next_term.billing_cycle, event.instant)
+        if target_eos is not None and target_eos.state == "EndOfLife":  # §9.10: dropped, renewal goes on without it
+            await _wipe(ctx, sub, next_term, "end_of_life", event.instant)
+            next_term = None
     eos = _eos_in(found.eos_rules, sub.catalog_item_id, sub.market, sub.term_duration, sub.billing_cycle,
                   event.instant)
-    end_of_life = eos is not None and eos.state == "EndOfLife"  # §9.10: no renewal into EOL, even with auto-renew
+    # §9.10: no renewal of an EndOfLife plan, even with auto-renew; but a change scheduled out of it into a plan that
+    # is not (§5.2 row 15) renews into that plan
+    end_of_life = eos is not None and eos.state == "EndOfLife" and next_term is None
     after = lifecycle.at_term_end(found.status, sub.auto_renew, end_of_life)
     if after == "expired":
         await _expire(ctx, sub, event.instant, "end_of_life" if end_of_life else "auto_renew_off")
@@ -93,16 +102,9 @@ async def _term_ended(ctx: Context, event: TermEnded,
     if found.trial:
         await _convert_trial(ctx, sub, event.instant)
         return None
-    next_term, rows = found.next_term, found.price_rows
-    if next_term is not None:
-        target_eos = await _eos(ctx, next_term.catalog_item_id, sub.market, next_term.term_duration,
-                                next_term.billing_cycle, event.instant)
-        if target_eos is not None and target_eos.state == "EndOfLife":  # §9.10: dropped, renewal goes on without it
-            await _wipe(ctx, sub, next_term, "end_of_life", event.instant)
-            next_term = None
-        else:  # the rows read with the subscription are its own plan's
-            rows = await storage.price_rows(ctx.conn, next_term.catalog_item_id, sub.market, sub.currency,
-                                            next_term.term_duration, next_term.billing_cycle)
+    if next_term is not None:  # the rows read with the subscription are its own plan's
+        rows = await storage.price_rows(ctx.conn, next_term.catalog_item_id, sub.market, sub.currency,
+                                        next_term.term_duration, next_term.billing_cycle)
     row = renewal_row(rows, renewal, (next_term or sub).quantity)
     renewed = renew(sub, event.instant, row.unit_price if row else sub.unit_price, next_term, found.promotion)
     return renewed, sub.term_end
