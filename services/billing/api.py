@@ -274,7 +274,7 @@ def routes(rt: Runtime) -> list[BaseRoute]:
                  **{k: str(v) for k, v in asdict(line).items()}}
                 for p in await storage.active_plans(rt.db(), partner)
                 for line in due_in(await storage.priced(rt.db(), p, first), p["quantity"], p["auto_renew"], first,
-                                   last)
+                                   last, p["full_price_seats"])
             ]
         except storage.MissingFxRateError as e:
             return error(409, str(e))

@@ -27,7 +27,7 @@ from shared.contracts.subscription import (
 from shared.messaging.handlers import Context, Handlers
 
 from services.billing import storage
-from services.billing.domain.charges import Line, charge, quantity_change, switch
+from services.billing.domain.charges import Line, charge, charges, quantity_change, switch
 
 handlers = Handlers("billing")
 _ANNOUNCED = frozenset(ChargeCreated.model_fields) - {"invoice_month"}  # a stored line's fields its event carries
@@ -107,8 +107,8 @@ async def on_cycle_started(ctx: Context, event: ChargeCycleStarted) -> None:
     if sub is None or sub["term_end"] != event.term_end or sub["status"] not in ("active", "suspended"):
         return  # a stale timer: the term moved on or the subscription ended (suspended ones keep paying, §3.2)
     plan = await storage.priced(ctx.conn, sub, event.cycle_start)
-    await _bill(ctx, [(sub, charge(plan, "cycleCharge", event.cycle_start, sub["quantity"]))], event.cycle_start,
-                "cycle")
+    lines = charges(plan, "cycleCharge", event.cycle_start, sub["quantity"], sub["full_price_seats"])
+    await _bill(ctx, [(sub, line) for line in lines], event.cycle_start, "cycle")
 
 
 @handlers.on("subscription.quantity_changed")
@@ -117,8 +117,9 @@ async def on_quantity_changed(ctx: Context, event: QuantityChanged) -> None:
     if sub is None:
         return
     day = event.at.date()
-    lines = quantity_change(await storage.priced(ctx.conn, sub, day), day, event.quantity_before, event.quantity_after)
-    changed = {**sub, "quantity": event.quantity_after}
+    lines = quantity_change(await storage.priced(ctx.conn, sub, day), day, event.quantity_before, event.quantity_after,
+                            event.full_price_seats_before, event.full_price_seats)
+    changed = {**sub, "quantity": event.quantity_after, "full_price_seats": event.full_price_seats}
     await _bill(ctx, [(changed, line) for line in lines], day, "quantity", saving_plan=True)
 
 
@@ -128,8 +129,10 @@ async def on_cancelled(ctx: Context, event: SubscriptionCancelled) -> None:
     if sub is None:
         return
     day = event.at.date()
-    refund = charge(await storage.priced(ctx.conn, sub, day), "cancelImmediate", day, event.quantity, -1)
-    await _bill(ctx, [({**sub, "status": "deleted"}, refund)], day, "cancel", saving_plan=True)
+    refunds = charges(await storage.priced(ctx.conn, sub, day), "cancelImmediate", day, event.quantity,
+                      event.full_price_seats, -1)
+    deleted = {**sub, "status": "deleted"}
+    await _bill(ctx, [(deleted, refund) for refund in refunds], day, "cancel", saving_plan=True)
 
 
 @handlers.on("subscription.transitioned")
@@ -142,22 +145,23 @@ async def on_transitioned(ctx: Context, event: Transitioned) -> None:
         return
     day = event.at.date()
     kind = "moveQuantity" if event.kind == "existing" else "convert"
+    left = {**sub, "quantity": event.quantity_after, "full_price_seats": event.full_price_seats}
     if event.kind == "full":  # same subscription, new offer, same anchor
         target = _plan_values(event.target, event.target_quantity_after, sub["anchor"], sub["auto_renew"])
     elif event.kind == "partial":  # a coterminous child sharing its parent's cycles
-        await storage.save_plan(ctx.conn, {**sub, "quantity": event.quantity_after})
+        await storage.save_plan(ctx.conn, left)
         target = _plan_values(event.target, event.moved, sub["anchor"], sub["auto_renew"])
     else:  # a source left with no seat is deleted (the subscription service says so): no cycle of it is charged
-        await storage.save_plan(ctx.conn, {**sub, "quantity": event.quantity_after,
-                                           "status": sub["status"] if event.quantity_after else "deleted"})
+        await storage.save_plan(ctx.conn, {**left, "status": sub["status"] if event.quantity_after else "deleted"})
         found = await storage.plan(ctx.conn, event.target.subscription_id)
         if found is None:
             return
         target = {**found, "quantity": event.target_quantity_after}
     await storage.save_plan(ctx.conn, target)
-    refund, added = switch(await storage.priced(ctx.conn, sub, day), await storage.priced(ctx.conn, target, day),
-                           event.moved, day, kind)
-    await _bill(ctx, [(sub, refund), (target, added)], day, "transition")
+    moved_full = sub["full_price_seats"] - event.full_price_seats  # the full-price seats that left (§2.5)
+    *refunds, added = switch(await storage.priced(ctx.conn, sub, day), await storage.priced(ctx.conn, target, day),
+                             event.moved, day, kind, moved_full)
+    await _bill(ctx, [*((sub, refund) for refund in refunds), (target, added)], day, "transition")
 
 
 @handlers.on("subscription.term_changed")
@@ -169,9 +173,9 @@ async def on_term_changed(ctx: Context, event: TermChanged) -> None:
     day = event.at.date()
     values = _plan_values(event, event.quantity, auto_renew=sub["auto_renew"])
     await storage.save_plan(ctx.conn, values)
-    refund, added = switch(await storage.priced(ctx.conn, sub, day), await storage.priced(ctx.conn, values, day),
-                           event.quantity, day, "changeBillingPlan")
-    await _bill(ctx, [(sub, refund), (values, added)], day, "term")
+    *refunds, added = switch(await storage.priced(ctx.conn, sub, day), await storage.priced(ctx.conn, values, day),
+                             event.quantity, day, "changeBillingPlan", event.previous.full_price_seats)
+    await _bill(ctx, [*((sub, refund) for refund in refunds), (values, added)], day, "term")
 
 
 @handlers.on("subscription.trial_converted")

@@ -14,7 +14,7 @@ from services.billing.domain.charges import Line, Plan
 _FILTERS = ("subscription_id", "customer_id", "partner_id")
 PLAN_FIELDS = ("subscription_id", "partner_id", "customer_id", "catalog_item_id", "term_duration", "billing_cycle",
                "anchor", "term_start", "term_end", "unit_price", "effective_unit_price", "currency", "promotion_id",
-               "quantity", "status", "auto_renew", "billing_currency")
+               "quantity", "status", "auto_renew", "billing_currency", "full_price_seats")
 
 
 @functools.cache
@@ -46,7 +46,7 @@ async def plan(conn: asyncpg.Connection, subscription_id: str) -> dict[str, Any]
 
 def as_plan(row: dict[str, Any], fx_rate: Decimal = Decimal(1)) -> Plan:
     return Plan(row["term_duration"], row["billing_cycle"], row["anchor"], row["term_end"], row["unit_price"],
-                row["effective_unit_price"], fx_rate)
+                row["effective_unit_price"], fx_rate, row["promotion_id"])
 
 
 class MissingFxRateError(Exception):
@@ -105,7 +105,7 @@ def _line_statement(entry: Entry, now: datetime, saving_plan: bool) -> tuple[str
     fields = {
         "line_id": line_id, **vars(line), **{k: sub[k] for k in (  # vars: asdict would deep-copy each value
             "subscription_id", "customer_id", "partner_id", "catalog_item_id", "term_start", "term_end",
-            "billing_cycle", "promotion_id")},
+            "billing_cycle")},
         "currency": sub["billing_currency"], "pricing_currency": sub["currency"], "reference_id": reference_id,
         "order_date": order_date, "created_at": now,
     }

@@ -73,6 +73,8 @@ class SubscriptionTerms(Data):
     billing_currency: Currency | None = None  # the partner's invoice currency when it differs from `currency`
     anchor: date | None = None  # the day its charge cycles count from, when not `term_start` (§4.2: a partial
     # upgrade's child shares its parent's cycles)
+    full_price_seats: Annotated[int, Field(ge=0)] = 0  # of its seats, those charged `unit_price` without the
+    # promotion (§2.5: seats added outside the promotion's window); after the event
 
 
 class SubscriptionCreated(SubscriptionTerms):
@@ -160,6 +162,7 @@ class QuantityChanged(SubscriptionFacts):
 
     quantity_before: int
     quantity_after: int
+    full_price_seats_before: Annotated[int, Field(ge=0)] = 0  # `full_price_seats` before the change
 
 
 class AutoRenewChanged(SubscriptionFacts):

@@ -2,10 +2,12 @@
 import asyncio
 import json
 from collections.abc import Iterator
+from datetime import date
 from decimal import Decimal
 
 import pytest
 
+from services.billing.domain.charges import round_line
 from tests.kafka import read
 from tests.sample import OFFERS
 from tests.up import Up
@@ -14,6 +16,7 @@ pytestmark = pytest.mark.e2e
 BASIC = "CFQ7TTC0LH18:0001:CFQ7TTC0K971"
 E3, LEGACY = OFFERS["CFQ7TTC0LF8R:0001"], OFFERS["CFQ7TTC0HHS9:0001"]
 STANDARD = OFFERS["CFQ7TTC0LDPB:0001"]
+PROMO = "39NFJQT1PJQB:0001:39NFJQT1Q5KN"  # the sample's 15 % off Business Basic P1Y annual, 2025-01-01 to 2027-06-30
 
 
 def buy(up: Up, offer: str, term: str, cycle: str, **more: object) -> tuple[int, dict]:  # type: ignore[type-arg]
@@ -165,3 +168,28 @@ def test_the_clock_refuses_to_go_back(up: Up) -> None:
     refused = up.post("/clock", {"to": "2025-01-01T00:00:00Z"}, 409)
     assert "cannot go back" in refused["error"]
     assert up.get("/clock")["now"] == "2027-02-01T00:00:00+00:00"
+
+
+def test_seats_added_after_the_promotions_window_are_charged_without_it(up: Up) -> None:
+    """§2.5: seats added inside the promotion's window take it; seats added after it ended pay the unit price, on
+    lines of their own without the promotion, until the term renews. A decrease gives back the newest seats first."""
+    def seats(n: int) -> dict:  # type: ignore[type-arg]
+        code, outcome = up.send("subscription.change_quantity", {"subscription_id": "S-PROMO", "quantity": n})
+        assert code == 0, outcome
+        return outcome["data"]
+
+    held = up.get("/subscriptions/S-PROMO")  # renewed on 2027-01-15, inside its promotion's window (to 2027-06-30)
+    assert (held["promotion_id"], held["term_end"]) == ("39NFJQT1PJQB:0001:39NFJQT1Q5KN", "2028-01-14")
+    assert seats(7)["full_price_seats"] == 0  # 2027-02-01: inside the window
+    up.post("/clock", {"to": "2027-07-01T00:00:00Z"})  # the day after the window
+    added = seats(10)
+    assert (added["full_price_seats_before"], added["full_price_seats"]) == (0, 3)
+    assert seats(8)["full_price_seats"] == 1  # within 168 hours: two of the full-price seats given back
+    assert up.get("/subscriptions/S-PROMO")["full_price_seats"] == 1
+    july = up.get("/billing/lines?subscription_id=S-PROMO&month=2027-07")["lines"]
+    days = (date(2028, 1, 14) - date(2027, 7, 1)).days + 1  # of the 365-day annual cycle, from the change on
+    promoted, full = (round_line(price * days / 365) for price in (Decimal("61.2"), Decimal(72)))
+    assert sorted((line["quantity"], line["promotion_id"] or "none", Decimal(line["amount"])) for line in july) == sorted([
+        (7, PROMO, -promoted * 7), (7, PROMO, promoted * 7), (3, "none", full * 3),  # 7 → 10
+        (7, PROMO, -promoted * 7), (3, "none", -full * 3), (7, PROMO, promoted * 7), (1, "none", full)])  # 10 → 8
+    assert sum(Decimal(line["amount"]) for line in july) == full  # one seat more than before July, at full price

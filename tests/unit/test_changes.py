@@ -1,5 +1,7 @@
 """Mid-term change rules (domain.md §3.2–§3.4): seat batches, windows to the second, suspension, roles."""
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -7,6 +9,7 @@ from services.subscription.domain import changes
 from services.subscription.domain.actors import check_acts_for
 from services.subscription.domain.changes import Batch
 from shared.rejection import CommandRejectedError
+from shared.rules.prices import Promo
 
 T0 = datetime(2025, 3, 1, 12, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -16,6 +19,12 @@ def change(batches: list[Batch], new: int, now: datetime, **kw: object) -> list[
     args = dict(status="active", trial=False, quantity=sum(b.quantity for b in batches), batches=batches,
                 new_quantity=new, now=now, min_quantity=1, max_quantity=300, pooled_room=None)
     return changes.change_quantity(**{**args, **kw})  # type: ignore[arg-type]
+
+
+def promo(**changes: object) -> Promo:
+    held = Promo("PROMO:0001:X", "PROMO", "0001", "P1Y", "annual", frozenset({"US"}), Decimal("0.1"), date(2025, 1, 1),
+                 date(2025, 12, 31), 1, 300, 1, True)
+    return replace(held, **changes)  # type: ignore[arg-type]
 
 
 def code(fn, *args, **kw) -> str:  # type: ignore[no-untyped-def]
@@ -44,10 +53,20 @@ def test_the_168_hour_window_is_inclusive_to_the_second() -> None:
     ({"trial": True}, "TRIAL_NOT_CHANGEABLE"),
     ({"max_quantity": 11}, "900275"),
     ({"pooled_room": 1}, "800088"),
-    ({"promotion_max": 11}, "900275"),  # §2.5: a held promotion's maximum
+    ({"promotion": promo(max_quantity=11)}, "900275"),  # §2.5: a held promotion's maximum, inside its window
 ])
 def test_an_increase_is_refused_when_a_rule_says_so(kw: dict[str, object], expected: str) -> None:
     assert code(change, changes.opened(10, T0), 12, T0, **kw) == expected
+
+
+def test_seats_added_after_the_promotions_window_are_full_price_and_given_back_first_section_2_5() -> None:
+    held = promo(max_quantity=11, end_date=(T0 + 48 * H).date())
+    inside = change(changes.opened(10, T0), 11, T0 + 48 * H, promotion=held)  # its last day
+    assert inside[-1] == Batch(1, T0 + 216 * H) and changes.full_price_seats(inside) == 0
+    after = change(inside, 15, T0 + 72 * H, promotion=held)  # past its maximum: it no longer applies
+    assert after[-1] == Batch(4, T0 + 240 * H, full_price=True) and changes.full_price_seats(after) == 4
+    assert changes.full_price_seats(change(after, 12, T0 + 72 * H, promotion=held)) == 1  # newest first
+    assert changes.full_price_seats(change(changes.opened(10, T0), 15, T0 + 72 * H)) == 0  # no promotion held
 
 
 def test_a_trials_status_never_changes_section_1_4() -> None:

@@ -32,6 +32,7 @@ class Plan:
     unit_price: Decimal  # the locked price of the whole term, per seat (§9.7)
     effective_unit_price: Decimal  # after the promotion, if any
     fx_rate: Decimal = Decimal(1)  # price currency → partner currency at the charge date
+    promotion_id: str | None = None  # the one effective_unit_price has taken off unit_price
 
     @property
     def cycle_months(self) -> int:
@@ -66,6 +67,7 @@ class Line:
     effective_unit_price: Decimal  # per seat for the days charged, after promotion (12 decimals)
     amount: Decimal  # signed, in the partner's currency: refunds are negative
     fx_rate: Decimal
+    promotion_id: str | None = None
 
 
 def charge(plan: Plan, charge_type: str, day: date, quantity: int, sign: int = 1) -> Line:
@@ -78,27 +80,37 @@ def charge(plan: Plan, charge_type: str, day: date, quantity: int, sign: int = 1
            / (TERM_MONTHS[plan.term_duration] * cycle_days))
     amount = round_line(eup * plan.fx_rate) * quantity
     return Line(charge_type, day, end, quantity, plan.cycle_price(effective=False).quantize(SHOWN_PRICE),
-                eup.quantize(SHOWN_EUP), -amount if sign < 0 and amount else amount, plan.fx_rate)
+                eup.quantize(SHOWN_EUP), -amount if sign < 0 and amount else amount, plan.fx_rate, plan.promotion_id)
 
 
-def reprice(before: int, after: int, plan: Plan, day: date, charge_type: str) -> list[Line]:
+def charges(plan: Plan, charge_type: str, day: date, quantity: int, full_price: int = 0, sign: int = 1) -> list[Line]:
+    """`quantity` seats as `charge`, `full_price` of them at the unit price without the promotion (§2.5: seats added
+    outside its window): a line for each price."""
+    if not full_price or plan.promotion_id is None:
+        return [charge(plan, charge_type, day, quantity, sign)]
+    promoted = [charge(plan, charge_type, day, quantity - full_price, sign)] if quantity > full_price else []
+    full = replace(plan, effective_unit_price=plan.unit_price, promotion_id=None)
+    return [*promoted, charge(full, charge_type, day, min(full_price, quantity), sign)]
+
+
+def quantity_change(plan: Plan, day: date, before: int, after: int, full_before: int = 0,
+                    full_after: int = 0) -> list[Line]:
     """Wipe and recreate (§4.3): the cycle's rest for the old seats refunded, for the new seats charged."""
-    return [charge(plan, charge_type, day, before, -1), charge(plan, charge_type, day, after)]
+    charge_type = "addQuantity" if after > before else "removeQuantity"
+    return [*charges(plan, charge_type, day, before, full_before, -1), *charges(plan, charge_type, day, after, full_after)]
 
 
-def quantity_change(plan: Plan, day: date, before: int, after: int) -> list[Line]:
-    return reprice(before, after, plan, day, "addQuantity" if after > before else "removeQuantity")
+def switch(old: Plan, new: Plan, quantity: int, day: date, charge_type: str, full_price: int = 0) -> list[Line]:
+    """Seats leave one plan and join another on `day`: the old plan's rest refunded (`full_price` of them had been
+    charged without its promotion), the new plan's charged (the last line)."""
+    return [*charges(old, charge_type, day, quantity, full_price, -1), charge(new, charge_type, day, quantity)]
 
 
-def switch(old: Plan, new: Plan, quantity: int, day: date, charge_type: str) -> list[Line]:
-    """Seats leave one plan and join another on `day`: the old plan's rest refunded, the new plan's charged."""
-    return [charge(old, charge_type, day, quantity, -1), charge(new, charge_type, day, quantity)]
-
-
-def due_in(plan: Plan, quantity: int, auto_renew: bool, first: date, last: date) -> list[Line]:
+def due_in(plan: Plan, quantity: int, auto_renew: bool, first: date, last: date, full_price: int = 0) -> list[Line]:
     """The lines that fall due between `first` and `last` if nothing changes: the term's later cycles starting then,
     and its renewal (at today's locked price: the price list may say otherwise on the day)."""
-    lines = [charge(plan, "cycleCharge", start, quantity) for start in plan.cycle_starts() if first <= start <= last]
+    lines = [line for start in plan.cycle_starts() if first <= start <= last
+             for line in charges(plan, "cycleCharge", start, quantity, full_price)]
     renewal = plan.term_end + timedelta(days=1)
     if auto_renew and first <= renewal <= last:
         months = TERM_MONTHS[plan.term_duration]

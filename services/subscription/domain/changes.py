@@ -3,11 +3,12 @@
 Seats are held in batches, each refundable until 168 hours after it was added (purchase, renewal or increase);
 a decrease may only give back refundable seats, newest first. Windows are inclusive to the second.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from shared.rejection import CommandRejectedError
 from shared.rules.eos import EosRule
+from shared.rules.prices import Promo
 
 from services.subscription.domain.scheduled import NotEligibleForAutoRenewError
 from services.subscription.domain.purchase import (
@@ -45,6 +46,12 @@ class TrialLockedError(CommandRejectedError):
 class Batch:
     quantity: int
     refundable_until: datetime
+    full_price: bool = False  # charged the unit price without the subscription's promotion (§2.5: added outside its
+    # window)
+
+
+def full_price_seats(batches: list[Batch]) -> int:
+    return sum(b.quantity for b in batches if b.full_price)
 
 
 def opened(quantity: int, now: datetime, window: timedelta = CANCELLATION_WINDOW) -> list[Batch]:
@@ -66,24 +73,27 @@ def _require_active(status: str, what: str) -> None:
 def change_quantity(
     *, status: str, trial: bool, quantity: int, batches: list[Batch], new_quantity: int, now: datetime,
     min_quantity: int, max_quantity: int, pooled_room: int | None, kind: str = "license",
-    promotion_max: int | None = None,
+    promotion: Promo | None = None,
 ) -> list[Batch]:
-    """The seat batches after changing `quantity` to `new_quantity`; `promotion_max`: the seat maximum of the
-    promotion the subscription holds (§2.5: an increase past it fails)."""
+    """The seat batches after changing `quantity` to `new_quantity`. `promotion`: the one the subscription holds
+    (§2.5): seats added inside its window take it, up to its seat maximum (an increase past it fails); seats added
+    outside it are charged the unit price without it."""
     _require_active(status, "change its quantity")
     if trial:
         raise TrialLockedError("a trial's quantity can't change; convert it first")
     if not min_quantity <= new_quantity <= max_quantity:
         raise QuantityOutOfRangeError(f"quantity {new_quantity} is outside {min_quantity}..{max_quantity} for this offer")
-    if promotion_max is not None and quantity < new_quantity and promotion_max < new_quantity:
+    in_window = promotion is not None and promotion.start_date <= now.date() <= promotion.end_date
+    if in_window and quantity < new_quantity and promotion.max_quantity < new_quantity:
         raise QuantityOutOfRangeError("This subscription has a discount applied and the desired quantity is not within "
-                                      f"minimum and maximum allowed quantity (at most {promotion_max} seats)")
+                                      f"minimum and maximum allowed quantity (at most {promotion.max_quantity} seats)")
     if new_quantity >= quantity:
         added = new_quantity - quantity
         if pooled_room is not None and added > pooled_room:
             raise PooledSeatLimitError(
                 f"The requested number of {added} seats exceeds the remaining limit of {pooled_room} seats")
-        return [*batches, Batch(added, now + cancellation_window(kind))] if added else batches
+        added_batch = Batch(added, now + cancellation_window(kind), full_price=promotion is not None and not in_window)
+        return [*batches, added_batch] if added else batches
     removing = quantity - new_quantity
     if kind == "software_subscription":  # §1.5
         raise DecreaseOutsideWindowError("a software subscription's seats can't be reduced; cancel it within its "
@@ -103,7 +113,7 @@ def take_seats(batches: list[Batch], count: int, refundable_at: datetime | None 
         b = result[i]
         if count and (refundable_at is None or refundable_at <= b.refundable_until):
             taken = min(b.quantity, count)
-            result[i], count = Batch(b.quantity - taken, b.refundable_until), count - taken
+            result[i], count = replace(b, quantity=b.quantity - taken), count - taken
     return [b for b in result if b.quantity > 0]
 
 

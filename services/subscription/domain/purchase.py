@@ -87,6 +87,8 @@ class Subscription:
     effective_unit_price: Decimal | None = None  # the locked price after the promotion; None = unit_price
     billing_currency: str | None = None  # the partner's invoice currency; None = `currency` (the price's)
     anchor: date | None = None  # the day charge cycles count from; None = term_start (a partial child: its parent's)
+    full_price_seats: int = 0  # of its seats, those charged unit_price without the promotion (§2.5: added after its
+    # window); the sum of its full-price seat batches
 
     def __post_init__(self) -> None:
         if self.effective_unit_price is None:

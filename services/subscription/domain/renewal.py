@@ -27,6 +27,6 @@ def renew(sub: Subscription, instant: datetime, unit_price: Decimal, next_term: 
     start = sub.term_end + timedelta(days=1)
     kept = promotion if keeps_promotion(promotion, sub, start) else None
     end = next_term.custom_term_end_date if next_term and next_term.custom_term_end_date else term_end(start, sub.term_duration)
-    return replace(sub, term_start=start, term_end=end, anchor=None,
+    return replace(sub, term_start=start, term_end=end, anchor=None, full_price_seats=0,
                    cancellation_allowed_until=instant + CANCELLATION_WINDOW, unit_price=unit_price,
                    promotion_id=kept.promotion_id if kept else None, effective_unit_price=discounted(unit_price, kept))

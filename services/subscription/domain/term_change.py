@@ -51,7 +51,7 @@ def change_term(*, sub: Subscription, status: str, trial: bool, term: str, cycle
     if eos is not None:  # §9.4: no term change into an EOS, EOSwC or EOL combination
         raise TargetEndOfSaleError(f"the {term} {cycle} plan is {eos.state} since {eos.effective_date}")
     start = now.date()
-    return replace(sub, term_duration=term, billing_cycle=cycle, term_start=start, term_end=term_end(start, term),
+    return replace(sub, full_price_seats=0, term_duration=term, billing_cycle=cycle, term_start=start, term_end=term_end(start, term),
                    anchor=None, unit_price=unit_price, cancellation_allowed_until=now + CANCELLATION_WINDOW,
                    promotion_id=promotion.promotion_id if promotion else None,
                    effective_unit_price=discounted(unit_price, promotion))

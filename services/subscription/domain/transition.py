@@ -74,7 +74,7 @@ def transition(
         return Transition("existing", left, replace(target, quantity=target.quantity + quantity), quantity)
     upgraded = dict(catalog_item_id=target_item, term_duration=term, billing_cycle=cycle, unit_price=unit_price,
                     effective_unit_price=discounted(unit_price, promotion),  # the held one is for its own offer
-                    promotion_id=promotion.promotion_id if promotion else None)
+                    promotion_id=promotion.promotion_id if promotion else None, full_price_seats=0)
     if quantity == sub.quantity:
         full = replace(sub, **upgraded)  # type: ignore[arg-type]
         return Transition("full", full, full, quantity)

@@ -1,4 +1,5 @@
 """Changes partners make during a term: seats, auto-renew, cancel, suspend, scheduled changes, upgrades."""
+from dataclasses import replace
 from datetime import timedelta
 from uuid import NAMESPACE_URL, uuid5
 
@@ -49,12 +50,14 @@ async def on_change_quantity(ctx: Context, cmd: ChangeQuantity) -> None:
         new_quantity=cmd.quantity, now=ctx.now, min_quantity=offer.min_quantity if offer else 1,
         max_quantity=offer.max_quantity if offer else cmd.quantity, pooled_room=found.room,
         kind=offer.kind if offer else "license",
-        promotion_max=found.promotion.max_quantity if found.promotion else None,
+        promotion=found.promotion,
     )
     await storage.save_batches(ctx.conn, sub.subscription_id, seats)
     await _wipe(ctx, sub, found.next_term, "quantity_changed", ctx.now)
+    changed = replace(sub, full_price_seats=changes.full_price_seats(seats))
     await ctx.emit("subscription.quantity_changed", QuantityChanged(
-        **_facts(sub, ctx.now), quantity_before=sub.quantity, quantity_after=cmd.quantity), key=sub.customer_id)
+        **_facts(changed, ctx.now), quantity_before=sub.quantity, quantity_after=cmd.quantity,
+        full_price_seats_before=sub.full_price_seats), key=sub.customer_id)
 
 
 @handlers.on("subscription.set_auto_renew")
@@ -154,11 +157,14 @@ async def on_transition(ctx: Context, cmd: TransitionCommand) -> None:
     await _wipe(ctx, sub, found.next_term, "transitioned", ctx.now)
     if target is not None:  # seats added to it: a quantity change, which wipes its scheduled change too (§3.6)
         await _wipe(ctx, moved.target, target.next_term, "transitioned", ctx.now)
-    if moved.kind == "full":
-        await storage.save_term(ctx.conn, moved.source)
+    source = moved.source
+    if moved.kind == "full":  # every seat on the new offer's price
+        await storage.save_term(ctx.conn, source, [replace(b, full_price=False) for b in found.batches])
     else:
-        await storage.save_batches(ctx.conn, sub.subscription_id, changes.take_seats(found.batches, moved.moved))
-        if moved.source.quantity == 0:
+        left = changes.take_seats(found.batches, moved.moved)
+        source = replace(source, full_price_seats=changes.full_price_seats(left))
+        await storage.save_batches(ctx.conn, sub.subscription_id, left)
+        if source.quantity == 0:
             await storage.set_status(ctx.conn, sub.subscription_id, "deleted")
     if moved.kind == "partial":
         await storage.insert_subscription(ctx.conn, moved.target, ctx.now,
@@ -168,8 +174,8 @@ async def on_transition(ctx: Context, cmd: TransitionCommand) -> None:
         await storage.save_batches(ctx.conn, moved.target.subscription_id,
                                    [*target.batches, changes.Batch(moved.moved, ctx.now)])
     await ctx.emit("subscription.transitioned", Transitioned(
-        **_facts(moved.source, ctx.now), kind=moved.kind, quantity_before=sub.quantity,
-        quantity_after=moved.source.quantity, moved=moved.moved,
+        **_facts(source, ctx.now), kind=moved.kind, quantity_before=sub.quantity,
+        quantity_after=source.quantity, moved=moved.moved,
         target=_terms(moved.target),
         target_quantity_after=moved.target.quantity), key=sub.customer_id)
 

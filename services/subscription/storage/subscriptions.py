@@ -10,7 +10,7 @@ from shared.http import row_json
 from shared.rules.eos import EosRule
 from shared.rules.prices import Promo, Row, promo_from
 
-from services.subscription.domain.changes import Batch
+from services.subscription.domain.changes import Batch, full_price_seats
 from services.subscription.domain.purchase import Customer, Offer, Subscription
 from services.subscription.domain.scheduled import NextTerm
 from services.subscription.storage.copies import (EOS_COLUMNS, OFFER_COLUMNS, PRICE_COLUMNS, eos_rule,
@@ -53,30 +53,35 @@ def _room(offer: Offer | None, held: int | None) -> int | None:
     return None if limit is None or held is None else max(0, limit - held)
 
 
-def _replacing_batches(quantities: str, deadlines: str) -> str:
-    """The start of one statement replacing the seat batches of subscription $1 by the batches whose quantities and
-    deadlines are the array parameters named; it goes on with an UPDATE of the subscription. The batches kept are
-    upserted and only the others deleted: one statement must not delete and insert the same row."""
+def _replacing_batches(first: int) -> str:
+    """The start of one statement replacing the seat batches of subscription $1 by the batches whose quantities,
+    deadlines and full-price flags are the array parameters numbered from `first`; it goes on with an UPDATE of the
+    subscription. The batches kept are upserted and only the others deleted: one statement must not delete and
+    insert the same row."""
+    quantities, deadlines, full = f"${first}::int[]", f"${first + 1}::timestamptz[]", f"${first + 2}::bool[]"
     return f"""
-WITH gone AS (DELETE FROM seat_batches WHERE subscription_id = $1 AND seq >= cardinality({quantities}::int[])),
+WITH gone AS (DELETE FROM seat_batches WHERE subscription_id = $1 AND seq >= cardinality({quantities})),
 kept AS (
     INSERT INTO seat_batches
-    SELECT $1, n - 1, q, r FROM unnest({quantities}::int[], {deadlines}::timestamptz[]) WITH ORDINALITY AS b (q, r, n)
+    SELECT $1, n - 1, q, r, f FROM unnest({quantities}, {deadlines}, {full}) WITH ORDINALITY AS b (q, r, f, n)
     ON CONFLICT (subscription_id, seq) DO UPDATE SET quantity = EXCLUDED.quantity,
-                                                     refundable_until = EXCLUDED.refundable_until
+                                                     refundable_until = EXCLUDED.refundable_until,
+                                                     full_price = EXCLUDED.full_price
 )
 """
 
 
-def _batch_args(seats: list[Batch]) -> tuple[list[int], list[datetime], int]:
-    """The batches' quantities and deadlines, and their sum (the subscription's quantity)."""
-    return [b.quantity for b in seats], [b.refundable_until for b in seats], sum(b.quantity for b in seats)
+def _batch_args(seats: list[Batch]) -> tuple[list[int], list[datetime], list[bool], int, int]:
+    """The batches' quantities, deadlines and full-price flags, their sum (the subscription's quantity) and the sum
+    of the full-price ones (its full_price_seats)."""
+    return ([b.quantity for b in seats], [b.refundable_until for b in seats], [b.full_price for b in seats],
+            sum(b.quantity for b in seats), full_price_seats(seats))
 
 
 async def save_batches(conn: asyncpg.Connection, subscription_id: str, seats: list[Batch]) -> None:
-    """Replace the subscription's seat batches; the subscription's quantity is their sum."""
-    await conn.execute(_replacing_batches("$2", "$3") + "UPDATE subscriptions SET quantity = $4 WHERE subscription_id = $1",
-                       subscription_id, *_batch_args(seats))
+    """Replace the subscription's seat batches; the subscription's quantity (and full_price_seats) is their sum."""
+    await conn.execute(_replacing_batches(2) + "UPDATE subscriptions SET quantity = $5, full_price_seats = $6"
+                       " WHERE subscription_id = $1", subscription_id, *_batch_args(seats))
 
 
 async def set_auto_renew(conn: asyncpg.Connection, subscription_id: str, enabled: bool) -> None:
@@ -91,13 +96,13 @@ async def insert_subscription(conn: asyncpg.Connection, s: Subscription, now: da
     columns = ", ".join([*fields, "status", "created_at", "parent_subscription_id", "trial_of"])
     n = len(fields) + 4
     marks = ", ".join(f"${i}" for i in range(1, n + 1))
-    quantities, deadlines, _ = _batch_args(seats)
+    quantities, deadlines, full, _, _ = _batch_args(seats)
     await conn.execute(
         f"""WITH s AS (INSERT INTO subscriptions ({columns}) VALUES ({marks}) RETURNING subscription_id)
             INSERT INTO seat_batches
-            SELECT s.subscription_id, k - 1, q, r
-            FROM s, unnest(${n + 1}::int[], ${n + 2}::timestamptz[]) WITH ORDINALITY AS b (q, r, k)""",
-        *fields.values(), "active", now, parent, trial_of, quantities, deadlines,
+            SELECT s.subscription_id, k - 1, q, r, f
+            FROM s, unnest(${n + 1}::int[], ${n + 2}::timestamptz[], ${n + 3}::bool[]) WITH ORDINALITY AS b (q, r, f, k)""",
+        *fields.values(), "active", now, parent, trial_of, quantities, deadlines, full,
     )
 
 
@@ -187,7 +192,7 @@ class Locked:
 
 _LOCKED = f"""
 SELECT {", ".join(f"s.{f}" for f in _FIELDS)}, s.status, s.scheduled_change, {OFFER_COLUMNS}, p.promotion,
-       ARRAY(SELECT ROW(b.quantity, b.refundable_until) FROM seat_batches b
+       ARRAY(SELECT ROW(b.quantity, b.refundable_until, b.full_price) FROM seat_batches b
              WHERE b.subscription_id = s.subscription_id ORDER BY b.seq) AS batches,
        ARRAY(SELECT ROW({EOS_COLUMNS}) FROM eos_rules e
              WHERE e.product_id = split_part(s.catalog_item_id, ':', 1)) AS eos_rules,
@@ -286,17 +291,14 @@ def _term_args(s: Subscription) -> tuple[Any, ...]:
             s.term_duration, s.billing_cycle, s.promotion_id, s.effective_unit_price, s.anchor)
 
 
-_TERM_WITH_SEATS = (_replacing_batches("$12", "$13")
-                    + f"UPDATE subscriptions SET quantity = $14, {_TERM} WHERE subscription_id = $1")
+_TERM_WITH_SEATS = (_replacing_batches(12)
+                    + f"UPDATE subscriptions SET quantity = $15, full_price_seats = $16, {_TERM} WHERE subscription_id = $1")
 
 
-async def save_term(conn: asyncpg.Connection, s: Subscription, seats: list[Batch] | None = None) -> None:
-    """Store a new term: dates, window, price, and the plan a scheduled change may have changed; with `seats`, its
-    seat batches in the same statement (the subscription's quantity is their sum)."""
-    if seats is None:
-        await conn.execute(f"UPDATE subscriptions SET {_TERM} WHERE subscription_id = $1", *_term_args(s))
-    else:
-        await save_terms(conn, [(s, seats)])
+async def save_term(conn: asyncpg.Connection, s: Subscription, seats: list[Batch]) -> None:
+    """Store a new term: dates, window, price, and the plan a scheduled change may have changed, with its seat
+    batches in the same statement (the subscription's quantity is their sum)."""
+    await save_terms(conn, [(s, seats)])
 
 
 async def save_terms(conn: asyncpg.Connection, terms: list[tuple[Subscription, list[Batch]]]) -> None:
@@ -324,7 +326,8 @@ async def subscription(pool: asyncpg.Pool, subscription_id: str) -> dict[str, An
     if row is None:
         return None
     seats = await pool.fetch(
-        "SELECT quantity, refundable_until FROM seat_batches WHERE subscription_id = $1 ORDER BY seq", subscription_id
+        "SELECT quantity, refundable_until, full_price FROM seat_batches WHERE subscription_id = $1 ORDER BY seq",
+        subscription_id
     )
     scheduled = json.loads(row["scheduled_change"]) if row["scheduled_change"] else None
     return {**row_json(row), "scheduled_change": scheduled, "seat_batches": [row_json(b) for b in seats]}
