@@ -2,7 +2,7 @@
 kernel and PostgreSQL: what a partner sees on the subscription and in the command's outcome."""
 import asyncio
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -160,3 +160,31 @@ async def trial_conversions(database_url: str) -> None:
 
 def test_a_trial_converts_only_into_its_paid_sku_or_a_higher_tier_on_a_plan_it_has_section_3_8(base_infra) -> None:  # type: ignore[no-untyped-def]
     asyncio.run(trial_conversions(base_infra.database_url))
+
+
+async def renewal_in_progress(database_url: str) -> None:
+    w = await world(database_url)
+    try:
+        bought = await command(w, "subscription.purchase", subscription_id=w.sub("S1"), term_duration="P1M",
+                               billing_cycle="monthly", quantity=5)
+        assert bought["data"]["term_end"] == "2025-01-31"
+        await w.clock.set(datetime(2025, 2, 1, 0, 0, 30, tzinfo=UTC))  # the term has ended; its renewal not handled
+        for type_, data in (("subscription.change_quantity", {"quantity": 6}), ("subscription.cancel", {}),
+                            ("subscription.set_auto_renew", {"enabled": False}), ("subscription.suspend", {})):
+            refused = await command(w, type_, subscription_id=w.sub("S1"), **data)
+            assert (refused["type"], refused["data"]["code"]) == ("subscription.command_rejected", "409"), refused
+            assert "retry after 2 minutes" in refused["data"]["message"]
+        await w.deliver("nce.scheduler.events", "scheduler.terms_ended", {
+            "customer_id": w.customer, "instant": "2025-02-01T00:00:00Z",
+            "terms": [{"subscription_id": w.sub("S1"), "term_end": "2025-01-31"}]}, w.customer)
+        changed = await command(w, "subscription.change_quantity", subscription_id=w.sub("S1"), quantity=6)
+        assert changed["type"] == "subscription.quantity_changed", changed
+        row = await w.pool.fetchrow("SELECT quantity, auto_renew, status, term_start FROM subscriptions"
+                                    " WHERE subscription_id = $1", w.sub("S1"))
+        assert tuple(row) == (6, True, "active", datetime(2025, 2, 1).date())  # renewed with auto-renew still on
+    finally:
+        await w.pool.close()
+
+
+def test_a_subscription_whose_term_end_is_being_handled_refuses_commands_with_409_section_3_5(base_infra) -> None:  # type: ignore[no-untyped-def]
+    asyncio.run(renewal_in_progress(base_infra.database_url))

@@ -1,10 +1,24 @@
 """After the term (domain.md §3.2): expired 30 days → disabled 90 days → deleted; suspended at term end →
 disabled (30 days for admins, then the 90 days) → deleted. Pure: day counts and next states."""
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+
+from shared.rejection import CommandRejectedError
 
 EXPIRED_FOR = timedelta(days=30)
 DISABLED_FOR = timedelta(days=90)
 DISABLED_AFTER_SUSPENSION_FOR = timedelta(days=30) + DISABLED_FOR
+
+
+class RenewalInProgressError(CommandRejectedError):
+    code = "409"
+
+
+def check_term_not_ending(status: str, kind: str, term_end: date, now: datetime) -> None:
+    """§3.5, §6: from 00:00Z after its term's last day until the scheduler's term end is handled (a renewal, expiry,
+    trial conversion or disabling, within seconds), a subscription takes no command: the partner retries."""
+    if status in ("active", "suspended") and kind != "perpetual" and now.date() > term_end:
+        raise RenewalInProgressError(f"the term ended on {term_end} and its renewal is in progress; retry after 2 "
+                                     "minutes")
 
 
 def at_term_end(status: str, auto_renew: bool, end_of_life: bool) -> str | None:

@@ -35,6 +35,8 @@ async def _locked(ctx: Context, subscription_id: str) -> storage.Locked:
     if found is None:
         raise CommandRejectedError(f"no subscription {subscription_id}", "UNKNOWN_SUBSCRIPTION")
     _authorize(ctx, found.sub.partner_id)
+    lifecycle.check_term_not_ending(found.status, found.offer.kind if found.offer else "license", found.sub.term_end,
+                                    ctx.now)
     return found
 
 
