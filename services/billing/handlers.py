@@ -27,7 +27,7 @@ from shared.contracts.subscription import (
 from shared.messaging.handlers import Context, Handlers
 
 from services.billing import storage
-from services.billing.domain.charges import Line, charge, charges, quantity_change, switch
+from services.billing.domain.charges import Line, Plan, charge, charges, quantity_change, switch
 
 handlers = Handlers("billing")
 _ANNOUNCED = frozenset(ChargeCreated.model_fields) - {"invoice_month"}  # a stored line's fields its event carries
@@ -43,11 +43,36 @@ def _plan_values(terms: SubscriptionTerms, quantity: int, anchor: date | None = 
 
 
 async def _bill(ctx: Context, lines: list[tuple[dict[str, Any], Line]], order_date: date, tag: str,
-                saving_plan: bool = False) -> None:
+                saving_plan: bool = False, first: list[storage.Entry] | None = None) -> None:
     """Store each line for its subscription (ids derived from the inbound message: a redelivery adds nothing) and
     announce them. Lines written together (wipe and recreate, a refund and its charge) share one reference id.
-    `saving_plan`: each line's subscription is saved as its plan too, in the same round trip."""
-    await _store(ctx, _entries(ctx, lines, order_date, tag), saving_plan)
+    `saving_plan`: each line's subscription is saved as its plan too, in the same round trip. `first`: entries
+    stored before them (a cycle's charge, see _due_cycle)."""
+    await _store(ctx, [*(first or []), *_entries(ctx, lines, order_date, tag)], saving_plan)
+
+
+def _cycle_entries(sub: dict[str, Any], plan: Plan, start: date, quantity: int, full_price: int,
+                   stored_as: dict[str, Any] | None = None) -> list[storage.Entry]:
+    """The charge of the cycle of `sub` starting on `start` (`cycleCharge`). Its line ids derive from the
+    subscription and the cycle, so it is stored once, whoever writes it first (see _due_cycle). `stored_as`: the
+    plan stored with the lines, when not `sub`."""
+    reference = str(uuid5(NAMESPACE_URL, f"nce:cycle:{sub['subscription_id']}:{start}"))
+    lines = charges(plan, "cycleCharge", start, quantity, full_price)
+    return [(reference if len(lines) == 1 else str(uuid5(NAMESPACE_URL, f"{reference}:{i}")), line, stored_as or sub,
+             reference, start) for i, line in enumerate(lines)]
+
+
+async def _due_cycle(ctx: Context, sub: dict[str, Any], day: date,
+                     stored_as: dict[str, Any] | None = None) -> list[storage.Entry]:
+    """A change on `day` bills the rest of the cycle holding it. If that cycle began after the plan's term did, the
+    scheduler charges it, on another topic, and its event may not have been handled yet (a change at 00:00:30 on the
+    cycle's first day, the scheduler behind): the cycle's charge for the seats the plan held comes first, then, and
+    the scheduler's event adds nothing."""
+    start, _, _ = storage.as_plan(sub).cycle(day)
+    if start <= sub["term_start"] or await storage.cycle_charged(ctx.conn, sub["subscription_id"], start):
+        return []  # the term's first cycle (charged by the purchase or renewal, in order with this change), or done
+    plan = await storage.priced(ctx.conn, sub, start)
+    return _cycle_entries(sub, plan, start, sub["quantity"], sub["full_price_seats"], stored_as)
 
 
 def _entries(ctx: Context, lines: list[tuple[dict[str, Any], Line]], order_date: date,
@@ -107,8 +132,7 @@ async def on_cycle_started(ctx: Context, event: ChargeCycleStarted) -> None:
     if sub is None or sub["term_end"] != event.term_end or sub["status"] not in ("active", "suspended"):
         return  # a stale timer: the term moved on or the subscription ended (suspended ones keep paying, §3.2)
     plan = await storage.priced(ctx.conn, sub, event.cycle_start)
-    lines = charges(plan, "cycleCharge", event.cycle_start, sub["quantity"], sub["full_price_seats"])
-    await _bill(ctx, [(sub, line) for line in lines], event.cycle_start, "cycle")
+    await _store(ctx, _cycle_entries(sub, plan, event.cycle_start, sub["quantity"], sub["full_price_seats"]))
 
 
 @handlers.on("subscription.quantity_changed")
@@ -120,7 +144,8 @@ async def on_quantity_changed(ctx: Context, event: QuantityChanged) -> None:
     lines = quantity_change(await storage.priced(ctx.conn, sub, day), day, event.quantity_before, event.quantity_after,
                             event.full_price_seats_before, event.full_price_seats)
     changed = {**sub, "quantity": event.quantity_after, "full_price_seats": event.full_price_seats}
-    await _bill(ctx, [(changed, line) for line in lines], day, "quantity", saving_plan=True)
+    await _bill(ctx, [(changed, line) for line in lines], day, "quantity", saving_plan=True,
+                first=await _due_cycle(ctx, sub, day, stored_as=changed))
 
 
 @handlers.on("subscription.cancelled")
@@ -132,7 +157,8 @@ async def on_cancelled(ctx: Context, event: SubscriptionCancelled) -> None:
     refunds = charges(await storage.priced(ctx.conn, sub, day), "cancelImmediate", day, event.quantity,
                       event.full_price_seats, -1)
     deleted = {**sub, "status": "deleted"}
-    await _bill(ctx, [(deleted, refund) for refund in refunds], day, "cancel", saving_plan=True)
+    await _bill(ctx, [(deleted, refund) for refund in refunds], day, "cancel", saving_plan=True,
+                first=await _due_cycle(ctx, sub, day, stored_as=deleted))
 
 
 @handlers.on("subscription.transitioned")
@@ -145,6 +171,7 @@ async def on_transitioned(ctx: Context, event: Transitioned) -> None:
         return
     day = event.at.date()
     kind = "moveQuantity" if event.kind == "existing" else "convert"
+    due = await _due_cycle(ctx, sub, day)
     left = {**sub, "quantity": event.quantity_after, "full_price_seats": event.full_price_seats}
     if event.kind == "full":  # same subscription, new offer, same anchor
         target = _plan_values(event.target, event.target_quantity_after, sub["anchor"], sub["auto_renew"])
@@ -156,12 +183,13 @@ async def on_transitioned(ctx: Context, event: Transitioned) -> None:
         found = await storage.plan(ctx.conn, event.target.subscription_id)
         if found is None:
             return
+        due += await _due_cycle(ctx, found, day)
         target = {**found, "quantity": event.target_quantity_after}
     await storage.save_plan(ctx.conn, target)
     moved_full = sub["full_price_seats"] - event.full_price_seats  # the full-price seats that left (§2.5)
     *refunds, added = switch(await storage.priced(ctx.conn, sub, day), await storage.priced(ctx.conn, target, day),
                              event.moved, day, kind, moved_full)
-    await _bill(ctx, [*((sub, refund) for refund in refunds), (target, added)], day, "transition")
+    await _bill(ctx, [*((sub, refund) for refund in refunds), (target, added)], day, "transition", first=due)
 
 
 @handlers.on("subscription.term_changed")
@@ -171,11 +199,12 @@ async def on_term_changed(ctx: Context, event: TermChanged) -> None:
     if sub is None:
         return
     day = event.at.date()
+    due = await _due_cycle(ctx, sub, day)
     values = _plan_values(event, event.quantity, auto_renew=sub["auto_renew"])
     await storage.save_plan(ctx.conn, values)
     *refunds, added = switch(await storage.priced(ctx.conn, sub, day), await storage.priced(ctx.conn, values, day),
                              event.quantity, day, "changeBillingPlan", event.previous.full_price_seats)
-    await _bill(ctx, [*((sub, refund) for refund in refunds), (values, added)], day, "term")
+    await _bill(ctx, [*((sub, refund) for refund in refunds), (values, added)], day, "term", first=due)
 
 
 @handlers.on("subscription.trial_converted")

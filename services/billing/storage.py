@@ -83,6 +83,12 @@ _INVOICE_MONTH = """(SELECT CASE WHEN max(month) IS NULL OR {m} > max(month) THE
                             ELSE (max(month) + interval '1 month')::date END FROM closed_months)"""
 
 
+async def cycle_charged(conn: asyncpg.Connection, subscription_id: str, start: date) -> bool:
+    """Whether the subscription's cycle starting on `start` has its `cycleCharge` lines."""
+    return await conn.fetchval("""SELECT EXISTS (SELECT FROM charge_lines WHERE subscription_id = $1
+                                  AND order_date = $2 AND charge_type = 'cycleCharge')""", subscription_id, start)
+
+
 Entry = tuple[str, Line, dict[str, Any], str, date]  # line id, line, its subscription's plan, reference id, order date
 
 
