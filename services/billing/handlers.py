@@ -27,19 +27,21 @@ from shared.contracts.subscription import (
 from shared.messaging.handlers import Context, Handlers
 
 from services.billing import storage
-from services.billing.domain.charges import Line, Plan, charge, charges, quantity_change, switch
+from services.billing.domain.charges import Line, charge, charges, quantity_change, switch
 
 handlers = Handlers("billing")
 _ANNOUNCED = frozenset(ChargeCreated.model_fields) - {"invoice_month"}  # a stored line's fields its event carries
 
 
 def _plan_values(terms: SubscriptionTerms, quantity: int, anchor: date | None = None,
-                 auto_renew: bool = True) -> dict[str, Any]:
+                 auto_renew: bool = True, since: date | None = None) -> dict[str, Any]:
+    """A plan from the terms an event carries; `since`: the day its offer and price took effect, when not the
+    term's start (a full upgrade's day)."""
     values = terms.model_dump()
     effective = terms.effective_unit_price if terms.effective_unit_price is not None else terms.unit_price
     return {**values, "effective_unit_price": effective, "anchor": anchor or terms.anchor or terms.term_start,
             "quantity": quantity, "status": "active", "auto_renew": auto_renew,
-            "billing_currency": terms.billing_currency or terms.currency}
+            "billing_currency": terms.billing_currency or terms.currency, "since": since or terms.term_start}
 
 
 async def _bill(ctx: Context, lines: list[tuple[dict[str, Any], Line]], order_date: date, tag: str,
@@ -51,28 +53,26 @@ async def _bill(ctx: Context, lines: list[tuple[dict[str, Any], Line]], order_da
     await _store(ctx, [*(first or []), *_entries(ctx, lines, order_date, tag)], saving_plan)
 
 
-def _cycle_entries(sub: dict[str, Any], plan: Plan, start: date, quantity: int, full_price: int,
-                   stored_as: dict[str, Any] | None = None) -> list[storage.Entry]:
-    """The charge of the cycle of `sub` starting on `start` (`cycleCharge`). Its line ids derive from the
-    subscription and the cycle, so it is stored once, whoever writes it first (see _due_cycle). `stored_as`: the
-    plan stored with the lines, when not `sub`."""
-    reference = str(uuid5(NAMESPACE_URL, f"nce:cycle:{sub['subscription_id']}:{start}"))
-    lines = charges(plan, "cycleCharge", start, quantity, full_price)
-    return [(reference if len(lines) == 1 else str(uuid5(NAMESPACE_URL, f"{reference}:{i}")), line, stored_as or sub,
-             reference, start) for i, line in enumerate(lines)]
+async def _cycle_lines(ctx: Context, sub: dict[str, Any], start: date) -> list[Line]:
+    """The charge of the plan's cycle starting on `start` (`cycleCharge`), unless that cycle is not the scheduler's
+    to charge (it began on or before the day the plan took effect: the purchase, renewal, upgrade or term change
+    charged it) or is charged already. The plan is locked, so whichever of the cycle's event and a change on it is
+    handled first charges it, once."""
+    if start <= sub["since"] or await storage.cycle_charged(ctx.conn, sub["subscription_id"], start):
+        return []
+    plan = await storage.priced(ctx.conn, sub, start)
+    return charges(plan, "cycleCharge", start, sub["quantity"], sub["full_price_seats"])
 
 
 async def _due_cycle(ctx: Context, sub: dict[str, Any], day: date,
                      stored_as: dict[str, Any] | None = None) -> list[storage.Entry]:
-    """A change on `day` bills the rest of the cycle holding it. If that cycle began after the plan's term did, the
-    scheduler charges it, on another topic, and its event may not have been handled yet (a change at 00:00:30 on the
-    cycle's first day, the scheduler behind): the cycle's charge for the seats the plan held comes first, then, and
-    the scheduler's event adds nothing."""
+    """A change on `day` bills the rest of the cycle holding it. The scheduler's event for that cycle travels
+    another topic and may not have been handled yet (a change at 00:00:30 on the cycle's first day, the scheduler
+    behind, or its timer cleared by the change): the cycle's charge, for the seats it began with, comes first then.
+    `stored_as`: the plan stored with its lines, when not `sub`."""
     start, _, _ = storage.as_plan(sub).cycle(day)
-    if start <= sub["term_start"] or await storage.cycle_charged(ctx.conn, sub["subscription_id"], start):
-        return []  # the term's first cycle (charged by the purchase or renewal, in order with this change), or done
-    plan = await storage.priced(ctx.conn, sub, start)
-    return _cycle_entries(sub, plan, start, sub["quantity"], sub["full_price_seats"], stored_as)
+    lines = await _cycle_lines(ctx, sub, start)
+    return _entries(ctx, [(stored_as or sub, line) for line in lines], start, f"cycle:{sub['subscription_id']}")
 
 
 def _entries(ctx: Context, lines: list[tuple[dict[str, Any], Line]], order_date: date,
@@ -131,8 +131,8 @@ async def on_cycle_started(ctx: Context, event: ChargeCycleStarted) -> None:
     sub = await storage.plan(ctx.conn, event.subscription_id)
     if sub is None or sub["term_end"] != event.term_end or sub["status"] not in ("active", "suspended"):
         return  # a stale timer: the term moved on or the subscription ended (suspended ones keep paying, §3.2)
-    plan = await storage.priced(ctx.conn, sub, event.cycle_start)
-    await _store(ctx, _cycle_entries(sub, plan, event.cycle_start, sub["quantity"], sub["full_price_seats"]))
+    lines = await _cycle_lines(ctx, sub, event.cycle_start)
+    await _bill(ctx, [(sub, line) for line in lines], event.cycle_start, "cycle")
 
 
 @handlers.on("subscription.quantity_changed")
@@ -174,7 +174,7 @@ async def on_transitioned(ctx: Context, event: Transitioned) -> None:
     due = await _due_cycle(ctx, sub, day)
     left = {**sub, "quantity": event.quantity_after, "full_price_seats": event.full_price_seats}
     if event.kind == "full":  # same subscription, new offer, same anchor
-        target = _plan_values(event.target, event.target_quantity_after, sub["anchor"], sub["auto_renew"])
+        target = _plan_values(event.target, event.target_quantity_after, sub["anchor"], sub["auto_renew"], since=day)
     elif event.kind == "partial":  # a coterminous child sharing its parent's cycles
         await storage.save_plan(ctx.conn, left)
         target = _plan_values(event.target, event.moved, sub["anchor"], sub["auto_renew"])
@@ -184,12 +184,15 @@ async def on_transitioned(ctx: Context, event: Transitioned) -> None:
         if found is None:
             return
         due += await _due_cycle(ctx, found, day)
-        target = {**found, "quantity": event.target_quantity_after}
+        target = {**found, "quantity": event.target_quantity_after,
+                  "full_price_seats": event.target.full_price_seats}
     await storage.save_plan(ctx.conn, target)
-    moved_full = sub["full_price_seats"] - event.full_price_seats  # the full-price seats that left (§2.5)
-    *refunds, added = switch(await storage.priced(ctx.conn, sub, day), await storage.priced(ctx.conn, target, day),
-                             event.moved, day, kind, moved_full)
-    await _bill(ctx, [*((sub, refund) for refund in refunds), (target, added)], day, "transition", first=due)
+    left_full = sub["full_price_seats"] - event.full_price_seats  # the full-price seats that left (§2.5) ...
+    joined_full = event.target.full_price_seats - (found["full_price_seats"] if event.kind == "existing" else 0)
+    refunds, added = switch(await storage.priced(ctx.conn, sub, day), await storage.priced(ctx.conn, target, day),
+                            event.moved, day, kind, left_full, joined_full)  # ... and that joined
+    await _bill(ctx, [*((sub, line) for line in refunds), *((target, line) for line in added)], day, "transition",
+                first=due)
 
 
 @handlers.on("subscription.term_changed")
@@ -202,9 +205,10 @@ async def on_term_changed(ctx: Context, event: TermChanged) -> None:
     due = await _due_cycle(ctx, sub, day)
     values = _plan_values(event, event.quantity, auto_renew=sub["auto_renew"])
     await storage.save_plan(ctx.conn, values)
-    *refunds, added = switch(await storage.priced(ctx.conn, sub, day), await storage.priced(ctx.conn, values, day),
-                             event.quantity, day, "changeBillingPlan", event.previous.full_price_seats)
-    await _bill(ctx, [*((sub, refund) for refund in refunds), (values, added)], day, "term", first=due)
+    refunds, added = switch(await storage.priced(ctx.conn, sub, day), await storage.priced(ctx.conn, values, day),
+                            event.quantity, day, "changeBillingPlan", event.previous.full_price_seats)
+    await _bill(ctx, [*((sub, line) for line in refunds), *((values, line) for line in added)], day, "term",
+                first=due)
 
 
 @handlers.on("subscription.trial_converted")
@@ -214,21 +218,25 @@ async def on_trial_converted(ctx: Context, event: TrialConverted) -> None:
     zero `convert` line under the same reference (S12's trial example)."""
     trial_id = event.trial.subscription_id
     trial = await storage.plan(ctx.conn, trial_id)
+    due: list[storage.Entry] = []
     if event.subscription_id == trial_id:
-        day, paid, added = event.term_start, _plan_values(event, event.quantity), event.quantity
-    else:
+        day, paid, added, full = event.term_start, _plan_values(event, event.quantity), event.quantity, 0
+    else:  # the converted seats pay the target's price without its promotion (§3.8)
         found = await storage.plan(ctx.conn, event.subscription_id)
         if found is None:
             return
-        day, paid, added = event.at.date(), {**found, "quantity": event.quantity}, event.quantity - found["quantity"]
+        day, added = event.at.date(), event.quantity - found["quantity"]
+        due = await _due_cycle(ctx, found, day)
+        paid = {**found, "quantity": event.quantity, "full_price_seats": event.full_price_seats}
+        full = event.full_price_seats - found["full_price_seats"]
         if trial is not None:
             await storage.save_plan(ctx.conn, {**trial, "status": "converted"})
     await storage.save_plan(ctx.conn, paid)
-    lines = [(paid, charge(await storage.priced(ctx.conn, paid, day), "convert", day, added))]
+    lines = [(paid, line) for line in charges(await storage.priced(ctx.conn, paid, day), "convert", day, added, full)]
     if trial is not None and day <= trial["term_end"]:
         free = charge(await storage.priced(ctx.conn, trial, day), "convert", day, trial["quantity"], -1)
         lines.insert(0, (trial, free))
-    await _bill(ctx, lines, day, "trial")
+    await _bill(ctx, lines, day, "trial", first=due)
 
 
 async def _update(ctx: Context, subscription_id: str, **changes: Any) -> None:

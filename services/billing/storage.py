@@ -14,7 +14,7 @@ from services.billing.domain.charges import Line, Plan
 _FILTERS = ("subscription_id", "customer_id", "partner_id")
 PLAN_FIELDS = ("subscription_id", "partner_id", "customer_id", "catalog_item_id", "term_duration", "billing_cycle",
                "anchor", "term_start", "term_end", "unit_price", "effective_unit_price", "currency", "promotion_id",
-               "quantity", "status", "auto_renew", "billing_currency", "full_price_seats")
+               "quantity", "status", "auto_renew", "billing_currency", "full_price_seats", "since")
 
 
 @functools.cache

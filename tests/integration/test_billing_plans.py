@@ -22,7 +22,7 @@ def plan(subscription_id: str, **changes: Any) -> dict[str, Any]:
             "anchor": date(2026, 1, 1), "term_start": date(2026, 1, 1), "term_end": date(2026, 1, 31),
             "unit_price": Decimal("10.000000"), "effective_unit_price": Decimal("10.000000000000"), "currency": "USD",
             "promotion_id": None, "quantity": 3, "status": "active", "auto_renew": True, "billing_currency": "USD",
-            "full_price_seats": 0, **changes}
+            "full_price_seats": 0, "since": date(2026, 1, 1), **changes}
 
 
 async def test_a_plan_update_sets_only_the_named_fields_of_that_plan(stack) -> None:  # type: ignore[no-untyped-def]

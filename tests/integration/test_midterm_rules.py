@@ -14,11 +14,12 @@ pytestmark = pytest.mark.integration
 COMMANDS = "nce.subscription.commands"
 
 
-def promotion(promotion_id: str, item: str, term: str, cycle: str, discount: str, max_quantity: int = 300) -> dict:  # type: ignore[type-arg]
+def promotion(promotion_id: str, item: str, term: str, cycle: str, discount: str, max_quantity: int = 300,
+              end_date: str = "2026-12-31") -> dict:  # type: ignore[type-arg]
     product, sku, _ = item.split(":")
     return {"promotion_id": promotion_id, "name": promotion_id, "product_id": product, "sku_id": sku,
             "term_duration": term, "billing_cycle": cycle, "markets": ["US"], "discount": discount,
-            "start_date": "2024-01-01", "end_date": "2026-12-31", "max_quantity": max_quantity,
+            "start_date": "2024-01-01", "end_date": end_date, "max_quantity": max_quantity,
             "redemption_limit": 5}
 
 
@@ -130,19 +131,24 @@ def test_upgrades_take_the_targets_promotion_and_wipe_an_existing_targets_schedu
 TRIAL, OTHER = "CFQ7TTC0LH18:0002:CFQ7TTC0TRL1", "CFQ7TTC0LFLZ:0001:CFQ7TTC0K5ZZ"
 
 
+async def with_trial(w: World) -> None:
+    """Business Basic's trial offer (and an unrelated offer) published and priced, and trial T1 of 25 seats bought."""
+    await w.deliver("nce.catalog.events", "catalog.offer_published", {
+        **offer(TRIAL, []), "plans": [{"term_duration": "P1M", "billing_cycle": "none"}], "min_quantity": 25,
+        "max_quantity": 25, "trial": True}, "p")
+    await w.deliver("nce.catalog.events", "catalog.offer_published", offer(OTHER, []), "p")
+    await w.deliver("nce.pricing.events", "pricing.prices_published", prices(OTHER, "30"), "US")
+    await w.deliver("nce.pricing.events", "pricing.prices_published", {**prices(TRIAL, "0"), "rows": [
+        {**prices(TRIAL, "0")["rows"][0], "term_duration": "P1M", "billing_cycle": "none"}]}, "US")
+    bought = await command(w, "subscription.purchase", subscription_id=w.sub("T1"), catalog_item_id=TRIAL,
+                           term_duration="P1M", billing_cycle="none", quantity=25)
+    assert bought["type"] == "subscription.created"
+
+
 async def trial_conversions(database_url: str) -> None:
     w = await World().start(database_url)
     try:
-        await w.deliver("nce.catalog.events", "catalog.offer_published", {
-            **offer(TRIAL, []), "plans": [{"term_duration": "P1M", "billing_cycle": "none"}], "min_quantity": 25,
-            "max_quantity": 25, "trial": True}, "p")
-        await w.deliver("nce.catalog.events", "catalog.offer_published", offer(OTHER, []), "p")
-        await w.deliver("nce.pricing.events", "pricing.prices_published", prices(OTHER, "30"), "US")
-        await w.deliver("nce.pricing.events", "pricing.prices_published", {**prices(TRIAL, "0"), "rows": [
-            {**prices(TRIAL, "0")["rows"][0], "term_duration": "P1M", "billing_cycle": "none"}]}, "US")
-        bought = await command(w, "subscription.purchase", subscription_id=w.sub("T1"), catalog_item_id=TRIAL,
-                               term_duration="P1M", billing_cycle="none", quantity=25)
-        assert bought["type"] == "subscription.created"
+        await with_trial(w)
 
         async def convert(item: str, term: str = "P1Y", cycle: str = "monthly", when: str = "immediate") -> str:
             out = await command(w, "subscription.convert_trial", subscription_id=w.sub("T1"), catalog_item_id=item,
@@ -188,3 +194,32 @@ async def renewal_in_progress(database_url: str) -> None:
 
 def test_a_subscription_whose_term_end_is_being_handled_refuses_commands_with_409_section_3_5(base_infra) -> None:  # type: ignore[no-untyped-def]
     asyncio.run(renewal_in_progress(base_infra.database_url))
+
+
+async def seats_joining(database_url: str) -> None:
+    w = await world(database_url, promotion("PROMOSTDANNU:0001:DDDDDDDDDDDD", STANDARD, "P1Y", "annual", "0.25",
+                                            end_date="2025-01-31"),
+                    promotion("PROMOBASANNU:0001:DDDDDDDDDDDD", BASIC, "P1Y", "annual", "0.10"))
+    try:
+        for name, item in (("S1", BASIC), ("S2", BASIC), ("S3", STANDARD)):
+            bought = await command(w, "subscription.purchase", subscription_id=w.sub(name), catalog_item_id=item,
+                                   term_duration="P1Y", billing_cycle="annual", quantity=10)
+            assert bought["data"]["promotion_id"] is not None
+        await w.clock.set(datetime(2025, 2, 10, tzinfo=UTC))  # S3's promotion ended on Jan 31; the windows passed
+        await with_trial(w)
+        into = await command(w, "subscription.transition", subscription_id=w.sub("S1"),
+                             target_catalog_item_id=STANDARD, quantity=4, target_subscription_id=w.sub("S3"))
+        assert (into["data"]["target_quantity_after"], into["data"]["target"]["full_price_seats"]) == (14, 4)
+        converted = await command(w, "subscription.convert_trial", subscription_id=w.sub("T1"), quantity=25,
+                                  target_subscription_id=w.sub("S2"))  # inside its promotion's window, yet no
+        assert (converted["data"]["quantity"], converted["data"]["full_price_seats"]) == (35, 25)  # promotion (§3.8)
+        more = await command(w, "subscription.change_quantity", subscription_id=w.sub("S2"), quantity=36)
+        assert (more["data"]["full_price_seats_before"], more["data"]["full_price_seats"]) == (25, 25)  # in window
+    finally:
+        await w.pool.close()
+
+
+def test_seats_joining_an_existing_subscription_take_its_promotion_only_as_an_increase_would(base_infra) -> None:  # type: ignore[no-untyped-def]
+    """§2.5: seats moved in by an upgrade after the target's promotion window pay the full price; §3.8: seats
+    converted from a trial never take a promotion."""
+    asyncio.run(seats_joining(base_infra.database_url))

@@ -70,10 +70,10 @@ def test_s12_cancellation_on_the_third_day_refunds_29_of_31_days() -> None:
 
 def test_s12_full_and_partial_upgrade_refund_the_source_and_charge_the_target_for_23_of_30_days() -> None:
     source, target = monthly_term(date(2021, 6, 18), "10.08"), monthly_term(date(2021, 6, 18), "6.43")
-    full = switch(source, target, 300, date(2021, 6, 25), "convert")
-    assert [(x.charge_type, x.amount) for x in full] == [("convert", D("-2316.00")), ("convert", D("1476.00"))]
-    partial = switch(source, target, 100, date(2021, 6, 25), "convert")
-    assert [x.amount for x in partial] == [D("-772.00"), D("492.00")]
+    (refund,), (added,) = switch(source, target, 300, date(2021, 6, 25), "convert")
+    assert [(x.charge_type, x.amount) for x in (refund, added)] == [("convert", D("-2316.00")), ("convert", D("1476.00"))]
+    (refund,), (added,) = switch(source, target, 100, date(2021, 6, 25), "convert")
+    assert [refund.amount, added.amount] == [D("-772.00"), D("492.00")]
 
 
 def test_s12_a_trial_converted_the_day_it_started_is_charged_the_whole_cycle() -> None:
@@ -104,9 +104,10 @@ def test_seats_added_after_a_promotions_window_are_charged_the_unit_price_on_a_l
     lines = quantity_change(promoted, date(2025, 1, 22), 5, 8, 0, 3)  # 10 of 31 days left
     assert [(x.quantity, x.amount, x.promotion_id) for x in lines] == [
         (5, D("-40.00"), "P:0001:X"), (5, D("40.00"), "P:0001:X"), (3, D("30.00"), None)]
-    moved = switch(promoted, promoted, 8, date(2025, 1, 22), "convert", 3)
-    assert [(x.quantity, x.amount, x.promotion_id) for x in moved][:2] == [(5, D("-40.00"), "P:0001:X"),
-                                                                            (3, D("-30.00"), None)]
+    refunds, added = switch(promoted, promoted, 8, date(2025, 1, 22), "convert", 3, 8)
+    assert [(x.quantity, x.amount, x.promotion_id) for x in refunds] == [(5, D("-40.00"), "P:0001:X"),
+                                                                          (3, D("-30.00"), None)]
+    assert [(x.quantity, x.amount, x.promotion_id) for x in added] == [(8, D("80.00"), None)]
     assert [x.quantity for x in quantity_change(promoted, date(2025, 1, 22), 8, 3, 3, 0)] == [5, 3, 3]
     undiscounted = Plan("P1M", "monthly", date(2025, 1, 1), date(2025, 1, 31), D("31"), D("31"))
     assert len(quantity_change(undiscounted, date(2025, 1, 22), 5, 8, 0, 3)) == 2  # no promotion: one line each way

@@ -100,10 +100,12 @@ def quantity_change(plan: Plan, day: date, before: int, after: int, full_before:
     return [*charges(plan, charge_type, day, before, full_before, -1), *charges(plan, charge_type, day, after, full_after)]
 
 
-def switch(old: Plan, new: Plan, quantity: int, day: date, charge_type: str, full_price: int = 0) -> list[Line]:
-    """Seats leave one plan and join another on `day`: the old plan's rest refunded (`full_price` of them had been
-    charged without its promotion), the new plan's charged (the last line)."""
-    return [*charges(old, charge_type, day, quantity, full_price, -1), charge(new, charge_type, day, quantity)]
+def switch(old: Plan, new: Plan, quantity: int, day: date, charge_type: str, left_full: int = 0,
+           joined_full: int = 0) -> tuple[list[Line], list[Line]]:
+    """Seats leave one plan and join another on `day`: the old plan's rest refunded, the new plan's charged (how many
+    of them are, or were, at the full price without the plan's promotion: `left_full`, `joined_full`)."""
+    return (charges(old, charge_type, day, quantity, left_full, -1),
+            charges(new, charge_type, day, quantity, joined_full))
 
 
 def due_in(plan: Plan, quantity: int, auto_renew: bool, first: date, last: date, full_price: int = 0) -> list[Line]:

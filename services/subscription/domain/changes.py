@@ -54,6 +54,12 @@ def full_price_seats(batches: list[Batch]) -> int:
     return sum(b.quantity for b in batches if b.full_price)
 
 
+def added_at_full_price(promotion: Promo | None, now: datetime) -> bool:
+    """§2.5: seats added to a subscription holding `promotion` take it inside its window, and pay the unit price
+    without it after (or before) that."""
+    return promotion is not None and not promotion.start_date <= now.date() <= promotion.end_date
+
+
 def opened(quantity: int, now: datetime, window: timedelta = CANCELLATION_WINDOW) -> list[Batch]:
     """The seats of a purchase or renewal: all refundable for 168 hours (perpetual software: 30 days)."""
     return [Batch(quantity, now + window)]
@@ -83,8 +89,8 @@ def change_quantity(
         raise TrialLockedError("a trial's quantity can't change; convert it first")
     if not min_quantity <= new_quantity <= max_quantity:
         raise QuantityOutOfRangeError(f"quantity {new_quantity} is outside {min_quantity}..{max_quantity} for this offer")
-    in_window = promotion is not None and promotion.start_date <= now.date() <= promotion.end_date
-    if in_window and quantity < new_quantity and promotion.max_quantity < new_quantity:
+    full_price = added_at_full_price(promotion, now)
+    if promotion is not None and not full_price and quantity < new_quantity and promotion.max_quantity < new_quantity:
         raise QuantityOutOfRangeError("This subscription has a discount applied and the desired quantity is not within "
                                       f"minimum and maximum allowed quantity (at most {promotion.max_quantity} seats)")
     if new_quantity >= quantity:
@@ -92,7 +98,7 @@ def change_quantity(
         if pooled_room is not None and added > pooled_room:
             raise PooledSeatLimitError(
                 f"The requested number of {added} seats exceeds the remaining limit of {pooled_room} seats")
-        added_batch = Batch(added, now + cancellation_window(kind), full_price=promotion is not None and not in_window)
+        added_batch = Batch(added, now + cancellation_window(kind), full_price=full_price)
         return [*batches, added_batch] if added else batches
     removing = quantity - new_quantity
     if kind == "software_subscription":  # §1.5

@@ -170,9 +170,11 @@ async def on_transition(ctx: Context, cmd: TransitionCommand) -> None:
         await storage.insert_subscription(ctx.conn, moved.target, ctx.now,
                                           [changes.Batch(moved.moved, sub.cancellation_allowed_until)],  # inherited
                                           parent=sub.subscription_id)
-    elif target is not None:
-        await storage.save_batches(ctx.conn, moved.target.subscription_id,
-                                   [*target.batches, changes.Batch(moved.moved, ctx.now)])
+    elif target is not None:  # the moved seats take its promotion inside the window only (§2.5)
+        seats = [*target.batches, changes.Batch(moved.moved, ctx.now,
+                                                full_price=changes.added_at_full_price(target.promotion, ctx.now))]
+        await storage.save_batches(ctx.conn, moved.target.subscription_id, seats)
+        moved = replace(moved, target=replace(moved.target, full_price_seats=changes.full_price_seats(seats)))
     await ctx.emit("subscription.transitioned", Transitioned(
         **_facts(source, ctx.now), kind=moved.kind, quantity_before=sub.quantity,
         quantity_after=source.quantity, moved=moved.moved,

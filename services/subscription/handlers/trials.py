@@ -1,4 +1,5 @@
 """Trial conversion (domain.md §3.8, §5.2 row 9): now, into an existing subscription, or at trial end."""
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -103,11 +104,12 @@ async def _into_existing(ctx: Context, trial_found: storage.Locked, cmd: Convert
     eos = await _eos(ctx, target.catalog_item_id, sub.market, target.term_duration, target.billing_cycle)
     if eos is not None and eos.state != "EndOfSaleWithConversions":
         raise TargetEndOfSaleError(f"the target's plan is {eos.state} since {eos.effective_date}")
-    await storage.save_batches(ctx.conn, target.subscription_id,
-                               [*found.batches, changes.opened(cmd.quantity, ctx.now)[0]])
+    added = replace(changes.opened(cmd.quantity, ctx.now)[0], full_price=target.promotion_id is not None)  # §3.8: none
+    seats = [*found.batches, added]
+    await storage.save_batches(ctx.conn, target.subscription_id, seats)
     await _wipe(ctx, sub, trial_found.next_term, "trial_converted", ctx.now)
     await storage.set_status(ctx.conn, sub.subscription_id, "converted")
-    after = Subscription(**{**target.__dict__, "quantity": target.quantity + cmd.quantity})
+    after = replace(target, quantity=target.quantity + cmd.quantity, full_price_seats=changes.full_price_seats(seats))
     await _wipe(ctx, after, found.next_term, "trial_converted", ctx.now)  # seats added: its scheduled change goes
     await ctx.emit("subscription.trial_converted", TrialConverted(**_facts(after, ctx.now), quantity=after.quantity,
                                                                   trial=_terms(sub)), key=sub.customer_id)
