@@ -105,11 +105,30 @@ class World:
         return f"{name}-{self.run_id}"
 
 
+async def end_terms(w: World) -> None:
+    """What the scheduler fires as time passes: a `scheduler.terms_ended` for the terms that ended, earliest first,
+    until none is left (a command meanwhile would be refused with 409)."""
+    for _ in range(100):
+        ended = await w.pool.fetch(
+            """SELECT subscription_id, term_end FROM subscriptions WHERE customer_id = $1
+               AND status IN ('active', 'suspended') AND term_end < $2 ORDER BY term_end""",
+            w.customer, (await w.clock.now()).date())
+        if not ended:
+            return
+        first = ended[0]["term_end"]
+        await w.deliver("nce.scheduler.events", "scheduler.terms_ended", {
+            "customer_id": w.customer, "instant": f"{first + timedelta(days=1)}T00:00:00Z",
+            "terms": [{"subscription_id": r["subscription_id"], "term_end": str(first)}
+                      for r in ended if r["term_end"] == first]}, w.customer)
+    raise AssertionError("term ends keep coming")
+
+
 async def run(database_url: str, sequence: list) -> None:  # type: ignore[type-arg]
     w = await World().start(database_url)
     pool, clock, customer, sent = w.pool, w.clock, w.customer, w.sent
     for (type_, data), hours in sequence:
         await clock.set(await clock.now() + timedelta(hours=hours))
+        await end_terms(w)
         if "subscription_id" in data:
             data = {**data, "subscription_id": w.sub(data["subscription_id"])}
         if type_ == "subscription.purchase":
