@@ -329,10 +329,15 @@ async def subscription(pool: asyncpg.Pool, subscription_id: str) -> dict[str, An
         "SELECT quantity, refundable_until, full_price FROM seat_batches WHERE subscription_id = $1 ORDER BY seq",
         subscription_id
     )
-    scheduled = json.loads(row["scheduled_change"]) if row["scheduled_change"] else None
-    return {**row_json(row), "scheduled_change": scheduled, "seat_batches": [row_json(b) for b in seats]}
+    return {**_read(row), "seat_batches": [row_json(b) for b in seats]}
 
 
 async def subscriptions_of(pool: asyncpg.Pool, customer_id: str) -> list[dict[str, Any]]:
     rows = await pool.fetch("SELECT * FROM subscriptions WHERE customer_id = $1 ORDER BY created_at", customer_id)
-    return [row_json(r) for r in rows]
+    return [_read(r) for r in rows]
+
+
+def _read(row: asyncpg.Record) -> dict[str, Any]:
+    """A subscription row as the reads show it: JSON, its scheduled change an object (stored as jsonb text)."""
+    scheduled = json.loads(row["scheduled_change"]) if row["scheduled_change"] else None
+    return {**row_json(row), "scheduled_change": scheduled}
