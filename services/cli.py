@@ -138,8 +138,9 @@ def send(
     kafka: Annotated[str | None, typer.Option(help="bootstrap servers (default: NCE_KAFKA_BOOTSTRAP or nce up)")] = None,
     timeout: Annotated[float, typer.Option(help="seconds to wait for the outcome")] = 30.0,
 ) -> None:
-    """Publish a command and print its outcome event: exit 0 success, 1 rejected, 2 usage error or timeout."""
-    from services.send import UsageError, command, is_rejection, run_send, signer
+    """Publish a command and print its outcome event: exit 0 success, 1 rejected, 2 usage error, timeout or no
+    broker reachable."""
+    from services.send import BrokerUnreachableError, UsageError, command, is_rejection, run_send, signer
 
     try:
         payload = json.loads(data)
@@ -153,7 +154,11 @@ def send(
         typer.echo(f"usage error: {e}", err=True)
         raise typer.Exit(2) from None
     _trace_as_cli()
-    outcome = run_send(_require_bootstrap(kafka), envelope, timeout, signed_by)
+    try:
+        outcome = run_send(_require_bootstrap(kafka), envelope, timeout, signed_by)
+    except BrokerUnreachableError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
     if outcome is None:
         typer.echo(f"timeout: no outcome for {message_id} within {timeout}s", err=True)
         raise typer.Exit(2)

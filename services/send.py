@@ -1,12 +1,14 @@
 """Publishing commands and waiting for their one outcome each (matched by causation id): `nce send`, imports."""
 import asyncio
 import json
+import logging
 import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaConnectionError
 
 from shared import tracing
 from shared.contracts import latest
@@ -20,6 +22,37 @@ from shared.settings import CommandKeySettings, KafkaSettings
 
 class UsageError(Exception):
     pass
+
+
+class BrokerUnreachableError(Exception):
+    """No broker answered at the bootstrap address."""
+
+
+class _Refusals(logging.Filter):
+    """Keeps aiokafka's line per address it could not connect to out of the output, remembering the last reason:
+    the BrokerUnreachableError says it once."""
+
+    reason = ""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith("Unable connect to") and len(record.args or ()) == 3:
+            self.reason = str(record.args[2])  # type: ignore[index]
+            return False
+        return True
+
+
+async def _start(client: AIOKafkaConsumer | AIOKafkaProducer, bootstrap: str) -> None:
+    """Start a Kafka client; a broker it cannot reach is a BrokerUnreachableError naming the bootstrap address."""
+    refusals, log = _Refusals(), logging.getLogger("aiokafka")
+    log.addFilter(refusals)
+    try:
+        await client.start()
+    except KafkaConnectionError:
+        await client.stop()
+        why = f" ({refusals.reason})" if refusals.reason else ""
+        raise BrokerUnreachableError(f"no broker reachable at {bootstrap}{why}") from None
+    finally:
+        log.removeFilter(refusals)
 
 
 def command(type_: str, data: dict[str, Any], actor: Actor | None = None, message_id: uuid.UUID | None = None) -> Envelope:
@@ -44,7 +77,7 @@ def signer(key: str | None = None) -> Signer:
 
 async def _outcome_consumer(kafka: KafkaSettings, topics: set[str], since_ms: int) -> AIOKafkaConsumer:
     consumer = AIOKafkaConsumer(**connection(kafka), enable_auto_commit=False, group_id=None)
-    await consumer.start()
+    await _start(consumer, kafka.kafka_bootstrap)
     partitions = [TopicPartition(t, p) for t in sorted(topics) for p in sorted(consumer.partitions_for_topic(t) or [])]
     consumer.assign(partitions)
     # Tansu reports wrong end offsets, so position by time, not by "latest".
@@ -86,7 +119,7 @@ async def outcome_consumer(bootstrap: str, command_types: set[str], since_ms: in
 async def send_many(bootstrap: str, commands: list[Envelope], timeout: float,
                     signed_by: Signer) -> dict[str, dict[str, Any] | None]:
     """Publish the commands in order, each signed; return each one's outcome event (None where none came within
-    `timeout`).
+    `timeout`). BrokerUnreachableError when no broker answers at `bootstrap`.
 
     TLS and SASL come from the same NCE_KAFKA_* settings as the services'.
     """
@@ -95,7 +128,11 @@ async def send_many(bootstrap: str, commands: list[Envelope], timeout: float,
     consumer = await _outcome_consumer(kafka, {events_topic_of(t).name for t in topics},
                                        int(time.time() * 1000) - 5000)
     producer = command_producer(bootstrap)
-    await producer.start()
+    try:
+        await _start(producer, bootstrap)
+    except BrokerUnreachableError:
+        await consumer.stop()
+        raise
     outcomes: dict[str, dict[str, Any] | None] = {str(c.id): None for c in commands}
     try:
         await asyncio.gather(*[await publish(producer, c, signed_by) for c in commands])
