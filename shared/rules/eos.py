@@ -36,10 +36,16 @@ def eos_state(
     rules: Iterable[EosRule], product_id: str, sku_id: str, market: str, term: str | None, cycle: str | None,
     at: datetime,
 ) -> EosRule | None:
-    """The rule in force for the offer at `at` (its date counts from 00:00Z), or None when it is Active: the most
-    specific rule in effect; of a scope's two (its End of Sale, its End of Life), EndOfLife once in effect."""
+    """The rule in force for the offer at `at` (its date counts from 00:00Z), or None when it is Active.
+
+    EndOfLife ends the offer's life (§5.1, §9.10): once in effect it holds over any End-of-Sale rule, however narrow
+    (the price list's End-of-Sale dates are per plan, an operator's EndOfLife is usually per product or SKU); only an
+    explicit Active rule narrower than it brings a scope back. Otherwise the most specific rule in effect wins."""
     effective = [r for r in rules if r.covers(product_id, sku_id, market, term, cycle) and start_of_day(r.effective_date) <= at]
     if not effective:
         return None
-    winner = max(effective, key=lambda r: (r.specificity, r.state == "EndOfLife", r.effective_date))
+    life = [r for r in effective if r.state in ("EndOfLife", ACTIVE)]
+    if life and (ended := max(life, key=lambda r: (r.specificity, r.state == "EndOfLife"))).state == "EndOfLife":
+        return ended
+    winner = max(effective, key=lambda r: (r.specificity, r.effective_date))
     return None if winner.state == ACTIVE else winner

@@ -25,7 +25,7 @@ RULES = [  # (product, SKU, term, plan, state)
 SUBSCRIPTIONS = [  # (id, offer, term, plan, seats, auto-renew)
     ("S-BASIC", BASIC, "P1Y", "monthly", 10, True), ("S-BASIC2", BASIC, "P1Y", "annual", 5, True),
     ("S-STD", STANDARD, "P1Y", "annual", 5, True), ("S-TEAMS", TEAMS, "P1Y", "annual", 5, False),
-    ("S-TRIAL", TRIAL, "P1M", "none", 25, True),
+    ("S-TRIAL", TRIAL, "P1M", "none", 25, True), ("S-PREM", PREMIUM, "P1Y", "monthly", 5, False),
 ]
 
 
@@ -144,3 +144,23 @@ def test_an_end_of_life_announced_for_an_end_of_sale_scope_follows_it_and_does_n
          "billing_cycle": None}]
     assert send(up, "subscription.purchase", customer_id="C1", catalog_item_id=BASIC, term_duration="P1Y",
                 billing_cycle="annual", quantity=1) == "OK"
+
+
+def test_end_of_life_holds_over_a_narrower_end_of_sale(up: Up) -> None:
+    """§5.1, §9.10: Business Premium's P1Y billed monthly is at End of Sale (a plan's rule, as the price list sets
+    them); an EndOfLife for the whole SKU ends that plan's life too, though the plan's rule is narrower. Runs last:
+    it moves the clock."""
+    assert send(up, "subscription.set_auto_renew", subscription_id="S-PREM", enabled=True) == "OK"  # EOS: allowed
+    assert send(up, "subscription.set_auto_renew", subscription_id="S-PREM", enabled=False) == "OK"
+    assert send(up, "catalog.set_eos", product_id="CFQ7TTC0LCHC", sku_id="0001", market="US", state="EndOfLife",
+                effective_date="2026-01-12") == "OK"
+    premium = up.eventually(f"/catalog/items/{PREMIUM}?at=2026-01-12T00:00:00Z",
+                            lambda p: "EndOfLife" in us_states(p))
+    assert us_states(premium) == {"EndOfLife"}
+    impact = up.eventually("/subscriptions/eos-impact", lambda b: any(
+        d["date"] == "2026-01-12" and d["subscriptions"] for d in b["dates"]))
+    [day] = [d for d in impact["dates"] if d["date"] == "2026-01-12"]
+    assert ("P1Y", "monthly", "EndOfLife", ["S-PREM"]) in [
+        (a["term_duration"], a["billing_cycle"], a["state"], a["sample"]) for a in day["affected"]]
+    assert up.post("/clock", {"to": "2026-01-12T00:00:00Z"})["now"] == "2026-01-12T00:00:00+00:00"
+    assert send(up, "subscription.set_auto_renew", subscription_id="S-PREM", enabled=True) == "800093"

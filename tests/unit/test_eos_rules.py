@@ -51,3 +51,21 @@ def test_only_the_blocked_plans_leave_the_listing() -> None:
     assert purchasable_plans(P, S, plans, rules, "US", at(2026, 12, 14)) == plans
     assert purchasable_plans(P, S, plans, rules, "US", at(2026, 12, 15)) == [("P1Y", "annual")]
     assert purchasable_plans(P, S, plans, rules, "GB", at(2026, 12, 15)) == plans
+
+
+def test_end_of_life_holds_over_a_narrower_end_of_sale_from_the_price_list() -> None:
+    rules = [rule("EndOfSale", date(2027, 1, 1), sku=S, market="US", term="P1Y", cycle="annual"),  # price list
+             rule("EndOfSaleWithConversions", date(2026, 12, 15), sku=S, market="US", term="P1M"),
+             rule("EndOfLife", date(2027, 6, 1))]  # the operator's, product-wide
+    state = lambda t, c, when: eos_state(rules, P, S, "US", t, c, when).state  # type: ignore[union-attr]  # noqa: E731
+    assert state("P1Y", "annual", at(2027, 5, 31, 23, 59, 59)) == "EndOfSale"
+    assert state("P1Y", "annual", at(2027, 6, 1)) == "EndOfLife"
+    assert state("P1M", "monthly", at(2027, 6, 1)) == "EndOfLife"
+
+
+def test_an_explicit_active_rule_narrower_than_end_of_life_brings_its_scope_back() -> None:
+    rules = [rule("EndOfLife", date(2027, 6, 1)), rule("Active", date(2027, 6, 2), sku=S, market="US"),
+             rule("EndOfSale", date(2027, 1, 1), sku=S, market="US", term="P1Y")]
+    assert eos_state(rules, P, S, "US", "P1M", "monthly", at(2027, 6, 3)) is None
+    assert eos_state(rules, P, S, "US", "P1Y", "annual", at(2027, 6, 3)).state == "EndOfSale"  # type: ignore[union-attr]
+    assert eos_state(rules, P, S, "GB", "P1M", "monthly", at(2027, 6, 3)).state == "EndOfLife"  # type: ignore[union-attr]
