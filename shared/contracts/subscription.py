@@ -3,7 +3,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from shared.contracts.common import (
     MAX_TERMS_PER_EVENT,
@@ -43,6 +43,19 @@ class CustomerRegistered(RegisterCustomer):
     pass
 
 
+# The fixed reads under /subscriptions/ (services/subscription/api.py): a subscription named so could not be read.
+RESERVED_SUBSCRIPTION_IDS = frozenset({"summary", "due", "eos-impact"})
+
+
+def _new_subscription_id(value: str) -> str:
+    if value in RESERVED_SUBSCRIPTION_IDS:
+        raise ValueError(f"{value!r} is reserved (GET /subscriptions/{value} is another read); choose another id")
+    return value
+
+
+NewSubscriptionId = Annotated[Id, AfterValidator(_new_subscription_id)]
+
+
 class Purchase(Data):
     customer_id: Id
     catalog_item_id: CatalogItemId
@@ -52,7 +65,7 @@ class Purchase(Data):
     auto_renew: bool = True
     custom_term_end_date: date | None = None
     promotion_id: Id | None = None
-    subscription_id: Id | None = None
+    subscription_id: NewSubscriptionId | None = None
 
 
 class SubscriptionTerms(Data):
