@@ -3,7 +3,7 @@ would be unreadable: GET /subscriptions/summary is the summary)."""
 import pytest
 
 from services.subscription.api import routes
-from shared.contracts.subscription import Purchase
+from shared.contracts.subscription import RESERVED_SUBSCRIPTION_IDS, Purchase
 from shared.messaging.decode import PoisonError, Record, decode
 from tests.kafka import command
 
@@ -18,8 +18,8 @@ def purchase(subscription_id: str) -> Record:
                   command("subscription.purchase", {**PURCHASE, "subscription_id": subscription_id}))
 
 
-def test_the_fixed_reads_are_the_ids_refused() -> None:
-    assert FIXED_READS == ["due", "eos-impact", "summary"]
+def test_the_ids_refused_are_the_fixed_reads() -> None:
+    assert FIXED_READS == ["due", "eos-impact", "summary"] == sorted(RESERVED_SUBSCRIPTION_IDS)
 
 
 @pytest.mark.parametrize("subscription_id", FIXED_READS)
