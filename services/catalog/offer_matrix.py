@@ -1,4 +1,5 @@
 """Reading the offer matrix file (YAML; format in services/sample/README.md) into catalog commands."""
+import re
 from typing import Any
 
 import yaml
@@ -9,6 +10,21 @@ from shared.contracts.catalog import PublishOffer, SetEos
 
 class OfferMatrixError(ValueError):
     pass
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML as safe_load reads it, except that a plain integer written with a leading zero stays the text written:
+    an unquoted `sku_id: 0010` is SKU 0010, where YAML 1.1 reads the octal number 8."""
+
+
+def _int_or_digits(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int | str:
+    text = loader.construct_scalar(node)
+    if isinstance(text, str) and re.fullmatch(r"0[0-9_]+", text):
+        return text
+    return loader.construct_yaml_int(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _int_or_digits)  # on _Loader only: SafeLoader is unchanged
 
 
 def _plan(text: str) -> dict[str, str]:
@@ -31,7 +47,7 @@ def _offer(product: dict[str, Any], sku: dict[str, Any]) -> dict[str, Any]:
 def read_offer_matrix(text: str) -> tuple[list[PublishOffer], list[SetEos]]:
     """The commands that load a matrix; a bad entry raises with where it is and what is wrong."""
     try:
-        document = yaml.safe_load(text) or {}
+        document = yaml.load(text, Loader=_Loader) or {}
     except yaml.YAMLError as e:
         raise OfferMatrixError(f"not YAML: {e}") from None
     offers, rules = [], []
