@@ -165,7 +165,8 @@ def routes(rt: Runtime) -> list[BaseRoute]:
             totals, count = await storage.month_totals(rt.db(), partner, month)
             issued = {"partner_id": partner, "month": f"{month:%Y-%m}", "invoice_number": None, "status": "open",
                       "totals": totals, "lines": count}
-        return {**issued, "month": f"{month:%Y-%m}", "line_items": found, **_next(more)}
+        count = issued.pop("lines")  # the stored invoice's column holds the count; `lines` answers the lines
+        return {**issued, "month": f"{month:%Y-%m}", "line_count": count, "lines": found, **_next(more)}
 
     async def invoice(request: Request) -> Response:
         """---
@@ -188,9 +189,9 @@ def routes(rt: Runtime) -> list[BaseRoute]:
                     status: {type: string, enum: [open, issued]}
                     totals: {type: object, additionalProperties: {$ref: '#/components/schemas/Money'},
                              description: per currency}
-                    lines: {type: integer, description: how many}
-                    line_items: {type: array, items: {type: object},
-                                 description: as GET /billing/lines, the first 100,000}
+                    line_count: {type: integer, description: how many lines the month has (all of them)}
+                    lines: {type: array, items: {type: object},
+                            description: as GET /billing/lines, the first 100,000}
                     next: {type: string, description: "more lines follow: GET /billing/lines?partner_id=…&month=…&after=<next>"}
           '400': {$ref: '#/components/responses/BadRequest'}
           '401': {$ref: '#/components/responses/Unauthorized'}

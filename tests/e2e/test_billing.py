@@ -88,8 +88,9 @@ def test_each_later_cycle_is_charged_at_its_start_and_each_month_closes_into_an_
     assert (january["status"], january["invoice_number"], january["totals"]) == ("issued", "NCE-202601-P1",
                                                                                  {"USD": "63.00"})
     february = up.get("/billing/invoices/P1/2026-02")
-    amounts = [D(r["amount"]) for r in february["line_items"]]
+    amounts = [D(r["amount"]) for r in february["lines"]]
     assert february["status"] == "issued" and D(february["totals"]["USD"]) == sum(amounts) and len(amounts) == 7
+    assert february["line_count"] == 7
     assert up.get("/billing/invoices/P1/2026-03")["status"] == "open"
     csv = up.get_text("/billing/invoices/P1/2026-02/reconciliation.csv").splitlines()
     assert csv[0].startswith("PartnerId,CustomerId,OrderId,OrderDate,ProductId,SkuId,AvailabilityId,ChargeType")
