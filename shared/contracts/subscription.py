@@ -225,10 +225,11 @@ class ChangeScheduled(SubscriptionFacts):
 
 
 class ScheduledChangeCancelled(SubscriptionFacts):
-    """subscription.scheduled_change_cancelled v1: by request, by a mid-term change, or dropped at renewal."""
+    """subscription.scheduled_change_cancelled v1: by request, by a mid-term change, or dropped at renewal (its target
+    reached EndOfLife, or has no price for it)."""
 
     reason: Literal["requested", "quantity_changed", "auto_renew_off", "cancelled", "suspended", "end_of_life",
-                    "transitioned", "term_changed", "trial_converted"]
+                    "transitioned", "term_changed", "trial_converted", "no_price"]
 
 
 class Transition(Data):

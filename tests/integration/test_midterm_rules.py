@@ -223,3 +223,56 @@ def test_seats_joining_an_existing_subscription_take_its_promotion_only_as_an_in
     """§2.5: seats moved in by an upgrade after the target's promotion window pay the full price; §3.8: seats
     converted from a trial never take a promotion."""
     asyncio.run(seats_joining(base_infra.database_url))
+
+
+async def renewal_promotions(database_url: str) -> None:
+    w = await world(database_url)
+    run = w.run_id.upper()  # offers and promotions of this test's own, as promotions are shared by the database
+    item, other = f"ZZZZ{run}:0001:ZZZZ{run}", f"YYYY{run}:0001:YYYY{run}"  # `other` has no price in the market
+    for p in (promotion(f"ZZZZ{run}:0001:AAAAAAAAAAA1", item, "P1M", "monthly", "0.10", end_date="2025-01-31"),
+              promotion(f"ZZZZ{run}:0001:AAAAAAAAAAA2", item, "P1M", "monthly", "0.05", end_date="2026-12-31"),
+              promotion(f"ZZZZ{run}:0001:AAAAAAAAAAA3", item, "P1Y", "annual", "0.20")):
+        await w.deliver("nce.pricing.events", "pricing.promotion_published", p, p["product_id"])
+    try:
+        await w.deliver("nce.catalog.events", "catalog.offer_published", offer(other, []), "p")
+        await w.deliver("nce.catalog.events", "catalog.offer_published", offer(item, [f"YYYY{run}:0001"]), "p")
+        await w.deliver("nce.pricing.events", "pricing.prices_published", prices(item, "72"), "US")
+        for name in ("S1", "S2", "S3"):
+            bought = await command(w, "subscription.purchase", subscription_id=w.sub(name), catalog_item_id=item,
+                                   term_duration="P1M", billing_cycle="monthly", quantity=5)
+            assert bought["data"]["promotion_id"] == f"ZZZZ{run}:0001:AAAAAAAAAAA1"  # the deepest, 10 %
+        yearly = await command(w, "subscription.schedule_change", subscription_id=w.sub("S2"), term_duration="P1Y",
+                               billing_cycle="annual")
+        assert yearly["type"] == "subscription.change_scheduled", yearly
+        unpriced = await command(w, "subscription.schedule_change", subscription_id=w.sub("S3"),
+                                 catalog_item_id=other)
+        assert (unpriced["type"], unpriced["data"]["code"]) == ("subscription.command_rejected", "NO_PRICE")
+        assert "no USD price for 5 seats of " + other in unpriced["data"]["message"]
+        # a change accepted before the price check existed: S2's, pointed at the unpriced offer
+        stored = (await held(w, w.sub("S2")))["scheduled_change"]
+        await w.pool.execute("UPDATE subscriptions SET scheduled_change = $2 WHERE subscription_id = $1",
+                             w.sub("S3"), stored.replace(item, other))
+        await w.clock.set(datetime(2025, 2, 1, 0, 0, 30, tzinfo=UTC))
+        await w.deliver("nce.scheduler.events", "scheduler.terms_ended", {
+            "customer_id": w.customer, "instant": "2025-02-01T00:00:00Z",
+            "terms": [{"subscription_id": w.sub(n), "term_end": "2025-01-31"} for n in ("S1", "S2", "S3")]},
+            w.customer)
+        s1, s2, s3 = [await held(w, w.sub(n)) for n in ("S1", "S2", "S3")]
+        # S1: its 10 % ended with January; the 5 % one, still running, is applied to the renewal (§2.5)
+        assert (s1["promotion_id"], s1["effective_unit_price"]) == (f"ZZZZ{run}:0001:AAAAAAAAAAA2", Decimal("68.4"))
+        # S2: its next term, P1Y annual, takes that plan's promotion
+        assert (s2["promotion_id"], s2["effective_unit_price"]) == (f"ZZZZ{run}:0001:AAAAAAAAAAA3", Decimal("57.6"))
+        # S3: the change into an offer with no price is dropped, and it renews as it was
+        assert (s3["promotion_id"], s3["effective_unit_price"], s3["scheduled_change"]) == (
+            f"ZZZZ{run}:0001:AAAAAAAAAAA2", Decimal("68.4"), None)
+        events = [json.loads(r["payload"]) for r in await w.pool.fetch("SELECT payload FROM outbox ORDER BY id")]
+        assert [(e["data"]["subscription_id"], e["data"]["reason"]) for e in events
+                if e["type"] == "subscription.scheduled_change_cancelled"
+                and e["data"]["customer_id"] == w.customer] == [(w.sub("S3"), "no_price")]
+    finally:
+        await w.pool.close()
+
+def test_a_renewal_takes_the_promotion_its_next_term_qualifies_for_and_never_an_unpriced_plan(base_infra) -> None:  # type: ignore[no-untyped-def]
+    """§2.5: promotions apply to renewals in their window and to scheduled changes, auto-applied; §2.4: a next term
+    is priced from its own plan's row, never from another plan's."""
+    asyncio.run(renewal_promotions(base_infra.database_url))

@@ -1,32 +1,43 @@
 """What happens at term end (domain.md §3.5, §8 rule 5, §9.5): renew into a fresh term, or expire."""
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from shared.rules.prices import Promo, discounted
+from shared.rules.prices import Promo, best_promotion, discounted
 
 from services.subscription.domain.purchase import CANCELLATION_WINDOW, Subscription, term_end
 from services.subscription.domain.scheduled import NextTerm
 
 
-def keeps_promotion(promo: Promo | None, sub: Subscription, renewal: date) -> bool:
-    """§2.5: a promotion carries into a renewal only if the renewal date lies in its window (and it still fits)."""
-    return promo is not None and promo.start_date <= renewal <= promo.end_date and (
-        promo.term_duration, promo.billing_cycle) == (sub.term_duration, sub.billing_cycle) and (
-        f"{promo.product_id}:{promo.sku_id}" == sub.catalog_item_id.rsplit(":", 1)[0])
+def renewal_promotion(sub: Subscription, start: date, held: Promo | None, promos: Iterable[Promo],
+                      redeemed: Mapping[str, int]) -> Promo | None:
+    """§2.5: the promotion the next term (`sub`, its offer, plan and seats) takes on its first day, `start`: the
+    deepest one eligible then. The one it holds is kept iff `start` lies in its window and it still fits (the
+    subscription's own redemption of it is not counted against its limit); another is auto-applied as at a purchase,
+    against the customer's redemptions (`redeemed`, by promotion id)."""
+    product_id, sku_id, _ = sub.catalog_item_id.split(":")
+    own = dict(redeemed)
+    if held is not None:
+        own[held.promotion_id] = own.get(held.promotion_id, 0) - 1
+    offered = {p.promotion_id: p for p in [*promos, *([held] if held else [])]}
+    return best_promotion(offered.values(), product_id=product_id, sku_id=sku_id, term=sub.term_duration,
+                          cycle=sub.billing_cycle, market=sub.market, on=start, quantity=sub.quantity, redeemed=own,
+                          requested=held.promotion_id if held else None)
 
 
 def renew(sub: Subscription, instant: datetime, unit_price: Decimal, next_term: NextTerm | None = None,
-          promotion: Promo | None = None) -> Subscription:
+          held: Promo | None = None, promos: Iterable[Promo] = (), redeemed: Mapping[str, int] | None = None,
+          ) -> Subscription:
     """The next term starts the day after the inclusive end, at the price effective then, with a new 168 h window;
-    a scheduled change sets its offer, term, billing cycle, quantity and maybe the term's end; `promotion` is the
-    current one, if any."""
+    a scheduled change sets its offer, term, billing cycle, quantity and maybe the term's end; `held` is the
+    promotion it holds, `promos` those of the next term's SKU, `redeemed` the customer's redemptions of each."""
     if next_term is not None:
         sub = replace(sub, catalog_item_id=next_term.catalog_item_id, term_duration=next_term.term_duration,
                       billing_cycle=next_term.billing_cycle, quantity=next_term.quantity)
     start = sub.term_end + timedelta(days=1)
-    kept = promotion if keeps_promotion(promotion, sub, start) else None
+    taken = renewal_promotion(sub, start, held, promos, redeemed or {})
     end = next_term.custom_term_end_date if next_term and next_term.custom_term_end_date else term_end(start, sub.term_duration)
     return replace(sub, term_start=start, term_end=end, anchor=None, full_price_seats=0,
                    cancellation_allowed_until=instant + CANCELLATION_WINDOW, unit_price=unit_price,
-                   promotion_id=kept.promotion_id if kept else None, effective_unit_price=discounted(unit_price, kept))
+                   promotion_id=taken.promotion_id if taken else None, effective_unit_price=discounted(unit_price, taken))

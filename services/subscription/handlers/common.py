@@ -1,12 +1,12 @@
 """The subscription service's handler registry and what its handlers share: locking, authorizing, facts."""
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from services.subscription import storage
 from services.subscription.domain import lifecycle, scheduled
 from services.subscription.domain.actors import check_acts_for
-from services.subscription.domain.purchase import Subscription
+from services.subscription.domain.purchase import NoPriceError, Subscription
 from services.subscription.domain.scheduled import NextTerm
 from shared.contracts.subscription import (
     ChangeScheduled,
@@ -20,6 +20,7 @@ from shared.contracts.subscription import NextTerm as NextTermData
 from shared.messaging.handlers import Context, Handlers
 from shared.rejection import CommandRejectedError
 from shared.rules.eos import EosRule, eos_state
+from shared.rules.prices import renewal_row
 
 handlers = Handlers("subscription")
 
@@ -90,6 +91,11 @@ async def _schedule(ctx: Context, found: storage.Locked, wanted: NextTerm) -> No
         others=await storage.term_ends(ctx.conn, sub.customer_id, other_than=sub.subscription_id)
         if wanted.custom_term_end_date else None,
     )
+    rows = await storage.price_rows(ctx.conn, next_term.catalog_item_id, sub.market, sub.currency,
+                                    next_term.term_duration, next_term.billing_cycle)
+    if renewal_row(rows, sub.term_end + timedelta(days=1), next_term.quantity) is None:  # §2.4: never derive a price
+        raise NoPriceError(f"no {sub.currency} price for {next_term.quantity} seats of {next_term.catalog_item_id}"
+                                 f" {next_term.term_duration} {next_term.billing_cycle} in {sub.market}")
     await storage.set_scheduled_change(ctx.conn, sub.subscription_id, next_term)
     await ctx.emit("subscription.change_scheduled", ChangeScheduled(**_facts(sub, ctx.now),
                    scheduled_change=NextTermData(**asdict(next_term))), key=sub.customer_id)

@@ -78,13 +78,22 @@ async def _term_ended(ctx: Context, event: TermEnded,
     sub = found.sub
     if found.kind == "perpetual":
         return None  # §1.5, row 17: perpetual software has no renewal, nothing ends; End of Sale has no effect on it
-    next_term, rows = found.next_term, found.price_rows
+    next_term, rows, promos, redeemed = found.next_term, found.price_rows, found.promotions, found.redeemed
     if next_term is not None and found.status == "active" and sub.auto_renew and not found.trial:
         target_eos = await _eos(ctx, next_term.catalog_item_id, sub.market, next_term.term_duration,
                                 next_term.billing_cycle, event.instant)
+        target_rows = await storage.price_rows(ctx.conn, next_term.catalog_item_id, sub.market, sub.currency,
+                                               next_term.term_duration, next_term.billing_cycle)
         if target_eos is not None and target_eos.state == "EndOfLife":  # §9.10: dropped, renewal goes on without it
             await _wipe(ctx, sub, next_term, "end_of_life", event.instant)
             next_term = None
+        elif renewal_row(target_rows, renewal, next_term.quantity) is None:  # §2.4: no price is derived from another
+            await _wipe(ctx, sub, next_term, "no_price", event.instant)  # plan's; renewal goes on without the change
+            next_term = None
+        else:
+            rows = target_rows
+            if next_term.catalog_item_id.rsplit(":", 1)[0] != sub.catalog_item_id.rsplit(":", 1)[0]:
+                promos, redeemed = await storage.promotions(ctx.conn, sub.customer_id, next_term.catalog_item_id)
     eos = _eos_in(found.eos_rules, sub.catalog_item_id, sub.market, sub.term_duration, sub.billing_cycle,
                   event.instant)
     # §9.10: no renewal of an EndOfLife plan, even with auto-renew; but a change scheduled out of it into a plan that
@@ -102,11 +111,9 @@ async def _term_ended(ctx: Context, event: TermEnded,
     if found.trial:
         await _convert_trial(ctx, sub, event.instant)
         return None
-    if next_term is not None:  # the rows read with the subscription are its own plan's
-        rows = await storage.price_rows(ctx.conn, next_term.catalog_item_id, sub.market, sub.currency,
-                                        next_term.term_duration, next_term.billing_cycle)
     row = renewal_row(rows, renewal, (next_term or sub).quantity)
-    renewed = renew(sub, event.instant, row.unit_price if row else sub.unit_price, next_term, found.promotion)
+    renewed = renew(sub, event.instant, row.unit_price if row else sub.unit_price, next_term, found.promotion,
+                    promos, redeemed)
     return renewed, sub.term_end
 
 

@@ -121,8 +121,9 @@ def _promo(stored: str | None) -> Promo | None:
 @dataclass(frozen=True)
 class AtTermEnd:
     """What a term end is decided on, read with the subscription locked: its offer's kind and trial flag (None, False:
-    no such offer), its scheduled change, its product's End-of-Sale rules, its current promotion and the price rows
-    of its own plan a renewal on that day could take (`renewal_row` picks one)."""
+    no such offer), its scheduled change, its product's End-of-Sale rules, its current promotion, its SKU's
+    promotions with the customer's redemptions, and the price rows of its own plan a renewal on that day could take
+    (`renewal_row` picks one)."""
 
     sub: Subscription
     status: str
@@ -132,11 +133,16 @@ class AtTermEnd:
     eos_rules: list[EosRule]
     price_rows: list[Row]
     promotion: Promo | None
+    promotions: list[Promo]  # its SKU's (a renewal may take one, §2.5)
+    redeemed: dict[str, int]  # the customer's redemptions of each
 
 
 _AT_TERM_END = f"""
 SELECT {", ".join(f"s.{f}" for f in _FIELDS)}, s.status, s.scheduled_change, o.kind, coalesce(o.trial, false) AS trial,
-       p.promotion,
+       p.promotion, sku_promotions.promotions,
+       ARRAY(SELECT ROW(u.promotion_id, count(*)) FROM subscriptions u
+             WHERE cardinality(sku_promotions.promotions) > 0 AND u.customer_id = s.customer_id
+               AND u.promotion_id IS NOT NULL GROUP BY u.promotion_id) AS redeemed,
        ARRAY(SELECT ROW({EOS_COLUMNS}) FROM eos_rules e
              WHERE e.product_id = split_part(s.catalog_item_id, ':', 1)) AS eos_rules,
        ARRAY(SELECT ROW({PRICE_COLUMNS})
@@ -145,7 +151,11 @@ SELECT {", ".join(f"s.{f}" for f in _FIELDS)}, s.status, s.scheduled_change, o.k
                AND (r.market, r.currency, r.term_duration, r.billing_cycle)
                    = (s.market, s.currency, s.term_duration, s.billing_cycle)
                AND r.effective_start <= $2 AND s.quantity BETWEEN r.tier_min AND r.tier_max) AS price_rows
-FROM subscriptions s LEFT JOIN offers o USING (catalog_item_id) LEFT JOIN promotions p USING (promotion_id)
+FROM subscriptions s LEFT JOIN offers o USING (catalog_item_id) LEFT JOIN promotions p USING (promotion_id),
+     LATERAL (SELECT ARRAY(SELECT m.promotion FROM promotions m
+                           WHERE m.promotion->>'product_id' = split_part(s.catalog_item_id, ':', 1)
+                             AND m.promotion->>'sku_id' = split_part(s.catalog_item_id, ':', 2)) AS promotions
+             ) sku_promotions
 WHERE s.subscription_id = ANY($1::text[])
 FOR UPDATE OF s"""
 
@@ -158,6 +168,7 @@ async def at_term_ends(conn: asyncpg.Connection, subscription_ids: list[str],
         _subscription(row), row["status"], row["kind"], row["trial"],
         _next_term(row["scheduled_change"]), [eos_rule(*r) for r in row["eos_rules"]],
         [Row(*r) for r in row["price_rows"]], _promo(row["promotion"]),
+        [promo_from(json.loads(p)) for p in row["promotions"]], dict(row["redeemed"]),
     ) for row in await conn.fetch(_AT_TERM_END, subscription_ids, renewal)}
 
 
