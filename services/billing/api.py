@@ -32,7 +32,7 @@ RECON_COLUMNS: list[tuple[str, Any]] = [
     ("SubscriptionStartDate", "term_start"), ("SubscriptionEndDate", "term_end"),
     ("BillingFrequency", "billing_cycle"), ("SubscriptionId", "subscription_id"), ("ReferenceId", "reference_id"),
     ("ProductQualifiers", lambda r: '["Trial"]' if r["billing_cycle"] == "none" else ""),
-    ("PromotionId", "promotion_id"), ("PriceAdjustmentDescription", lambda r: ""),
+    ("PromotionID", "promotion_id"), ("PriceAdjustmentDescription", lambda r: ""),
 ]
 
 

@@ -1,4 +1,5 @@
-"""Deciding a purchase (domain.md §1.2, §1.7, §3.1): pure, time and ids are arguments."""
+"""Deciding a purchase (domain.md §1.2, §1.3, §1.7, §3.1): pure, time and ids are arguments."""
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -9,6 +10,7 @@ from shared.rules.eos import EosRule
 from shared.rules.prices import Promo, discounted
 
 from services.subscription.domain.coterm import check_custom_term_end
+from services.subscription.domain.lifecycle import RenewalInProgressError
 
 CANCELLATION_WINDOW = timedelta(hours=168)
 PERPETUAL_REFUND_WINDOW = timedelta(days=30)  # §1.5: perpetual software is refunded in full within 30 days
@@ -46,6 +48,10 @@ class LegacyOfferError(CommandRejectedError):
     code = "LEGACY_OFFER"
 
 
+class AddonWithoutBaseError(CommandRejectedError):
+    code = "400041"
+
+
 @dataclass(frozen=True)
 class Customer:
     customer_id: str
@@ -65,6 +71,7 @@ class Offer:
     pooled_max_per_customer: int | None = None
     legacy: bool = False
     kind: str = "license"  # license | software_subscription | perpetual (§1.5)
+    addon_prerequisites: frozenset[str] = frozenset()  # PRODUCT:SKU pairs; an add-on has at least one (§1.3)
 
 
 @dataclass(frozen=True)
@@ -114,6 +121,21 @@ def check_sold(offer: Offer | None, item: str, market: str, term: str, cycle: st
                                       "for this offer")
 
 
+def check_base_held(offer: Offer, bases: Sequence[tuple[date, str]], now: datetime) -> None:
+    """§1.3, §9.1: an add-on is sold only to a customer holding, at `now`, an active subscription of one of its
+    prerequisite PRODUCT:SKUs (any availability; a trial of such a SKU too). `bases` are the (term end, kind) of the
+    customer's subscriptions in status active of those SKUs: a suspended one does not count. One whose term has ended
+    but whose term end is not handled yet may renew or expire: the partner retries (409), as for a command on it."""
+    if not offer.addon_prerequisites:
+        return
+    if any(kind == "perpetual" or now.date() <= end for end, kind in bases):
+        return
+    if bases:
+        raise RenewalInProgressError("the base subscription's term has ended and its renewal is in progress; retry "
+                                     "after 2 minutes")
+    raise AddonWithoutBaseError("The addon is not purchasable without a compatible base product")
+
+
 def purchase(
     *,
     now: datetime,
@@ -130,8 +152,10 @@ def purchase(
     custom_term_end: date | None = None,
     others: list[tuple[date, str]] | None = None,
     price_currency: str | None = None,
+    bases: Sequence[tuple[date, str]] = (),
 ) -> Subscription:
-    """The new subscription; `eos` is the End-of-Sale rule in force for the target plan at `now`, if any."""
+    """The new subscription; `eos` is the End-of-Sale rule in force for the target plan at `now`, if any; `bases`
+    are the customer's active subscriptions of the offer's prerequisites, if it is an add-on (check_base_held)."""
     if customer is None:
         raise UnknownCustomerError("no such customer; register it with customer.register first")
     if offer is None or customer.market not in offer.markets:
@@ -147,6 +171,7 @@ def purchase(
         raise QuantityOutOfRangeError(
             f"quantity {quantity} is outside {offer.min_quantity}..{offer.max_quantity} for this offer"
         )
+    check_base_held(offer, bases, now)
     if unit_price is None:
         raise NoPriceError(f"no {customer.currency} price for this offer in {customer.market} on {now.date()}")
     start = now.date()

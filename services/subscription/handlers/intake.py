@@ -100,6 +100,7 @@ async def on_purchase(ctx: Context, cmd: Purchase) -> None:
         ) if customer else None,
         custom_term_end=cmd.custom_term_end_date,
         others=await storage.term_ends(ctx.conn, cmd.customer_id) if cmd.custom_term_end_date else None,
+        bases=facts.bases,
     )
     if facts.room is not None and cmd.quantity > facts.room:
         raise PooledSeatLimitError(

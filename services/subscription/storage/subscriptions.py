@@ -229,8 +229,9 @@ class AtPurchase:
     """What a purchase is decided on, read in one statement: the customer (None: unknown) and its partner's currency,
     the offer (None: unknown), the plan's price rows in the customer's market (every currency), the currencies
     billing can convert into the partner's on the day, the product's End-of-Sale rules, the SKU's promotions, the
-    customer's redemptions of each, the room under a pooled maximum, the trials of the offer it ever had, and whether
-    the new subscription's id is taken."""
+    customer's redemptions of each, the room under a pooled maximum, the trials of the offer it ever had, whether
+    the new subscription's id is taken and, for an add-on, the (term end, kind) of the customer's active
+    subscriptions of its prerequisite SKUs."""
 
     customer: Customer | None
     offer: Offer | None
@@ -242,6 +243,7 @@ class AtPurchase:
     room: int | None
     trials_held: int
     taken: bool
+    bases: list[tuple[date, str]]
 
 
 # The SKU's promotions ($2: its catalog item id) and the customer's ($1) redemptions of each
@@ -274,7 +276,14 @@ SELECT c.customer_id, c.partner_id, c.country, pa.billing_currency, o.catalog_it
        {_pooled_held("$1", "$2")} AS pooled_held,
        CASE WHEN o.trial THEN (SELECT count(*) FROM subscriptions t WHERE t.customer_id = $1 AND t.trial_of = $2)
             ELSE 0 END AS trials_held,
-       EXISTS (SELECT FROM subscriptions WHERE subscription_id = $6) AS taken
+       EXISTS (SELECT FROM subscriptions WHERE subscription_id = $6) AS taken,
+       CASE WHEN cardinality(o.addon_prerequisites) > 0 THEN ARRAY(
+           SELECT ROW(b.term_end, coalesce(bo.kind, 'license'))
+           FROM subscriptions b LEFT JOIN offers bo USING (catalog_item_id)
+           WHERE b.customer_id = $1 AND b.status = 'active'
+             AND split_part(b.catalog_item_id, ':', 1) || ':' || split_part(b.catalog_item_id, ':', 2)
+                 = ANY(o.addon_prerequisites))
+       END AS bases
 FROM (VALUES (1)) AS one
 LEFT JOIN customers c ON c.customer_id = $1 LEFT JOIN partners pa ON pa.partner_id = c.partner_id
 LEFT JOIN offers o ON o.catalog_item_id = $2"""
@@ -289,7 +298,8 @@ async def at_purchase(conn: asyncpg.Connection, customer_id: str, catalog_item_i
     offer = offer_from(row)
     return AtPurchase(customer, offer, [Row(*r) for r in row["price_rows"]], frozenset(row["converts_from"]),
                       [eos_rule(*r) for r in row["eos_rules"]], [promo_from(json.loads(p)) for p in row["promotions"]],
-                      dict(row["redeemed"]), _room(offer, row["pooled_held"]), row["trials_held"], row["taken"])
+                      dict(row["redeemed"]), _room(offer, row["pooled_held"]), row["trials_held"], row["taken"],
+                      [(end, kind) for end, kind in row["bases"] or []])
 
 
 _TERM = """term_start = $2, term_end = $3, cancellation_allowed_until = $4, unit_price = $5, catalog_item_id = $6,
