@@ -1,6 +1,12 @@
 """Pricing's inbound messages."""
 from shared.contracts.pricing import EosDateFound, PricesPublished, SetPrice
-from shared.contracts.subscription import SubscriptionCreated
+from shared.contracts.subscription import (
+    SubscriptionCreated,
+    SubscriptionTerms,
+    TermChanged,
+    TermsRenewed,
+    Transitioned,
+)
 from shared.messaging.handlers import Context, Handlers
 
 from services.pricing import storage
@@ -21,9 +27,34 @@ async def on_set_price(ctx: Context, cmd: SetPrice) -> None:
         ), key=cmd.market)
 
 
+# A promotion's redemptions, for quotes: every promotion a subscription takes (at purchase, at renewal, by a term
+# change or an upgrade) counts once against its customer's limit (§2.5), as the subscription service counts them. An
+# event that carries none is skipped before any transaction.
+
+
+async def _redeemed(ctx: Context, taken: list[tuple[SubscriptionTerms, int]]) -> None:
+    """Record each (subscription's terms, its seats then) that carries a promotion."""
+    for terms, quantity in taken:
+        if terms.promotion_id:
+            await storage.record_redemption(ctx.conn, terms.subscription_id, terms.promotion_id, terms.customer_id,
+                                            quantity)
+
+
 @handlers.on("subscription.created", when=lambda event: bool(event.promotion_id))
 async def on_subscription_created(ctx: Context, event: SubscriptionCreated) -> None:
-    """Count a promotion's redemption (a purchase without one is skipped before any transaction)."""
-    assert event.promotion_id
-    await storage.record_redemption(ctx.conn, event.subscription_id, event.promotion_id, event.customer_id,
-                                    event.quantity)
+    await _redeemed(ctx, [(event, event.quantity)])
+
+
+@handlers.on("subscription.terms_renewed", when=lambda event: any(r.promotion_id for r in event.renewals))
+async def on_terms_renewed(ctx: Context, event: TermsRenewed) -> None:
+    await _redeemed(ctx, [(r, r.quantity) for r in event.renewals])
+
+
+@handlers.on("subscription.term_changed", when=lambda event: bool(event.promotion_id))
+async def on_term_changed(ctx: Context, event: TermChanged) -> None:
+    await _redeemed(ctx, [(event, event.quantity)])
+
+
+@handlers.on("subscription.transitioned", when=lambda event: bool(event.target.promotion_id))
+async def on_transitioned(ctx: Context, event: Transitioned) -> None:
+    await _redeemed(ctx, [(event.target, event.target_quantity_after)])

@@ -105,7 +105,7 @@ def test_a_custom_end_date_is_checked_for_the_next_term_and_applied_at_renewal()
     assert (renewed.term_start, renewed.term_end) == (date(2027, 1, 1), date(2027, 6, 30))
 
 
-def test_a_renewal_keeps_its_own_redemption_and_auto_applies_another_within_the_limits() -> None:
+def test_a_renewal_keeps_its_promotion_in_window_and_auto_applies_another_within_the_limits() -> None:
     from dataclasses import replace
 
     from shared.rules.prices import Promo
@@ -117,12 +117,12 @@ def test_a_renewal_keeps_its_own_redemption_and_auto_applies_another_within_the_
     held, other = promo("HELD", "0.15", date(2027, 6, 30)), promo("OTHER", "0.10", date(2027, 12, 31))
     promoted = replace(SUB, promotion_id="HELD", effective_unit_price=Decimal("61.2"))
     at = datetime(2027, 1, 1, tzinfo=UTC)
-    # its own redemption of HELD (limit 1) does not count against it; the deeper one stays
-    assert renew(promoted, at, Decimal("72"), None, held, [held, other], {"HELD": 1}).promotion_id == "HELD"
-    # past HELD's window, OTHER is auto-applied unless the customer has used it up
+    # the deeper one, held, stays (the redemptions passed are those of the customer's other subscriptions)
+    assert renew(promoted, at, Decimal("72"), None, held, [held, other], {}).promotion_id == "HELD"
+    # past HELD's window, OTHER is auto-applied unless the customer's other subscriptions have used it up
     later = replace(promoted, term_end=date(2027, 7, 31))
-    assert renew(later, at, Decimal("72"), None, held, [held, other], {"HELD": 1}).effective_unit_price == Decimal("64.80")
-    assert renew(later, at, Decimal("72"), None, held, [held, other], {"HELD": 1, "OTHER": 1}).promotion_id is None
+    assert renew(later, at, Decimal("72"), None, held, [held, other], {}).effective_unit_price == Decimal("64.80")
+    assert renew(later, at, Decimal("72"), None, held, [held, other], {"OTHER": 1}).promotion_id is None
     # a next term of more seats than the promotion allows renews at the list price
     more = NextTerm(SOURCE, "P1Y", "annual", 301, NOW)
-    assert renew(promoted, at, Decimal("72"), more, held, [held, other], {"HELD": 1}).promotion_id is None
+    assert renew(promoted, at, Decimal("72"), more, held, [held, other], {}).promotion_id is None

@@ -13,16 +13,13 @@ from services.subscription.domain.scheduled import NextTerm
 def renewal_promotion(sub: Subscription, start: date, held: Promo | None, promos: Iterable[Promo],
                       redeemed: Mapping[str, int]) -> Promo | None:
     """§2.5: the promotion the next term (`sub`, its offer, plan and seats) takes on its first day, `start`: the
-    deepest one eligible then. The one it holds is kept iff `start` lies in its window and it still fits (the
-    subscription's own redemption of it is not counted against its limit); another is auto-applied as at a purchase,
-    against the customer's redemptions (`redeemed`, by promotion id)."""
+    deepest one eligible then. The one it holds is kept iff `start` lies in its window and it still fits; another is
+    auto-applied as at a purchase, against `redeemed`: the customer's redemptions by its other subscriptions, by
+    promotion id (a promotion this one took before is not redeemed twice)."""
     product_id, sku_id, _ = sub.catalog_item_id.split(":")
-    own = dict(redeemed)
-    if held is not None:
-        own[held.promotion_id] = own.get(held.promotion_id, 0) - 1
     offered = {p.promotion_id: p for p in [*promos, *([held] if held else [])]}
     return best_promotion(offered.values(), product_id=product_id, sku_id=sku_id, term=sub.term_duration,
-                          cycle=sub.billing_cycle, market=sub.market, on=start, quantity=sub.quantity, redeemed=own,
+                          cycle=sub.billing_cycle, market=sub.market, on=start, quantity=sub.quantity, redeemed=redeemed,
                           requested=held.promotion_id if held else None)
 
 
@@ -31,7 +28,8 @@ def renew(sub: Subscription, instant: datetime, unit_price: Decimal, next_term: 
           ) -> Subscription:
     """The next term starts the day after the inclusive end, at the price effective then, with a new 168 h window;
     a scheduled change sets its offer, term, billing cycle, quantity and maybe the term's end; `held` is the
-    promotion it holds, `promos` those of the next term's SKU, `redeemed` the customer's redemptions of each."""
+    promotion it holds, `promos` those of the next term's SKU, `redeemed` the customer's redemptions of each by its
+    other subscriptions."""
     if next_term is not None:
         sub = replace(sub, catalog_item_id=next_term.catalog_item_id, term_duration=next_term.term_duration,
                       billing_cycle=next_term.billing_cycle, quantity=next_term.quantity)

@@ -207,7 +207,7 @@ async def on_change_term(ctx: Context, cmd: ChangeTerm) -> None:
 async def _promotion(ctx: Context, sub: Subscription, item: str, term: str, cycle: str, quantity: int) -> Promo | None:
     """The promotion a mid-term change to `item` on that term and plan takes now, if any (§2.5: such changes take
     one when eligible, and drop the one held for another term or offer)."""
-    promos, redeemed = await storage.promotions(ctx.conn, sub.customer_id, item)
+    promos, redeemed = await storage.promotions(ctx.conn, sub.customer_id, item, sub.subscription_id)
     product_id, sku_id, _ = item.split(":")
     return best_promotion(promos, product_id=product_id, sku_id=sku_id, term=term, cycle=cycle, market=sub.market,
                           on=ctx.now.date(), quantity=quantity, redeemed=redeemed)

@@ -93,7 +93,8 @@ async def _term_ended(ctx: Context, event: TermEnded,
         else:
             rows = target_rows
             if next_term.catalog_item_id.rsplit(":", 1)[0] != sub.catalog_item_id.rsplit(":", 1)[0]:
-                promos, redeemed = await storage.promotions(ctx.conn, sub.customer_id, next_term.catalog_item_id)
+                promos, redeemed = await storage.promotions(ctx.conn, sub.customer_id, next_term.catalog_item_id,
+                                                            sub.subscription_id)
     eos = _eos_in(found.eos_rules, sub.catalog_item_id, sub.market, sub.term_duration, sub.billing_cycle,
                   event.instant)
     # §9.10: no renewal of an EndOfLife plan, even with auto-renew; but a change scheduled out of it into a plan that

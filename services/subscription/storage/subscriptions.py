@@ -134,15 +134,15 @@ class AtTermEnd:
     price_rows: list[Row]
     promotion: Promo | None
     promotions: list[Promo]  # its SKU's (a renewal may take one, §2.5)
-    redeemed: dict[str, int]  # the customer's redemptions of each
+    redeemed: dict[str, int]  # the customer's redemptions of each by its other subscriptions
 
 
 _AT_TERM_END = f"""
 SELECT {", ".join(f"s.{f}" for f in _FIELDS)}, s.status, s.scheduled_change, o.kind, coalesce(o.trial, false) AS trial,
        p.promotion, sku_promotions.promotions,
-       ARRAY(SELECT ROW(u.promotion_id, count(*)) FROM subscriptions u
+       ARRAY(SELECT ROW(u.promotion_id, count(*)) FROM promotion_redemptions u
              WHERE cardinality(sku_promotions.promotions) > 0 AND u.customer_id = s.customer_id
-               AND u.promotion_id IS NOT NULL GROUP BY u.promotion_id) AS redeemed,
+               AND u.subscription_id <> s.subscription_id GROUP BY u.promotion_id) AS redeemed,
        ARRAY(SELECT ROW({EOS_COLUMNS}) FROM eos_rules e
              WHERE e.product_id = split_part(s.catalog_item_id, ':', 1)) AS eos_rules,
        ARRAY(SELECT ROW({PRICE_COLUMNS})
@@ -246,19 +246,23 @@ class AtPurchase:
     bases: list[tuple[date, str]]
 
 
-# The SKU's promotions ($2: its catalog item id) and the customer's ($1) redemptions of each
+# The SKU's promotions ($2: its catalog item id) and the customer's ($1) redemptions of each, by its subscriptions
+# other than `{other_than}` (a parameter, or NULL): every promotion a subscription ever took counts, kept in
+# promotion_redemptions by a trigger on subscriptions (migration 0016)
 _PROMOTIONS = """ARRAY(SELECT m.promotion FROM promotions m
              WHERE m.promotion->>'product_id' = split_part($2, ':', 1)
                AND m.promotion->>'sku_id' = split_part($2, ':', 2)) AS promotions,
-       ARRAY(SELECT ROW(u.promotion_id, count(*)) FROM subscriptions u
-             WHERE u.customer_id = $1 AND u.promotion_id IS NOT NULL GROUP BY u.promotion_id) AS redeemed"""
+       ARRAY(SELECT ROW(u.promotion_id, count(*)) FROM promotion_redemptions u
+             WHERE u.customer_id = $1 AND u.subscription_id IS DISTINCT FROM {other_than}
+             GROUP BY u.promotion_id) AS redeemed"""
 
 
-async def promotions(conn: asyncpg.Connection, customer_id: str, catalog_item_id: str) -> tuple[list[Promo],
-                                                                                                  dict[str, int]]:
-    """The SKU's promotions and the customer's redemptions of each (a change to another term or offer mid-term may
-    take one, §2.5)."""
-    row = await conn.fetchrow(f"SELECT {_PROMOTIONS}", customer_id, catalog_item_id)
+async def promotions(conn: asyncpg.Connection, customer_id: str, catalog_item_id: str,
+                     other_than: str) -> tuple[list[Promo], dict[str, int]]:
+    """The SKU's promotions and the customer's redemptions of each by its subscriptions other than `other_than` (a
+    mid-term change or a renewal of that one to another term or offer may take one, §2.5)."""
+    row = await conn.fetchrow(f"SELECT {_PROMOTIONS.format(other_than='$3')}", customer_id, catalog_item_id,
+                              other_than)
     assert row is not None
     return [promo_from(json.loads(p)) for p in row["promotions"]], dict(row["redeemed"])
 
@@ -272,7 +276,7 @@ SELECT c.customer_id, c.partner_id, c.country, pa.billing_currency, o.catalog_it
        ARRAY(SELECT f.from_currency FROM fx_pairs f
              WHERE f.to_currency = pa.billing_currency AND f.first_month <= $5) AS converts_from,
        ARRAY(SELECT ROW({EOS_COLUMNS}) FROM eos_rules e WHERE e.product_id = split_part($2, ':', 1)) AS eos_rules,
-       {_PROMOTIONS},
+       {_PROMOTIONS.format(other_than='NULL')},
        {_pooled_held("$1", "$2")} AS pooled_held,
        CASE WHEN o.trial THEN (SELECT count(*) FROM subscriptions t WHERE t.customer_id = $1 AND t.trial_of = $2)
             ELSE 0 END AS trials_held,

@@ -1,0 +1,24 @@
+-- Every promotion a subscription ever took, for the per-customer redemption limit (§2.5: cancelled seats count).
+-- A promotion given up later (a term change, an upgrade, a renewal out of its window) stays redeemed; a subscription
+-- that takes the same one again does not redeem it twice. Written by the triggers below, whichever statement set
+-- the subscription's promotion (a purchase, a renewal, a mid-term change, an upgrade's child).
+CREATE TABLE promotion_redemptions (
+    customer_id     text NOT NULL,
+    promotion_id    text NOT NULL,
+    subscription_id text NOT NULL,
+    PRIMARY KEY (customer_id, promotion_id, subscription_id)
+);
+INSERT INTO promotion_redemptions
+    SELECT customer_id, promotion_id, subscription_id FROM subscriptions WHERE promotion_id IS NOT NULL;
+
+CREATE FUNCTION record_redemption() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+    INSERT INTO promotion_redemptions VALUES (NEW.customer_id, NEW.promotion_id, NEW.subscription_id)
+        ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER redeemed_when_bought AFTER INSERT ON subscriptions
+    FOR EACH ROW WHEN (NEW.promotion_id IS NOT NULL) EXECUTE FUNCTION record_redemption();
+CREATE TRIGGER redeemed_when_changed AFTER UPDATE OF promotion_id ON subscriptions
+    FOR EACH ROW WHEN (NEW.promotion_id IS NOT NULL AND NEW.promotion_id IS DISTINCT FROM OLD.promotion_id)
+    EXECUTE FUNCTION record_redemption();

@@ -1,0 +1,61 @@
+"""A promotion's redemption limit counts every promotion a customer's subscriptions ever took (domain.md §2.5:
+"RedemptionLimit is per customer", "Cancelled seats count against the limit"), in the subscription service that
+decides and in pricing's quotes alike: through the real kernels on real PostgreSQL, pricing reading what the
+subscription service wrote to its outbox."""
+import asyncio
+import json
+from decimal import Decimal
+
+import pytest
+
+from services.pricing import storage as pricing_storage
+from services.pricing.app import SERVICE as PRICING
+from shared.clock import SimulatedClock
+from shared.messaging.consumer import Consumer
+from shared.messaging.decode import Record
+from tests.conftest import migrated_pool
+from tests.integration.test_command_sequences import offer, prices
+from tests.integration.test_midterm_rules import command, held, promotion, world
+
+pytestmark = pytest.mark.integration
+
+
+async def redemptions(base_infra) -> None:  # type: ignore[no-untyped-def]
+    w = await world(base_infra.database_url)
+    pricing = await migrated_pool(base_infra, "pricing")
+    try:
+        run = w.run_id.upper()
+        item, limited = f"ZZZZ{run}:0001:ZZZZ{run}", f"ZZZZ{run}:0001:LIMITEDONCE1"
+        await w.deliver("nce.catalog.events", "catalog.offer_published", offer(item, []), "p")
+        await w.deliver("nce.pricing.events", "pricing.prices_published", prices(item, "72"), "US")
+        await w.deliver("nce.pricing.events", "pricing.promotion_published",
+                        {**promotion(limited, item, "P1Y", "annual", "0.20"), "redemption_limit": 1}, "p")
+        first = await command(w, "subscription.purchase", subscription_id=w.sub("S1"), catalog_item_id=item,
+                              term_duration="P1M", billing_cycle="monthly", quantity=5)
+        assert first["data"]["promotion_id"] is None  # no promotion for P1M
+        yearly = await command(w, "subscription.change_term", subscription_id=w.sub("S1"), term_duration="P1Y",
+                               billing_cycle="annual")
+        assert yearly["data"]["promotion_id"] == limited  # a term change takes it: its one redemption
+        longer = await command(w, "subscription.change_term", subscription_id=w.sub("S1"), term_duration="P3Y",
+                               billing_cycle="triennial")
+        assert longer["data"]["promotion_id"] is None  # and gives it up, but it stays redeemed
+        second = await command(w, "subscription.purchase", subscription_id=w.sub("S2"), catalog_item_id=item,
+                               term_duration="P1Y", billing_cycle="annual", quantity=5)
+        assert (second["data"]["promotion_id"], Decimal(second["data"]["effective_unit_price"])) == (None, Decimal(72))
+        assert (await held(w, w.sub("S2")))["promotion_id"] is None
+
+        # pricing, reading the same events, counts the same redemption for its quotes
+        reader = Consumer(PRICING.handlers, pricing, SimulatedClock(await w.clock.now()), max_bytes=1_000_000)
+        for n, row in enumerate(await w.pool.fetch(
+                "SELECT key, headers, payload FROM outbox WHERE topic = 'nce.subscription.events' ORDER BY id")):
+            headers = tuple((k, v.encode()) for k, v in json.loads(row["headers"]))
+            if json.loads(row["payload"])["data"].get("customer_id") == w.customer:
+                await reader.handle(Record("nce.subscription.events", 0, n, row["key"], row["payload"], headers))
+        assert await pricing_storage.redeemed(pricing, w.customer) == {limited: 1}
+    finally:
+        await pricing.close()
+        await w.pool.close()
+
+
+def test_a_promotion_given_up_stays_redeemed_and_pricing_counts_what_the_subscription_service_does(base_infra) -> None:  # type: ignore[no-untyped-def]
+    asyncio.run(redemptions(base_infra))
