@@ -6,7 +6,7 @@ from decimal import Decimal
 import asyncpg
 
 from shared.contracts.pricing import PriceRow
-from shared.rules.prices import Promo, Row, promo_from
+from shared.rules.prices import Promo, Redeemed, Row, promo_from
 
 # price_rows: the key of a row, and what an import may change in it.
 KEY = ("product_id", "sku_id", "market", "currency", "term_duration", "billing_cycle", "tier_min", "effective_start")
@@ -44,13 +44,14 @@ async def promotions(pool: asyncpg.Pool, product_id: str, sku_id: str) -> list[P
     return [promo_from(json.loads(r["promotion"])) for r in rows]
 
 
-async def redeemed(pool: asyncpg.Pool, customer_id: str | None) -> dict[str, int]:
+async def redeemed(pool: asyncpg.Pool, customer_id: str | None) -> dict[str, Redeemed]:
+    """The customer's use of each promotion: its subscriptions that took it, and their seats then."""
     if not customer_id:
         return {}
     rows = await pool.fetch(
-        "SELECT promotion_id, count(*) AS n FROM redemptions WHERE customer_id = $1 GROUP BY promotion_id", customer_id
-    )
-    return {r["promotion_id"]: r["n"] for r in rows}
+        """SELECT promotion_id, count(*) AS n, sum(quantity) AS seats FROM redemptions WHERE customer_id = $1
+           GROUP BY promotion_id""", customer_id)
+    return {r["promotion_id"]: Redeemed(r["n"], r["seats"]) for r in rows}
 
 
 async def record_redemption(conn: asyncpg.Connection, subscription_id: str, promotion_id: str, customer_id: str,

@@ -73,19 +73,33 @@ def promo_from(p: Mapping[str, Any]) -> Promo:
     )
 
 
+@dataclass(frozen=True)
+class Redeemed:
+    """A customer's use of one promotion so far (§2.5, per customer): how many of its subscriptions took it, and the
+    seats they held under it, each at its most (cancelled and returned seats count against the maximum too)."""
+
+    times: int
+    seats: int
+
+
+NOT_REDEEMED = Redeemed(0, 0)
+
+
 def best_promotion(
     promos: Iterable[Promo], *, product_id: str, sku_id: str, term: str, cycle: str, market: str, on: date,
-    quantity: int, redeemed: Mapping[str, int] | None = None, requested: str | None = None,
+    quantity: int, redeemed: Mapping[str, Redeemed] | None = None, requested: str | None = None,
 ) -> Promo | None:
-    """The deepest eligible discount, or None. A term or plan mismatch is not an error: the list price applies."""
+    """The deepest eligible discount, or None. A term or plan mismatch is not an error: the list price applies.
+    `redeemed`: the customer's use of each so far; its seat maximum counts those seats with `quantity`."""
     redeemed = redeemed or {}
     eligible = [
         p for p in promos
         if (p.product_id, p.sku_id, p.term_duration, p.billing_cycle) == (product_id, sku_id, term, cycle)
         and market in p.markets
         and p.start_date <= on <= p.end_date
-        and p.min_quantity <= quantity <= p.max_quantity
-        and redeemed.get(p.promotion_id, 0) < p.redemption_limit
+        and p.min_quantity <= quantity
+        and redeemed.get(p.promotion_id, NOT_REDEEMED).seats + quantity <= p.max_quantity
+        and redeemed.get(p.promotion_id, NOT_REDEEMED).times < p.redemption_limit
         and (p.auto_applicable or p.promotion_id == requested)
     ]
     return max(eligible, key=lambda p: (p.discount, p.promotion_id), default=None)

@@ -13,6 +13,7 @@ from services.pricing.app import SERVICE as PRICING
 from shared.clock import SimulatedClock
 from shared.messaging.consumer import Consumer
 from shared.messaging.decode import Record
+from shared.rules.prices import Redeemed
 from tests.conftest import migrated_pool
 from tests.integration.test_command_sequences import offer, prices
 from tests.integration.test_midterm_rules import command, held, promotion, world
@@ -51,7 +52,7 @@ async def redemptions(base_infra) -> None:  # type: ignore[no-untyped-def]
             headers = tuple((k, v.encode()) for k, v in json.loads(row["headers"]))
             if json.loads(row["payload"])["data"].get("customer_id") == w.customer:
                 await reader.handle(Record("nce.subscription.events", 0, n, row["key"], row["payload"], headers))
-        assert await pricing_storage.redeemed(pricing, w.customer) == {limited: 1}
+        assert await pricing_storage.redeemed(pricing, w.customer) == {limited: Redeemed(1, 5)}
     finally:
         await pricing.close()
         await w.pool.close()
@@ -59,3 +60,37 @@ async def redemptions(base_infra) -> None:  # type: ignore[no-untyped-def]
 
 def test_a_promotion_given_up_stays_redeemed_and_pricing_counts_what_the_subscription_service_does(base_infra) -> None:  # type: ignore[no-untyped-def]
     asyncio.run(redemptions(base_infra))
+
+
+async def seat_maximum(base_infra) -> None:  # type: ignore[no-untyped-def]
+    w = await world(base_infra.database_url)
+    try:
+        run = w.run_id.upper()
+        item, twice = f"XXXX{run}:0001:XXXX{run}", f"XXXX{run}:0001:TWICEUPTO20S"
+        await w.deliver("nce.catalog.events", "catalog.offer_published", offer(item, []), "p")
+        await w.deliver("nce.pricing.events", "pricing.prices_published", prices(item, "72"), "US")
+        await w.deliver("nce.pricing.events", "pricing.promotion_published", {
+            **promotion(twice, item, "P1Y", "annual", "0.20", max_quantity=20), "redemption_limit": 2}, "p")
+
+        async def buy(name: str, seats: int) -> str | None:
+            bought = await command(w, "subscription.purchase", subscription_id=w.sub(name), catalog_item_id=item,
+                                   term_duration="P1Y", billing_cycle="annual", quantity=seats)
+            return bought["data"]["promotion_id"]
+
+        assert await buy("S1", 12) == twice
+        assert await buy("S2", 10) is None  # 12 + 10 seats would pass its maximum of 20, across the customer's
+        assert await buy("S3", 8) == twice  # 12 + 8 = 20
+        more = await command(w, "subscription.change_quantity", subscription_id=w.sub("S1"), quantity=13)
+        assert (more["type"], more["data"]["code"]) == ("subscription.command_rejected", "900275")
+        assert "8 of them on the customer's other subscriptions" in more["data"]["message"]
+        cancelled = await command(w, "subscription.cancel", subscription_id=w.sub("S3"))
+        assert cancelled["type"] == "subscription.cancelled"
+        fewer = await command(w, "subscription.change_quantity", subscription_id=w.sub("S1"), quantity=13)
+        assert fewer["data"]["code"] == "900275"  # S3's cancelled seats still count (§2.5)
+    finally:
+        await w.pool.close()
+
+
+def test_a_promotions_seat_maximum_counts_every_seat_the_customer_took_under_it(base_infra) -> None:  # type: ignore[no-untyped-def]
+    """§2.5: "Seat min/max limits are enforced across partners for the same customer … Cancelled seats count"."""
+    asyncio.run(seat_maximum(base_infra))

@@ -54,9 +54,15 @@ def test_the_168_hour_window_is_inclusive_to_the_second() -> None:
     ({"max_quantity": 11}, "900275"),
     ({"pooled_room": 1}, "800088"),
     ({"promotion": promo(max_quantity=11)}, "900275"),  # §2.5: a held promotion's maximum, inside its window
+    ({"promotion": promo(max_quantity=20), "promoted_elsewhere": 9}, "900275"),  # counted across the customer's
 ])
 def test_an_increase_is_refused_when_a_rule_says_so(kw: dict[str, object], expected: str) -> None:
     assert code(change, changes.opened(10, T0), 12, T0, **kw) == expected
+
+
+def test_a_held_promotions_maximum_leaves_room_for_the_seats_elsewhere() -> None:
+    assert change(changes.opened(10, T0), 12, T0, promotion=promo(max_quantity=20), promoted_elsewhere=8)[-1] == \
+        Batch(2, T0 + 168 * H)
 
 
 def test_seats_added_after_the_promotions_window_are_full_price_and_given_back_first_section_2_5() -> None:

@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from services.pricing.domain.quote import QuoteError, quote
-from shared.rules.prices import Promo, Row, best_promotion, discounted, pricing_currency, renewal_row, select_row
+from shared.rules.prices import Promo, Redeemed, Row, best_promotion, discounted, pricing_currency, renewal_row, select_row
 
 OPEN_START, OPEN_END = date(1753, 1, 1), date(9999, 12, 31)
 
@@ -63,10 +63,16 @@ def test_the_deepest_of_overlapping_promotions_is_applied() -> None:
     {"market": "DE"},
     {"on": date(2026, 1, 1)},
     {"quantity": 301},
-    {"redeemed": {"A": 1}},
+    {"redeemed": {"A": Redeemed(1, 5)}},  # its one redemption is used
+    {"redeemed": {"A": Redeemed(0, 291)}},  # 291 + 10 seats > its maximum of 300 (§2.5: across the customer's)
 ])
 def test_no_promotion_when_a_condition_fails_and_no_error_either(kw: dict[str, object]) -> None:
     assert best([promo("A", "0.10")], **kw) is None
+
+
+def test_a_promotions_seat_maximum_counts_the_seats_the_customer_holds_or_held_under_it() -> None:
+    limited = promo("A", "0.10", redemption_limit=2)
+    assert best([limited], redeemed={"A": Redeemed(1, 290)}) is limited  # 290 + 10 = 300: still inside
 
 
 def test_a_promotion_that_is_not_auto_applicable_needs_to_be_asked_for() -> None:

@@ -108,7 +108,7 @@ def test_a_custom_end_date_is_checked_for_the_next_term_and_applied_at_renewal()
 def test_a_renewal_keeps_its_promotion_in_window_and_auto_applies_another_within_the_limits() -> None:
     from dataclasses import replace
 
-    from shared.rules.prices import Promo
+    from shared.rules.prices import Promo, Redeemed
 
     def promo(pid: str, discount: str, end: date, limit: int = 1, top: int = 300) -> Promo:
         return Promo(pid, "CFQ7TTC0LH18", "0001", "P1Y", "annual", frozenset({"US"}), Decimal(discount),
@@ -122,7 +122,9 @@ def test_a_renewal_keeps_its_promotion_in_window_and_auto_applies_another_within
     # past HELD's window, OTHER is auto-applied unless the customer's other subscriptions have used it up
     later = replace(promoted, term_end=date(2027, 7, 31))
     assert renew(later, at, Decimal("72"), None, held, [held, other], {}).effective_unit_price == Decimal("64.80")
-    assert renew(later, at, Decimal("72"), None, held, [held, other], {"OTHER": 1}).promotion_id is None
+    assert renew(later, at, Decimal("72"), None, held, [held, other], {"OTHER": Redeemed(1, 10)}).promotion_id is None
+    # nor when its other subscriptions hold so many seats under it that these would pass its maximum (§2.5)
+    assert renew(later, at, Decimal("72"), None, held, [held, other], {"OTHER": Redeemed(0, 291)}).promotion_id is None
     # a next term of more seats than the promotion allows renews at the list price
     more = NextTerm(SOURCE, "P1Y", "annual", 301, NOW)
     assert renew(promoted, at, Decimal("72"), more, held, [held, other], {}).promotion_id is None

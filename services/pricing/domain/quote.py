@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from shared.rules.prices import Promo, Row, best_promotion, discounted, pricing_currency, select_row
+from shared.rules.prices import Promo, Redeemed, Row, best_promotion, discounted, pricing_currency, select_row
 
 
 class QuoteError(Exception):
@@ -23,7 +23,7 @@ class Quote:
 
 def quote(
     rows: list[Row], *, currency: str, fx: Mapping[str, Decimal], promos: Iterable[Promo], product_id: str,
-    sku_id: str, term: str, cycle: str, market: str, on: date, quantity: int, redeemed: Mapping[str, int],
+    sku_id: str, term: str, cycle: str, market: str, on: date, quantity: int, redeemed: Mapping[str, Redeemed],
     requested: str | None = None,
 ) -> Quote:
     """`rows` are the offer's rows for this market, term and plan, in any currency."""

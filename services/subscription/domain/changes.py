@@ -79,20 +79,24 @@ def _require_active(status: str, what: str) -> None:
 def change_quantity(
     *, status: str, trial: bool, quantity: int, batches: list[Batch], new_quantity: int, now: datetime,
     min_quantity: int, max_quantity: int, pooled_room: int | None, kind: str = "license",
-    promotion: Promo | None = None,
+    promotion: Promo | None = None, promoted_elsewhere: int = 0,
 ) -> list[Batch]:
     """The seat batches after changing `quantity` to `new_quantity`. `promotion`: the one the subscription holds
-    (§2.5): seats added inside its window take it, up to its seat maximum (an increase past it fails); seats added
-    outside it are charged the unit price without it."""
+    (§2.5): seats added inside its window take it, up to its seat maximum counted across the customer's
+    subscriptions (`promoted_elsewhere`: the seats its others hold or held under it; an increase past it fails);
+    seats added outside it are charged the unit price without it."""
     _require_active(status, "change its quantity")
     if trial:
         raise TrialLockedError("a trial's quantity can't change; convert it first")
     if not min_quantity <= new_quantity <= max_quantity:
         raise QuantityOutOfRangeError(f"quantity {new_quantity} is outside {min_quantity}..{max_quantity} for this offer")
     full_price = added_at_full_price(promotion, now)
-    if promotion is not None and not full_price and quantity < new_quantity and promotion.max_quantity < new_quantity:
+    if promotion is not None and not full_price and quantity < new_quantity \
+            and promotion.max_quantity < new_quantity + promoted_elsewhere:
+        elsewhere = f"; {promoted_elsewhere} of them on the customer's other subscriptions" if promoted_elsewhere else ""
         raise QuantityOutOfRangeError("This subscription has a discount applied and the desired quantity is not within "
-                                      f"minimum and maximum allowed quantity (at most {promotion.max_quantity} seats)")
+                                      f"minimum and maximum allowed quantity (at most {promotion.max_quantity} seats"
+                                      f"{elsewhere})")
     if new_quantity >= quantity:
         added = new_quantity - quantity
         if pooled_room is not None and added > pooled_room:

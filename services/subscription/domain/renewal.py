@@ -4,18 +4,18 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from shared.rules.prices import Promo, best_promotion, discounted
+from shared.rules.prices import Promo, Redeemed, best_promotion, discounted
 
 from services.subscription.domain.purchase import CANCELLATION_WINDOW, Subscription, term_end
 from services.subscription.domain.scheduled import NextTerm
 
 
 def renewal_promotion(sub: Subscription, start: date, held: Promo | None, promos: Iterable[Promo],
-                      redeemed: Mapping[str, int]) -> Promo | None:
+                      redeemed: Mapping[str, Redeemed]) -> Promo | None:
     """§2.5: the promotion the next term (`sub`, its offer, plan and seats) takes on its first day, `start`: the
     deepest one eligible then. The one it holds is kept iff `start` lies in its window and it still fits; another is
-    auto-applied as at a purchase, against `redeemed`: the customer's redemptions by its other subscriptions, by
-    promotion id (a promotion this one took before is not redeemed twice)."""
+    auto-applied as at a purchase, against `redeemed`: the customer's use of each by its other subscriptions, by
+    promotion id (a promotion this one took before is not redeemed twice; its seat maximum counts theirs)."""
     product_id, sku_id, _ = sub.catalog_item_id.split(":")
     offered = {p.promotion_id: p for p in [*promos, *([held] if held else [])]}
     return best_promotion(offered.values(), product_id=product_id, sku_id=sku_id, term=sub.term_duration,
@@ -24,7 +24,7 @@ def renewal_promotion(sub: Subscription, start: date, held: Promo | None, promos
 
 
 def renew(sub: Subscription, instant: datetime, unit_price: Decimal, next_term: NextTerm | None = None,
-          held: Promo | None = None, promos: Iterable[Promo] = (), redeemed: Mapping[str, int] | None = None,
+          held: Promo | None = None, promos: Iterable[Promo] = (), redeemed: Mapping[str, Redeemed] | None = None,
           ) -> Subscription:
     """The next term starts the day after the inclusive end, at the price effective then, with a new 168 h window;
     a scheduled change sets its offer, term, billing cycle, quantity and maybe the term's end; `held` is the

@@ -50,7 +50,7 @@ async def on_change_quantity(ctx: Context, cmd: ChangeQuantity) -> None:
         new_quantity=cmd.quantity, now=ctx.now, min_quantity=offer.min_quantity if offer else 1,
         max_quantity=offer.max_quantity if offer else cmd.quantity, pooled_room=found.room,
         kind=offer.kind if offer else "license",
-        promotion=found.promotion,
+        promotion=found.promotion, promoted_elsewhere=found.promoted_elsewhere,
     )
     await storage.save_batches(ctx.conn, sub.subscription_id, seats)
     await _wipe(ctx, sub, found.next_term, "quantity_changed", ctx.now)

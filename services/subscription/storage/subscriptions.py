@@ -8,7 +8,7 @@ import asyncpg
 
 from shared.http import row_json
 from shared.rules.eos import EosRule
-from shared.rules.prices import Promo, Row, promo_from
+from shared.rules.prices import Promo, Redeemed, Row, promo_from
 
 from services.subscription.domain.changes import Batch, full_price_seats
 from services.subscription.domain.purchase import Customer, Offer, Subscription
@@ -134,13 +134,13 @@ class AtTermEnd:
     price_rows: list[Row]
     promotion: Promo | None
     promotions: list[Promo]  # its SKU's (a renewal may take one, §2.5)
-    redeemed: dict[str, int]  # the customer's redemptions of each by its other subscriptions
+    redeemed: dict[str, Redeemed]  # the customer's use of each by its other subscriptions
 
 
 _AT_TERM_END = f"""
 SELECT {", ".join(f"s.{f}" for f in _FIELDS)}, s.status, s.scheduled_change, o.kind, coalesce(o.trial, false) AS trial,
        p.promotion, sku_promotions.promotions,
-       ARRAY(SELECT ROW(u.promotion_id, count(*)) FROM promotion_redemptions u
+       ARRAY(SELECT ROW(u.promotion_id, count(*), sum(u.seats)) FROM promotion_redemptions u
              WHERE cardinality(sku_promotions.promotions) > 0 AND u.customer_id = s.customer_id
                AND u.subscription_id <> s.subscription_id GROUP BY u.promotion_id) AS redeemed,
        ARRAY(SELECT ROW({EOS_COLUMNS}) FROM eos_rules e
@@ -168,7 +168,7 @@ async def at_term_ends(conn: asyncpg.Connection, subscription_ids: list[str],
         _subscription(row), row["status"], row["kind"], row["trial"],
         _next_term(row["scheduled_change"]), [eos_rule(*r) for r in row["eos_rules"]],
         [Row(*r) for r in row["price_rows"]], _promo(row["promotion"]),
-        [promo_from(json.loads(p)) for p in row["promotions"]], dict(row["redeemed"]),
+        [promo_from(json.loads(p)) for p in row["promotions"]], _redeemed(row["redeemed"]),
     ) for row in await conn.fetch(_AT_TERM_END, subscription_ids, renewal)}
 
 
@@ -199,10 +199,15 @@ class Locked:
     eos_rules: list[EosRule]
     room: int | None
     promotion: Promo | None  # the one it holds
+    promoted_elsewhere: int  # the seats its customer's other subscriptions hold or held under that promotion
 
 
 _LOCKED = f"""
 SELECT {", ".join(f"s.{f}" for f in _FIELDS)}, s.status, s.scheduled_change, {OFFER_COLUMNS}, p.promotion,
+       CASE WHEN s.promotion_id IS NULL THEN 0
+            ELSE (SELECT coalesce(sum(u.seats), 0) FROM promotion_redemptions u
+                  WHERE (u.customer_id, u.promotion_id) = (s.customer_id, s.promotion_id)
+                    AND u.subscription_id <> s.subscription_id) END AS promoted_elsewhere,
        ARRAY(SELECT ROW(b.quantity, b.refundable_until, b.full_price) FROM seat_batches b
              WHERE b.subscription_id = s.subscription_id ORDER BY b.seq) AS batches,
        ARRAY(SELECT ROW({EOS_COLUMNS}) FROM eos_rules e
@@ -221,7 +226,7 @@ async def locked(conn: asyncpg.Connection, subscription_id: str) -> Locked | Non
     offer = offer_from(row)
     return Locked(_subscription(row), row["status"], _next_term(row["scheduled_change"]),
                   offer, [Batch(*b) for b in row["batches"]], [eos_rule(*r) for r in row["eos_rules"]],
-                  _room(offer, row["pooled_held"]), _promo(row["promotion"]))
+                  _room(offer, row["pooled_held"]), _promo(row["promotion"]), row["promoted_elsewhere"])
 
 
 @dataclass(frozen=True)
@@ -239,7 +244,7 @@ class AtPurchase:
     converts_from: frozenset[str]
     eos_rules: list[EosRule]
     promotions: list[Promo]
-    redeemed: dict[str, int]
+    redeemed: dict[str, Redeemed]
     room: int | None
     trials_held: int
     taken: bool
@@ -252,19 +257,23 @@ class AtPurchase:
 _PROMOTIONS = """ARRAY(SELECT m.promotion FROM promotions m
              WHERE m.promotion->>'product_id' = split_part($2, ':', 1)
                AND m.promotion->>'sku_id' = split_part($2, ':', 2)) AS promotions,
-       ARRAY(SELECT ROW(u.promotion_id, count(*)) FROM promotion_redemptions u
+       ARRAY(SELECT ROW(u.promotion_id, count(*), sum(u.seats)) FROM promotion_redemptions u
              WHERE u.customer_id = $1 AND u.subscription_id IS DISTINCT FROM {other_than}
              GROUP BY u.promotion_id) AS redeemed"""
 
 
+def _redeemed(rows: list[tuple[str, int, int]]) -> dict[str, Redeemed]:
+    return {promotion_id: Redeemed(times, seats) for promotion_id, times, seats in rows}
+
+
 async def promotions(conn: asyncpg.Connection, customer_id: str, catalog_item_id: str,
-                     other_than: str) -> tuple[list[Promo], dict[str, int]]:
+                     other_than: str) -> tuple[list[Promo], dict[str, Redeemed]]:
     """The SKU's promotions and the customer's redemptions of each by its subscriptions other than `other_than` (a
     mid-term change or a renewal of that one to another term or offer may take one, §2.5)."""
     row = await conn.fetchrow(f"SELECT {_PROMOTIONS.format(other_than='$3')}", customer_id, catalog_item_id,
                               other_than)
     assert row is not None
-    return [promo_from(json.loads(p)) for p in row["promotions"]], dict(row["redeemed"])
+    return [promo_from(json.loads(p)) for p in row["promotions"]], _redeemed(row["redeemed"])
 
 
 _AT_PURCHASE = f"""
@@ -302,7 +311,7 @@ async def at_purchase(conn: asyncpg.Connection, customer_id: str, catalog_item_i
     offer = offer_from(row)
     return AtPurchase(customer, offer, [Row(*r) for r in row["price_rows"]], frozenset(row["converts_from"]),
                       [eos_rule(*r) for r in row["eos_rules"]], [promo_from(json.loads(p)) for p in row["promotions"]],
-                      dict(row["redeemed"]), _room(offer, row["pooled_held"]), row["trials_held"], row["taken"],
+                      _redeemed(row["redeemed"]), _room(offer, row["pooled_held"]), row["trials_held"], row["taken"],
                       [(end, kind) for end, kind in row["bases"] or []])
 
 
