@@ -57,7 +57,7 @@ def test_end_of_life_holds_over_a_narrower_end_of_sale_from_the_price_list() -> 
     rules = [rule("EndOfSale", date(2027, 1, 1), sku=S, market="US", term="P1Y", cycle="annual"),  # price list
              rule("EndOfSaleWithConversions", date(2026, 12, 15), sku=S, market="US", term="P1M"),
              rule("EndOfLife", date(2027, 6, 1))]  # the operator's, product-wide
-    state = lambda t, c, when: eos_state(rules, P, S, "US", t, c, when).state  # type: ignore[union-attr]  # noqa: E731
+    state = lambda t, c, when: eos_state(rules, P, S, "US", t, c, when).state  # type: ignore[union-attr]
     assert state("P1Y", "annual", at(2027, 5, 31, 23, 59, 59)) == "EndOfSale"
     assert state("P1Y", "annual", at(2027, 6, 1)) == "EndOfLife"
     assert state("P1M", "monthly", at(2027, 6, 1)) == "EndOfLife"
