@@ -28,16 +28,18 @@ async def on_set_price(ctx: Context, cmd: SetPrice) -> None:
 
 
 # A promotion's redemptions, for quotes: every promotion a subscription takes (at purchase, at renewal, by a term
-# change or an upgrade) counts once against its customer's limit (§2.5), as the subscription service counts them. An
-# event that carries none is skipped before any transaction.
+# change or an upgrade) counts once against its customer's limit (§2.5), as the subscription service counts them,
+# with the seats it held under it at those moments (a seat increase in between is not read here: the quote's seat
+# check can fall short of the purchase's, which decides). An event that carries none is skipped before any
+# transaction.
 
 
 async def _redeemed(ctx: Context, taken: list[tuple[SubscriptionTerms, int]]) -> None:
-    """Record each (subscription's terms, its seats then) that carries a promotion."""
+    """Record each (subscription's terms, its seats then) that carries a promotion, with the seats under it."""
     for terms, quantity in taken:
         if terms.promotion_id:
             await storage.record_redemption(ctx.conn, terms.subscription_id, terms.promotion_id, terms.customer_id,
-                                            quantity)
+                                            quantity - terms.full_price_seats)
 
 
 @handlers.on("subscription.created", when=lambda event: bool(event.promotion_id))

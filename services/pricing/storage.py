@@ -57,7 +57,8 @@ async def redeemed(pool: asyncpg.Pool, customer_id: str | None) -> dict[str, Red
 async def record_redemption(conn: asyncpg.Connection, subscription_id: str, promotion_id: str, customer_id: str,
                             quantity: int) -> None:
     await conn.execute(
-        "INSERT INTO redemptions VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        """INSERT INTO redemptions AS r VALUES ($1, $2, $3, $4) ON CONFLICT (subscription_id, promotion_id)
+           DO UPDATE SET quantity = greatest(r.quantity, EXCLUDED.quantity)""",
         subscription_id, promotion_id, customer_id, quantity,
     )
 

@@ -4,6 +4,7 @@ decides and in pricing's quotes alike: through the real kernels on real PostgreS
 subscription service wrote to its outbox."""
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -87,6 +88,17 @@ async def seat_maximum(base_infra) -> None:  # type: ignore[no-untyped-def]
         assert cancelled["type"] == "subscription.cancelled"
         fewer = await command(w, "subscription.change_quantity", subscription_id=w.sub("S1"), quantity=13)
         assert fewer["data"]["code"] == "900275"  # S3's cancelled seats still count (§2.5)
+        # seats an upgrade moves into S1 inside the window: none left under the maximum, so all at the unit price
+        source = f"VVVV{run}:0001:VVVV{run}"
+        await w.deliver("nce.catalog.events", "catalog.offer_published", offer(source, [f"XXXX{run}:0001"]), "p")
+        await w.deliver("nce.pricing.events", "pricing.prices_published", prices(source, "50"), "US")
+        await command(w, "subscription.purchase", subscription_id=w.sub("S4"), catalog_item_id=source,
+                      term_duration="P1Y", billing_cycle="annual", quantity=6)
+        await w.clock.set(await w.clock.now() + timedelta(days=8))
+        moved = await command(w, "subscription.transition", subscription_id=w.sub("S4"), target_catalog_item_id=item,
+                              quantity=6, target_subscription_id=w.sub("S1"))
+        assert (moved["type"], moved["data"]["target_quantity_after"], moved["data"]["target"]["full_price_seats"]) == \
+            ("subscription.transitioned", 18, 6), moved
     finally:
         await w.pool.close()
 
@@ -94,3 +106,32 @@ async def seat_maximum(base_infra) -> None:  # type: ignore[no-untyped-def]
 def test_a_promotions_seat_maximum_counts_every_seat_the_customer_took_under_it(base_infra) -> None:  # type: ignore[no-untyped-def]
     """§2.5: "Seat min/max limits are enforced across partners for the same customer … Cancelled seats count"."""
     asyncio.run(seat_maximum(base_infra))
+
+
+async def renewed_together(base_infra) -> None:  # type: ignore[no-untyped-def]
+    w = await world(base_infra.database_url)
+    try:
+        run = w.run_id.upper()
+        item, once = f"WWWW{run}:0001:WWWW{run}", f"WWWW{run}:0001:ONCEATRENEWL"
+        await w.deliver("nce.catalog.events", "catalog.offer_published", offer(item, []), "p")
+        await w.deliver("nce.pricing.events", "pricing.prices_published", prices(item, "72"), "US")
+        await w.deliver("nce.pricing.events", "pricing.promotion_published",
+                        {**promotion(once, item, "P1Y", "annual", "0.20"), "redemption_limit": 1}, "p")
+        for name in ("S1", "S2"):  # cotermed, P1M (no promotion), each scheduled into P1Y annual (one)
+            await command(w, "subscription.purchase", subscription_id=w.sub(name), catalog_item_id=item,
+                          term_duration="P1M", billing_cycle="monthly", quantity=5)
+            scheduled = await command(w, "subscription.schedule_change", subscription_id=w.sub(name),
+                                      term_duration="P1Y", billing_cycle="annual")
+            assert scheduled["type"] == "subscription.change_scheduled", scheduled
+        await w.clock.set(datetime(2025, 2, 1, 0, 0, 30, tzinfo=UTC))
+        await w.deliver("nce.scheduler.events", "scheduler.terms_ended", {
+            "customer_id": w.customer, "instant": "2025-02-01T00:00:00Z",
+            "terms": [{"subscription_id": w.sub(n), "term_end": "2025-01-31"} for n in ("S1", "S2")]}, w.customer)
+        held_now = [(await held(w, w.sub(n)))["promotion_id"] for n in ("S1", "S2")]
+        assert held_now == [once, None]  # renewed in one transaction, yet only one redemption (its limit)
+    finally:
+        await w.pool.close()
+
+
+def test_terms_renewed_together_do_not_take_a_promotion_past_its_limit(base_infra) -> None:  # type: ignore[no-untyped-def]
+    asyncio.run(renewed_together(base_infra))

@@ -114,3 +114,12 @@ def test_a_software_subscription_gives_no_seats_back_and_perpetual_seats_are_ref
     assert change(changes.opened(10, T0), 12, T0, kind="perpetual")[-1] == Batch(2, T0 + timedelta(days=30))
     assert code(changes.set_auto_renew, "active", True, "perpetual") == "800093"
     changes.set_auto_renew("active", False, "perpetual")
+
+
+def test_seats_an_upgrade_moves_in_take_the_targets_promotion_up_to_its_maximum_section_2_5() -> None:
+    held = promo(max_quantity=20)
+    assert changes.joining(10, T0, held, promoted=15) == [Batch(5, T0), Batch(5, T0, full_price=True)]
+    assert changes.joining(10, T0, held, promoted=5) == [Batch(10, T0)]
+    assert changes.joining(10, T0, held, promoted=25) == [Batch(10, T0, full_price=True)]
+    assert changes.joining(10, T0, promo(end_date=date(2025, 2, 1)), promoted=0) == [Batch(10, T0, full_price=True)]
+    assert changes.joining(10, T0, None, promoted=0) == [Batch(10, T0)]

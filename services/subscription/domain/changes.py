@@ -60,6 +60,16 @@ def added_at_full_price(promotion: Promo | None, now: datetime) -> bool:
     return promotion is not None and not promotion.start_date <= now.date() <= promotion.end_date
 
 
+def joining(seats: int, now: datetime, promotion: Promo | None, promoted: int) -> list[Batch]:
+    """Seats an upgrade moves into a subscription holding `promotion` (not refundable), of which its customer holds
+    or held `promoted` seats under it: inside its window they take it up to its seat maximum (§2.5); the rest, and
+    all of them outside the window, pay the unit price without it (the newest batch, given back first)."""
+    if promotion is None or added_at_full_price(promotion, now):
+        return [Batch(seats, now, full_price=promotion is not None)]
+    discounted = min(seats, max(0, promotion.max_quantity - promoted))
+    return [b for b in (Batch(discounted, now), Batch(seats - discounted, now, full_price=True)) if b.quantity]
+
+
 def opened(quantity: int, now: datetime, window: timedelta = CANCELLATION_WINDOW) -> list[Batch]:
     """The seats of a purchase or renewal: all refundable for 168 hours (perpetual software: 30 days)."""
     return [Batch(quantity, now + window)]

@@ -39,3 +39,25 @@ def renew(sub: Subscription, instant: datetime, unit_price: Decimal, next_term: 
     return replace(sub, term_start=start, term_end=end, anchor=None, full_price_seats=0,
                    cancellation_allowed_until=instant + CANCELLATION_WINDOW, unit_price=unit_price,
                    promotion_id=taken.promotion_id if taken else None, effective_unit_price=discounted(unit_price, taken))
+
+
+def taken(before: Subscription, after: Subscription) -> tuple[str, Redeemed] | None:
+    """What a renewal (`before` → `after`) added to its customer's use of a promotion, for the renewals decided after
+    it in the same transaction, which read that use before it was saved: a redemption and its seats, or more seats
+    under the one it kept."""
+    if after.promotion_id is None:
+        return None
+    seats = after.quantity - after.full_price_seats
+    if after.promotion_id != before.promotion_id:
+        return after.promotion_id, Redeemed(1, seats)
+    grown = seats - (before.quantity - before.full_price_seats)
+    return (after.promotion_id, Redeemed(0, grown)) if grown > 0 else None
+
+
+def with_taken(redeemed: Mapping[str, Redeemed], extra: Mapping[str, Redeemed]) -> dict[str, Redeemed]:
+    """`redeemed` as read, with what the renewals before in the same group took (`taken`)."""
+    out = dict(redeemed)
+    for promotion_id, more in extra.items():
+        had = out.get(promotion_id, Redeemed(0, 0))
+        out[promotion_id] = Redeemed(had.times + more.times, had.seats + more.seats)
+    return out

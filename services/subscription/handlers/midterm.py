@@ -170,9 +170,9 @@ async def on_transition(ctx: Context, cmd: TransitionCommand) -> None:
         await storage.insert_subscription(ctx.conn, moved.target, ctx.now,
                                           [changes.Batch(moved.moved, sub.cancellation_allowed_until)],  # inherited
                                           parent=sub.subscription_id)
-    elif target is not None:  # the moved seats take its promotion inside the window only (§2.5)
-        seats = [*target.batches, changes.Batch(moved.moved, ctx.now,
-                                                full_price=changes.added_at_full_price(target.promotion, ctx.now))]
+    elif target is not None:  # the moved seats take its promotion inside the window, up to its maximum (§2.5)
+        promoted = target.sub.quantity - target.sub.full_price_seats + target.promoted_elsewhere
+        seats = [*target.batches, *changes.joining(moved.moved, ctx.now, target.promotion, promoted)]
         await storage.save_batches(ctx.conn, moved.target.subscription_id, seats)
         moved = replace(moved, target=replace(moved.target, full_price_seats=changes.full_price_seats(seats)))
     await ctx.emit("subscription.transitioned", Transitioned(

@@ -4,7 +4,7 @@ from datetime import date, datetime
 from services.subscription import storage
 from services.subscription.domain import changes, lifecycle
 from services.subscription.domain.purchase import Subscription
-from services.subscription.domain.renewal import renew
+from services.subscription.domain.renewal import renew, taken, with_taken
 from services.subscription.handlers.trials import _convert_trial
 from services.subscription.handlers.common import (
     _disable,
@@ -21,7 +21,7 @@ from shared.contracts.subscription import (
     TermsRenewed,
 )
 from shared.messaging.handlers import Context
-from shared.rules.prices import renewal_row
+from shared.rules.prices import Redeemed, renewal_row
 
 
 @handlers.on("scheduler.terms_ended")
@@ -36,10 +36,14 @@ async def on_terms_ended(ctx: Context, event: TermsEnded) -> None:
     read = await storage.at_term_ends(ctx.conn, [e.subscription_id for e in ended], renewal)
     ahead = None if any(f.trial for f in read.values()) else read
     renewals: list[tuple[Subscription, date]] = []
+    used: dict[str, Redeemed] = {}  # promotions the group's renewals took so far, which the reads before did not see
     for e in ended:
         found = ahead.get(e.subscription_id) if ahead is not None else \
             await storage.at_term_end(ctx.conn, e.subscription_id, renewal)
-        if (renewed := await _term_ended(ctx, e, found)) is not None:
+        if (renewed := await _term_ended(ctx, e, found, used)) is not None:
+            assert found is not None
+            if ahead is not None and (took := taken(found.sub, renewed[0])) is not None:  # read before, saved after
+                used = with_taken(used, dict([took]))
             if ahead is None:
                 await _save(ctx, [renewed], event.instant)
             renewals.append(renewed)
@@ -68,8 +72,8 @@ async def _announce(ctx: Context, customer_id: str, instant: datetime,
                        TermsRenewed(customer_id=customer_id, instant=instant, renewals=renewed), key=customer_id)
 
 
-async def _term_ended(ctx: Context, event: TermEnded,
-                      found: storage.AtTermEnd | None) -> tuple[Subscription, date] | None:
+async def _term_ended(ctx: Context, event: TermEnded, found: storage.AtTermEnd | None,
+                      used: dict[str, Redeemed]) -> tuple[Subscription, date] | None:
     """End the term: expire, disable or convert it, or renew it. A renewal is returned (the new term, not saved yet,
     and the term end it follows) for the caller to save and announce."""
     renewal = event.instant.date()
@@ -114,7 +118,7 @@ async def _term_ended(ctx: Context, event: TermEnded,
         return None
     row = renewal_row(rows, renewal, (next_term or sub).quantity)
     renewed = renew(sub, event.instant, row.unit_price if row else sub.unit_price, next_term, found.promotion,
-                    promos, redeemed)
+                    promos, with_taken(redeemed, used))
     return renewed, sub.term_end
 
 

@@ -28,3 +28,6 @@ CREATE TRIGGER redeemed_when_changed AFTER UPDATE OF promotion_id, quantity, ful
     FOR EACH ROW WHEN (NEW.promotion_id IS NOT NULL AND (NEW.promotion_id IS DISTINCT FROM OLD.promotion_id
                        OR NEW.quantity - NEW.full_price_seats > OLD.quantity - OLD.full_price_seats))
     EXECUTE FUNCTION record_redemption();
+
+-- A renewal reads its SKU's promotions for every renewing subscription.
+CREATE INDEX promotions_sku ON promotions ((promotion->>'product_id'), (promotion->>'sku_id'));
