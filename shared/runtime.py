@@ -20,6 +20,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -272,9 +273,18 @@ def build_app(defn: ServiceDef, rt: Runtime) -> Starlette:
     async def not_ready(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=503)
 
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        """No such path (an id holding an encoded '/' included) or method: a JSON reason, as every other 4xx."""
+        assert isinstance(exc, HTTPException)
+        return JSONResponse({"error": f"{exc.detail}: {request.method} {request.url.path}"},
+                            status_code=exc.status_code, headers=exc.headers)
+
     tokens = Tokens(rt.settings)
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={NotReadyError: not_ready},
-                     middleware=[Middleware(RefuseNul), Middleware(BearerAuth, tokens=tokens)])
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={NotReadyError: not_ready, HTTPException: http_error},
+                    middleware=[Middleware(RefuseNul), Middleware(BearerAuth, tokens=tokens)])
+    app.router.redirect_slashes = False  # else an id ending in an encoded '/' is redirected to another id
+    return app
 
 
 async def refresh_gauges(defn: ServiceDef, rt: Runtime) -> None:

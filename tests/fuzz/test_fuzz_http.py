@@ -88,3 +88,19 @@ def _has_reason(response: httpx.Response) -> bool:
     except json.JSONDecodeError:
         return False
     return isinstance(body, dict) and bool(body.get("error"))
+
+
+async def test_an_id_holding_an_encoded_slash_is_a_404_with_a_reason_not_a_redirect(stack) -> None:  # type: ignore[no-untyped-def]
+    """Found by the generator above: `/catalog/items/unix%3A%2F%2F` was redirected (307, no body) to another id."""
+    pool = await migrated_pool(stack, "catalog")
+    rt = Runtime(settings=stack.service_settings("catalog"), clock=SimulatedClock(datetime(2025, 1, 15, tzinfo=UTC)),
+                 pool=pool)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(build_app(import_module("services.catalog.app").SERVICE, rt)),
+                                     base_url="http://nce", headers=OPERATOR) as client:
+            for url in ("/catalog/items/unix%3A%2F%2F", "/catalog/items/a%2Fb", "/catalog/items/"):
+                response = await client.get(url, params={"at": "@"})
+                assert (response.status_code, response.json()["error"].split(":")[0]) == (404, "Not Found"), url
+            assert (await client.post("/catalog/items")).status_code == 405
+    finally:
+        await pool.close()
