@@ -96,7 +96,8 @@ async def _term_ended(ctx: Context, event: TermEnded, found: storage.AtTermEnd |
             next_term = None
         else:
             rows = target_rows
-            if next_term.catalog_item_id.rsplit(":", 1)[0] != sub.catalog_item_id.rsplit(":", 1)[0]:
+            if (next_term.catalog_item_id.rsplit(":", 1)[0], next_term.term_duration, next_term.billing_cycle) != (
+                    sub.catalog_item_id.rsplit(":", 1)[0], sub.term_duration, sub.billing_cycle):  # another plan's
                 promos, redeemed = await storage.promotions(ctx.conn, sub.customer_id, next_term.catalog_item_id,
                                                             sub.subscription_id)
     eos = _eos_in(found.eos_rules, sub.catalog_item_id, sub.market, sub.term_duration, sub.billing_cycle,

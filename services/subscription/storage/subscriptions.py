@@ -133,7 +133,7 @@ class AtTermEnd:
     eos_rules: list[EosRule]
     price_rows: list[Row]
     promotion: Promo | None
-    promotions: list[Promo]  # its SKU's (a renewal may take one, §2.5)
+    promotions: list[Promo]  # its SKU's for its own plan (a renewal into that plan may take one, §2.5)
     redeemed: dict[str, Redeemed]  # the customer's use of each by its other subscriptions
 
 
@@ -154,7 +154,9 @@ SELECT {", ".join(f"s.{f}" for f in _FIELDS)}, s.status, s.scheduled_change, o.k
 FROM subscriptions s LEFT JOIN offers o USING (catalog_item_id) LEFT JOIN promotions p USING (promotion_id),
      LATERAL (SELECT ARRAY(SELECT m.promotion FROM promotions m
                            WHERE m.promotion->>'product_id' = split_part(s.catalog_item_id, ':', 1)
-                             AND m.promotion->>'sku_id' = split_part(s.catalog_item_id, ':', 2)) AS promotions
+                             AND m.promotion->>'sku_id' = split_part(s.catalog_item_id, ':', 2)
+                             AND m.promotion->>'term_duration' = s.term_duration
+                             AND m.promotion->>'billing_cycle' = s.billing_cycle) AS promotions
              ) sku_promotions
 WHERE s.subscription_id = ANY($1::text[])
 FOR UPDATE OF s"""
