@@ -145,7 +145,8 @@ async def connect(defn: ServiceDef, rt: Runtime) -> None:
         consumer = Consumer(
             defn.handlers, rt.pool, rt.clock, max_bytes=s.max_message_bytes, max_backoff_s=backoff,
             on_commit=rt.relay.wake.set, kill_after_commit=s.fault_kill_after_commit,
-            verifier=Verifier(s.verification_keys(), lambda: datetime.now(UTC)),  # tokens live in wall time
+            verifier=Verifier(s.verification_keys(), lambda: datetime.now(UTC),  # tokens live in wall time
+                              scopes=s.command_scopes),
         )
 
         pace = pace_s(s, defn.handlers.topics)

@@ -65,11 +65,14 @@ class CommandKeySettings(BaseSettings):
     """Signed commands (shared/messaging/signing.py). The services verify with `command_keys`, JSON
     {"issuer": "HS256 secret (32+ characters) or Ed25519 public key PEM"}, never defaulted: without any, every command
     is refused as unauthenticated. A publishing system such as `nce send` signs as `command_issuer` with
-    `command_signing_key` (the HS256 secret, or its Ed25519 private key PEM)."""
+    `command_signing_key` (the HS256 secret, or its Ed25519 private key PEM). `command_scopes`, JSON
+    {"issuer": ["partner id", …]}, confines an issuer to acting for those partners (never as the operator): give one
+    to each partner's own system; an issuer not in it signs for any actor (the platform's own systems)."""
 
     model_config = _NCE
 
     command_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    command_scopes: dict[str, list[str]] = Field(default_factory=dict)
     command_issuer: str = "nce-cli"
     command_signing_key: SecretStr | None = None
 
@@ -78,6 +81,8 @@ class CommandKeySettings(BaseSettings):
         from shared.messaging.signing import check_keys
 
         check_keys({i: k.get_secret_value() for i, k in self.command_keys.items()})
+        if unknown := set(self.command_scopes) - set(self.command_keys):
+            raise ValueError(f"NCE_COMMAND_SCOPES names issuers with no key in NCE_COMMAND_KEYS: {sorted(unknown)}")
         if self.command_signing_key:
             check_keys({self.command_issuer: self.command_signing_key.get_secret_value()})
         return self

@@ -18,8 +18,9 @@ class Actor(BaseModel):
 
     @property
     def is_operator(self) -> bool:
-        """The platform operator, who may act for any partner and alone runs the catalog and price lists."""
-        return OPERATOR_ROLE in self.roles
+        """The platform operator, who may act for any partner and alone runs the catalog and price lists: no partner
+        and the operator's role (a partner's actor holding that role is still only that partner)."""
+        return self.partner_id is None and OPERATOR_ROLE in self.roles
 
 
 OPERATOR_ROLE = "GlobalAdmin"

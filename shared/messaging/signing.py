@@ -9,7 +9,9 @@ for HS256, or an Ed25519 public key in PEM for EdDSA). Its claims:
 The token's header names the issuer as its `kid`, so the verifier picks the key from the header and decodes the token
 once; a token whose header has no `kid` naming a known issuer (issued before `kid` was added, or by a system that sets
 no kid or its own key ids) is still accepted, its key found from its unverified `iss` at the cost of a second decode.
-Either way the verified `iss` must name the issuer whose key checked the signature.
+Either way the verified `iss` must name the issuer whose key checked the signature. An issuer given a scope
+(`NCE_COMMAND_SCOPES`) signs only for the partners in it, so one partner's system cannot act as another or as the
+operator.
 Expiry is judged at the instant the broker took the record (its timestamp), so a command queued behind a long outage
 is still good; a record stamped in the future beyond the leeway is refused. Times are wall-clock, never the simulated
 clock: tokens live in the real world.
@@ -23,6 +25,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import jwt
+from pydantic import ValidationError
 
 from shared.contracts.envelope import Actor, Envelope
 
@@ -140,9 +143,10 @@ class Verifier:
     """What the services use: every issuer's verification key, and the wall clock."""
 
     def __init__(self, keys: dict[str, str], now: Callable[[], datetime],
-                 max_lifetime: timedelta = timedelta(hours=1)) -> None:
+                 max_lifetime: timedelta = timedelta(hours=1), scopes: dict[str, list[str]] | None = None) -> None:
         check_keys(keys)
         self.keys, self.now, self.max_lifetime = keys, now, max_lifetime
+        self.scopes = {issuer: frozenset(partners) for issuer, partners in (scopes or {}).items()}
 
     def verify(self, value: bytes, headers: tuple[tuple[str, bytes], ...], timestamp: datetime,
                envelope: Envelope) -> None:
@@ -178,7 +182,15 @@ class Verifier:
         self._check_times(claims, timestamp)
         if claims["sha256"] != digest(value):
             raise Unauthenticated("the token signs another message (sha256 of the record differs)")
-        signed = Actor(partner_id=claims.get("partner_id"), roles=claims.get("roles") or [])
+        try:
+            signed = Actor(partner_id=claims.get("partner_id"), roles=claims.get("roles") or [])
+        except ValidationError:
+            raise Unauthenticated("the token's partner_id must be a string or null and its roles a list of strings"
+                                  ) from None
+        scope = self.scopes.get(issuer)
+        if scope is not None and (signed.partner_id not in scope or signed.is_operator):
+            raise Unauthenticated(f"issuer {issuer!r} may sign only for partners {', '.join(sorted(scope))}, not "
+                                  f"for {signed.partner_id or 'the operator'} (NCE_COMMAND_SCOPES)")
         if (envelope.actor or Actor()) != signed:
             raise Unauthenticated(f"the envelope's actor differs from the signed one ({signed.model_dump_json()})")
 

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from services.system import System
-from shared.contracts.envelope import Actor
+from shared.contracts.envelope import OPERATOR, Actor
 from shared.messaging.signing import Signer
 from tests.conftest import SIGNER
 from tests.kafka import command, publish, read
@@ -45,16 +45,16 @@ def system(stack):  # type: ignore[no-untyped-def]
 async def test_commands_that_are_not_signed_for_are_parked_and_change_nothing(stack, system) -> None:
     now = datetime.now(UTC)
     reused = uuid.uuid4()  # a forger's pick of id must not burn it for the genuine command sent later
-    value = command("partner.register", partner("P1"), actor=P1_ADMIN)
-    forged_value = command("partner.register", partner("P1"), id=reused, actor=P1_ADMIN)
+    value = command("partner.register", partner("P1"), actor=OPERATOR)
+    forged_value = command("partner.register", partner("P1"), id=reused, actor=OPERATOR)
     as_p2 = command("partner.register", partner("P2"), actor=P2_ADMIN)
     forger = Signer(SIGNER.issuer, "not-the-key-" + "x" * 30)
     bad = {
         "unsigned": (value, []),
-        "expired": (value, [SIGNER.header(value, P1_ADMIN, now - timedelta(hours=1))]),
-        "forged": (forged_value, [forger.header(forged_value, P1_ADMIN, now)]),
-        "tampered": (command("partner.register", {**partner("P1"), "name": "Evil"}, actor=P1_ADMIN),
-                     [SIGNER.header(value, P1_ADMIN, now)]),
+        "expired": (value, [SIGNER.header(value, OPERATOR, now - timedelta(hours=1))]),
+        "forged": (forged_value, [forger.header(forged_value, OPERATOR, now)]),
+        "tampered": (command("partner.register", {**partner("P1"), "name": "Evil"}, actor=OPERATOR),
+                     [SIGNER.header(value, OPERATOR, now)]),
         "mis-attributed": (as_p2, [SIGNER.header(as_p2, P1_ADMIN, now)]),  # a P1 token on a P2 command
     }
     await publish(stack.bootstrap, COMMANDS, [(b"P1", v, h) for v, h in bad.values()])
@@ -66,7 +66,7 @@ async def test_commands_that_are_not_signed_for_are_parked_and_change_nothing(st
     refused = await outcomes(stack.bootstrap, EVENTS, until=len(bad))
     assert {e["data"]["code"] for e in refused.values()} == {"UNAUTHENTICATED"}
 
-    genuine = command("partner.register", partner("P1"), id=reused, actor=P1_ADMIN)
+    genuine = command("partner.register", partner("P1"), id=reused, actor=OPERATOR)
     await publish(stack.bootstrap, COMMANDS, [(b"P1", genuine)])
     applied = await outcomes(stack.bootstrap, EVENTS, until=len(bad) + 1)
     assert applied[str(reused)]["type"] in ("partner.registered", "subscription.command_rejected")
@@ -87,7 +87,20 @@ async def test_a_signed_partner_acts_only_for_its_own_customers_and_never_runs_t
     await publish(stack.bootstrap, COMMANDS, [(b"C1", steal)])
     events = await outcomes(stack.bootstrap, EVENTS, until=4)
     theft = events[json.loads(steal)["id"]]
-    assert theft["type"] == "subscription.command_rejected" and theft["data"]["code"] == "FORBIDDEN"
+    assert theft["type"] == "subscription.command_rejected" and theft["data"]["code"] == "UNKNOWN_CUSTOMER"
+
+    # Another partner's customer answers as one that does not exist, and its registration is not P2's to change.
+    probe = command("subscription.purchase", {**json.loads(steal)["data"], "customer_id": "C-NONE"}, actor=P2_ADMIN)
+    seize = command("customer.register", {"partner_id": "P2", "customer_id": "C1", "name": "Mine", "country": "DE"},
+                    actor=P2_ADMIN)
+    await publish(stack.bootstrap, COMMANDS, [(b"C-NONE", probe), (b"C1", seize)])
+    events = await outcomes(stack.bootstrap, EVENTS, until=6)
+    assert events[json.loads(probe)["id"]]["data"] == {**theft["data"]}
+    assert events[json.loads(seize)["id"]]["data"]["code"] == "CUSTOMER_EXISTS"
+    own_partner = command("partner.register", {**partner("P2"), "billing_currency": "EUR"}, actor=P2_ADMIN)
+    await publish(stack.bootstrap, COMMANDS, [(b"P2", own_partner)])
+    events = await outcomes(stack.bootstrap, EVENTS, until=7)
+    assert events[json.loads(own_partner)["id"]]["data"]["code"] == "FORBIDDEN"
 
     offer = json.loads(SAMPLES.joinpath("catalog.publish_offer.v1.json").read_text())["data"]  # a valid offer
     publish_offer = command("catalog.publish_offer", offer, actor=P1_ADMIN)
@@ -98,4 +111,7 @@ async def test_a_signed_partner_acts_only_for_its_own_customers_and_never_runs_t
     conn = await asyncpg.connect(stack.database_url)
     assert await conn.fetchval("SELECT count(*) FROM subscription.subscriptions") == 0
     assert await conn.fetchval("SELECT count(*) FROM catalog.offers") == 0
+    assert await conn.fetchrow("SELECT partner_id, name, country FROM subscription.customers") == ("P1", "Fabrikam",
+                                                                                                  "US")
+    assert await conn.fetchval("SELECT billing_currency FROM subscription.partners WHERE partner_id = 'P2'") == "USD"
     await conn.close()

@@ -8,6 +8,7 @@ import pytest
 from services.subscription.domain import changes
 from services.subscription.domain.actors import check_acts_for
 from services.subscription.domain.changes import Batch
+from shared.contracts.envelope import Actor
 from shared.rejection import CommandRejectedError
 from shared.rules.prices import Promo
 
@@ -98,15 +99,24 @@ def test_only_an_active_subscription_is_suspended_and_only_before_term_end_react
     ([], "subscription.suspend", False),
 ])
 def test_partner_roles(roles: list[str], command: str, allowed: bool) -> None:
+    actor = Actor(partner_id="P1", roles=roles)
     if allowed:
-        check_acts_for("P1", roles, "P1", command)
+        check_acts_for(actor, "P1", command)
     else:
-        assert code(check_acts_for, "P1", roles, "P1", command) == "FORBIDDEN"
+        assert code(check_acts_for, actor, "P1", command) == "FORBIDDEN"
 
 
 def test_a_partner_never_acts_for_another_partners_customers_but_an_operator_may() -> None:
-    assert code(check_acts_for, "P2", ["AdminAgent"], "P1", "subscription.cancel") == "FORBIDDEN"
-    check_acts_for(None, ["GlobalAdmin"], "P1", "subscription.cancel")
+    p2 = Actor(partner_id="P2", roles=["AdminAgent"])
+    assert code(check_acts_for, p2, "P1", "subscription.cancel") == "FORBIDDEN"
+    unknown = CommandRejectedError("no subscription S1", "UNKNOWN_SUBSCRIPTION")
+    with pytest.raises(CommandRejectedError) as hidden:  # a stored entity of P1's answers P2 as unknown
+        check_acts_for(p2, "P1", "subscription.cancel", unknown)
+    assert hidden.value is unknown
+    check_acts_for(Actor(partner_id=None, roles=["GlobalAdmin"]), "P1", "subscription.cancel")
+    posing = Actor(partner_id="P2", roles=["AdminAgent", "GlobalAdmin"])  # the operator's role, but P2's actor
+    assert code(check_acts_for, posing, "P1", "subscription.cancel") == "FORBIDDEN"
+    assert code(check_acts_for, None, "P1", "subscription.cancel") == "FORBIDDEN"  # no actor at all
 
 
 def test_a_software_subscription_gives_no_seats_back_and_perpetual_seats_are_refundable_for_30_days() -> None:

@@ -33,6 +33,14 @@ def test_an_unknown_service_or_a_simulated_clock_without_start_is_refused() -> N
         ServiceSettings(service="billing", clock="simulated", **BASE)
 
 
+def test_a_command_scope_must_name_an_issuer_with_a_key() -> None:
+    keys = {"p1-crm": "k" * 40}
+    s = ServiceSettings(service="subscription", command_keys=keys, command_scopes={"p1-crm": ["P1"]}, **BASE)
+    assert s.command_scopes == {"p1-crm": ["P1"]}
+    with pytest.raises(ValidationError, match=r"no key in NCE_COMMAND_KEYS: \['p2-crm'\]"):
+        ServiceSettings(service="subscription", command_keys=keys, command_scopes={"p2-crm": ["P2"]}, **BASE)
+
+
 async def test_the_simulated_clock_moves_forward_only() -> None:
     clock = SimulatedClock(datetime(2025, 1, 1, tzinfo=UTC))
     await clock.set(datetime(2025, 2, 1, tzinfo=UTC))

@@ -123,6 +123,26 @@ def test_short_hmac_secrets_are_refused_at_configuration() -> None:
         Signer("crm", "short")
 
 
+def test_a_scoped_issuer_signs_only_for_its_own_partners_and_never_as_the_operator() -> None:
+    scoped = Verifier({"crm": KEY, "p1-crm": KEY.upper()}, lambda: NOW, scopes={"p1-crm": ["P1"]})
+    p1_system = Signer("p1-crm", KEY.upper())
+    assert decode(signed(signer=p1_system), 100_000, scoped) is not None
+    p2 = Actor(partner_id="P2", roles=["AdminAgent"])
+    assert "may sign only for partners P1, not for P2" in reason(signed(p2, signer=p1_system), scoped)
+    operator = Actor(partner_id=None, roles=["GlobalAdmin"])
+    assert "not for the operator" in reason(signed(operator, signer=p1_system), scoped)
+    assert decode(signed(p2), 100_000, scoped) is not None  # an issuer with no scope: the platform's own systems
+
+
+def test_a_signed_actor_of_the_wrong_shape_is_unauthenticated_not_a_crash() -> None:
+    value = command("partner.register", PARTNER, actor=P1_ADMIN)
+    for actor in ({"partner_id": 5, "roles": ["AdminAgent"]}, {"partner_id": "P1", "roles": "AdminAgent"}):
+        claims = {"iss": "crm", "iat": NOW, "exp": NOW + timedelta(minutes=5), **actor,
+                  "sha256": hashlib.sha256(value).hexdigest()}
+        token = jwt.encode(claims, KEY, algorithm="HS256", headers={"kid": "crm"})
+        assert "must be a string or null" in reason(record(value, [(HEADER, f"Bearer {token}".encode())]))
+
+
 def test_events_need_no_signature() -> None:
     event = Record("nce.subscription.events", 0, 0, None, command("partner.registered", PARTNER, actor=None))
     assert decode(event, 100_000, verifier()) is not None  # an internal fact from the outbox: no token asked

@@ -24,6 +24,9 @@ class UnknownCustomerError(CommandRejectedError):
     code = "UNKNOWN_CUSTOMER"
 
 
+UNKNOWN_CUSTOMER = "no such customer; register it with customer.register first"
+
+
 class UnknownOfferError(CommandRejectedError):
     code = "UNKNOWN_OFFER"
 
@@ -157,7 +160,7 @@ def purchase(
     """The new subscription; `eos` is the End-of-Sale rule in force for the target plan at `now`, if any; `bases`
     are the customer's active subscriptions of the offer's prerequisites, if it is an add-on (check_base_held)."""
     if customer is None:
-        raise UnknownCustomerError("no such customer; register it with customer.register first")
+        raise UnknownCustomerError(UNKNOWN_CUSTOMER)
     if offer is None or customer.market not in offer.markets:
         raise UnknownOfferError(f"the offer is not sold in market {customer.market}")
     if offer.legacy:

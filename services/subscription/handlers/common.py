@@ -24,18 +24,18 @@ from shared.rules.prices import renewal_row
 
 handlers = Handlers("subscription")
 
-def _authorize(ctx: Context, partner_id: str) -> None:
-    actor = ctx.envelope.actor
-    check_acts_for(actor.partner_id if actor else None, actor.roles if actor else [], partner_id, ctx.envelope.type)
+def _authorize(ctx: Context, partner_id: str, hidden: CommandRejectedError | None = None) -> None:
+    check_acts_for(ctx.envelope.actor, partner_id, ctx.envelope.type, hidden)
 
 
 async def _locked(ctx: Context, subscription_id: str) -> storage.Locked:
     """The subscription, locked for this transaction, with what commands on it are decided on, once the actor is
-    known to be allowed to act on it."""
+    known to be allowed to act on it (another partner's answers as unknown)."""
     found = await storage.locked(ctx.conn, subscription_id)
+    unknown = CommandRejectedError(f"no subscription {subscription_id}", "UNKNOWN_SUBSCRIPTION")
     if found is None:
-        raise CommandRejectedError(f"no subscription {subscription_id}", "UNKNOWN_SUBSCRIPTION")
-    _authorize(ctx, found.sub.partner_id)
+        raise unknown
+    _authorize(ctx, found.sub.partner_id, unknown)
     lifecycle.check_term_not_ending(found.status, found.offer.kind if found.offer else "license", found.sub.term_end,
                                     ctx.now)
     return found

@@ -50,7 +50,7 @@ async def on_fx_rates_published(ctx: Context, event: FxRatesPublished) -> None:
 
 @handlers.on("partner.register")
 async def on_register_partner(ctx: Context, cmd: RegisterPartner) -> None:
-    _authorize(ctx, cmd.partner_id)
+    ctx.require_operator()  # a partner's billing currency and country are the platform's to set, not its own
     await storage.upsert_partner(ctx.conn, cmd)
     await ctx.emit("partner.registered", PartnerRegistered(**cmd.model_dump()), key=cmd.partner_id)
 
@@ -60,7 +60,9 @@ async def on_register_customer(ctx: Context, cmd: RegisterCustomer) -> None:
     _authorize(ctx, cmd.partner_id)
     if not await storage.partner_exists(ctx.conn, cmd.partner_id):
         raise CommandRejectedError(f"no partner {cmd.partner_id}; register it first", "UNKNOWN_PARTNER")
-    await storage.upsert_customer(ctx.conn, cmd)
+    if not await storage.upsert_customer(ctx.conn, cmd):
+        raise CommandRejectedError(f"customer id {cmd.customer_id} is another partner's; choose another",
+                                   "CUSTOMER_EXISTS")
     await ctx.emit("customer.registered", CustomerRegistered(**cmd.model_dump()), key=cmd.customer_id)
 
 
@@ -70,8 +72,8 @@ async def on_purchase(ctx: Context, cmd: Purchase) -> None:
     facts = await storage.at_purchase(ctx.conn, cmd.customer_id, cmd.catalog_item_id, cmd.term_duration,
                                       cmd.billing_cycle, ctx.now.date(), subscription_id)
     customer, offer = facts.customer, facts.offer
-    if customer is not None:
-        _authorize(ctx, customer.partner_id)
+    if customer is not None:  # another partner's customer answers as unknown
+        _authorize(ctx, customer.partner_id, rules.UnknownCustomerError(rules.UNKNOWN_CUSTOMER))
     row = None
     if customer is not None:  # priced in the partner's currency, else the market's, converted by billing (§2.1)
         currency = pricing_currency((r.currency for r in facts.price_rows), customer.currency)

@@ -96,8 +96,8 @@ async def on_convert_trial(ctx: Context, cmd: ConvertTrial) -> None:
 async def _into_existing(ctx: Context, trial_found: storage.Locked, cmd: ConvertTrial) -> None:
     sub = trial_found.sub
     found = await storage.locked(ctx.conn, cmd.target_subscription_id or "")
-    if found is None:
-        raise CommandRejectedError(f"no subscription {cmd.target_subscription_id}", "900258")
+    if found is None or found.sub.customer_id != sub.customer_id:  # as unknown: it may be another partner's
+        raise CommandRejectedError(f"no subscription {cmd.target_subscription_id} of this customer", "900258")
     target, target_status = found.sub, found.status
     trial.check_existing_target(sub, target, target_status)
     await _check_converts_into(ctx, sub, target.catalog_item_id)

@@ -17,10 +17,13 @@ async def partner_exists(conn: asyncpg.Connection, partner_id: str) -> bool:
     return bool(await conn.fetchval("SELECT true FROM partners WHERE partner_id = $1", partner_id))
 
 
-async def upsert_customer(conn: asyncpg.Connection, c: RegisterCustomer) -> None:
-    await conn.execute(
+async def upsert_customer(conn: asyncpg.Connection, c: RegisterCustomer) -> bool:
+    """Register the customer, or update it when its partner registered it before; False (and nothing written) when
+    another partner holds its id."""
+    return bool(await conn.fetchval(
         """INSERT INTO customers (customer_id, partner_id, name, country, segment) VALUES ($1, $2, $3, $4, $5)
            ON CONFLICT (customer_id) DO UPDATE SET name = EXCLUDED.name, country = EXCLUDED.country,
-           segment = EXCLUDED.segment""",
+           segment = EXCLUDED.segment WHERE customers.partner_id = EXCLUDED.partner_id
+           RETURNING true""",
         c.customer_id, c.partner_id, c.name, c.country, c.segment,
-    )
+    ))
