@@ -46,6 +46,13 @@ def renewal_row(rows: Iterable[Row], on: date, quantity: int) -> Row | None:
     return max(earlier, key=lambda r: (r.effective_start, r.effective_end), default=None)
 
 
+def next_term_row(rows: Iterable[Row], on: date, quantity: int, same_offer: bool) -> Row | None:
+    """A next term's row: a renewal of the subscription's own offer may take the newest earlier one (§9.5: EOS offers
+    leave the current list); a move into another offer (a scheduled upgrade, a trial's paid offer) needs a row in
+    effect on `on`, as a purchase does (§2.3, §2.4: never a price that has ended)."""
+    return renewal_row(rows, on, quantity) if same_offer else select_row(rows, on, quantity)
+
+
 @dataclass(frozen=True)
 class Promo:
     promotion_id: str

@@ -248,6 +248,15 @@ async def renewal_promotions(database_url: str) -> None:
                                  catalog_item_id=other)
         assert (unpriced["type"], unpriced["data"]["code"]) == ("subscription.command_rejected", "NO_PRICE")
         assert "no USD price for 5 seats of " + other in unpriced["data"]["message"]
+        ended = f"XXXX{run}:0001:XXXX{run}"  # an upgrade target whose only row closed before S3's renewal
+        await w.deliver("nce.catalog.events", "catalog.offer_published", offer(ended, []), "p")
+        await w.deliver("nce.catalog.events", "catalog.offer_published", offer(item, [f"YYYY{run}:0001",
+                                                                                      f"XXXX{run}:0001"]), "p")
+        closed = prices(ended, "50")
+        closed["rows"] = [{**r, "effective_start": "2024-01-01", "effective_end": "2025-01-15"} for r in closed["rows"]]
+        await w.deliver("nce.pricing.events", "pricing.prices_published", closed, "US")
+        gone = await command(w, "subscription.schedule_change", subscription_id=w.sub("S3"), catalog_item_id=ended)
+        assert (gone["type"], gone["data"]["code"]) == ("subscription.command_rejected", "NO_PRICE"), gone
         # a change accepted before the price check existed: S2's, pointed at the unpriced offer
         stored = (await held(w, w.sub("S2")))["scheduled_change"]
         await w.pool.execute("UPDATE subscriptions SET scheduled_change = $2 WHERE subscription_id = $1",

@@ -5,7 +5,17 @@ from decimal import Decimal
 import pytest
 
 from services.pricing.domain.quote import QuoteError, quote
-from shared.rules.prices import Promo, Redeemed, Row, best_promotion, discounted, pricing_currency, renewal_row, select_row
+from shared.rules.prices import (
+    Promo,
+    Redeemed,
+    Row,
+    best_promotion,
+    discounted,
+    next_term_row,
+    pricing_currency,
+    renewal_row,
+    select_row,
+)
 
 OPEN_START, OPEN_END = date(1753, 1, 1), date(9999, 12, 31)
 
@@ -37,6 +47,13 @@ def test_a_renewal_of_an_offer_gone_from_the_list_uses_its_newest_earlier_row() 
     assert select_row(rows, date(2027, 3, 1), 1) is None
     assert renewal_row(rows, date(2027, 3, 1), 1).unit_price == Decimal("110")  # type: ignore[union-attr]
     assert renewal_row(rows, date(2025, 6, 1), 1).unit_price == Decimal("110")  # type: ignore[union-attr]
+
+
+def test_a_next_term_in_another_offer_needs_a_row_in_effect_its_own_offer_may_take_the_newest_earlier() -> None:
+    ended = [row("72", date(2025, 1, 1), date(2026, 6, 30))]  # closed by its EffectiveEndDate, no EOS rule
+    assert next_term_row(ended, date(2026, 8, 1), 1, same_offer=True).unit_price == Decimal("72")  # type: ignore[union-attr]
+    assert next_term_row(ended, date(2026, 8, 1), 1, same_offer=False) is None
+    assert next_term_row(ended, date(2026, 6, 30), 1, same_offer=False).unit_price == Decimal("72")  # type: ignore[union-attr]
 
 
 def promo(pid: str, discount: str, **kw: object) -> Promo:

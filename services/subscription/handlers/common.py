@@ -20,7 +20,7 @@ from shared.contracts.subscription import NextTerm as NextTermData
 from shared.messaging.handlers import Context, Handlers
 from shared.rejection import CommandRejectedError
 from shared.rules.eos import EosRule, eos_state
-from shared.rules.prices import renewal_row
+from shared.rules.prices import next_term_row
 
 handlers = Handlers("subscription")
 
@@ -93,7 +93,8 @@ async def _schedule(ctx: Context, found: storage.Locked, wanted: NextTerm) -> No
     )
     rows = await storage.price_rows(ctx.conn, next_term.catalog_item_id, sub.market, sub.currency,
                                     next_term.term_duration, next_term.billing_cycle)
-    if renewal_row(rows, sub.term_end + timedelta(days=1), next_term.quantity) is None:  # §2.4: never derive a price
+    if next_term_row(rows, sub.term_end + timedelta(days=1), next_term.quantity,  # §2.4: never derive a price
+                     next_term.catalog_item_id == sub.catalog_item_id) is None:
         raise NoPriceError(f"no {sub.currency} price for {next_term.quantity} seats of {next_term.catalog_item_id}"
                                  f" {next_term.term_duration} {next_term.billing_cycle} in {sub.market}")
     await storage.set_scheduled_change(ctx.conn, sub.subscription_id, next_term)

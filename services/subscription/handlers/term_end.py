@@ -21,7 +21,7 @@ from shared.contracts.subscription import (
     TermsRenewed,
 )
 from shared.messaging.handlers import Context
-from shared.rules.prices import Redeemed, renewal_row
+from shared.rules.prices import Redeemed, next_term_row, renewal_row
 
 
 @handlers.on("scheduler.terms_ended")
@@ -91,8 +91,9 @@ async def _term_ended(ctx: Context, event: TermEnded, found: storage.AtTermEnd |
         if target_eos is not None and target_eos.state == "EndOfLife":  # §9.10: dropped, renewal goes on without it
             await _wipe(ctx, sub, next_term, "end_of_life", event.instant)
             next_term = None
-        elif renewal_row(target_rows, renewal, next_term.quantity) is None:  # §2.4: no price is derived from another
-            await _wipe(ctx, sub, next_term, "no_price", event.instant)  # plan's; renewal goes on without the change
+        elif next_term_row(target_rows, renewal, next_term.quantity,  # §2.4: no price derived from another plan's
+                           next_term.catalog_item_id == sub.catalog_item_id) is None:
+            await _wipe(ctx, sub, next_term, "no_price", event.instant)  # renewal goes on without the change
             next_term = None
         else:
             rows = target_rows

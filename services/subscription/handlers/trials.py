@@ -8,7 +8,7 @@ from shared.contracts.subscription import NextTerm as NextTermData
 from shared.contracts.subscription import ChangeScheduled
 from shared.messaging.handlers import Context
 from shared.rejection import CommandRejectedError
-from shared.rules.prices import renewal_row
+from shared.rules.prices import select_row
 
 from services.subscription import storage
 from services.subscription.domain import changes, trial
@@ -25,8 +25,8 @@ from services.subscription.handlers.common import _eos, _expire, _facts, _locked
 
 async def _price(ctx: Context, sub: Subscription, item: str, term: str, cycle: str, quantity: int,
                  on: datetime) -> Decimal | None:
-    row = renewal_row(await storage.price_rows(ctx.conn, item, sub.market, sub.currency, term, cycle), on.date(),
-                      quantity)
+    row = select_row(await storage.price_rows(ctx.conn, item, sub.market, sub.currency, term, cycle), on.date(),
+                     quantity)  # the paid offer is another offer: a row in effect, never one that has ended
     return row.unit_price if row else None
 
 
