@@ -22,6 +22,7 @@ import asyncpg
 
 from services.pricing.domain.pricelist import PLANS, TERMS, header_index
 from services.pricing.storage import COLUMNS, KEY
+from shared.rules.plans import TRIAL_PLAN, VALID_PLANS
 
 CHUNK_BYTES = 4 << 20  # ≈ 13,000 rows of a Partner Center file: small enough to keep both connections busy
 MAX_REPORTED = 100
@@ -111,6 +112,8 @@ def _money_ok(column: str) -> str:
     return f"({column} >= 0 AND {column} < 1e9 AND scale({column}) <= 6)"
 
 
+_PLAN_LIST = ", ".join(f"('{t}', '{c}')" for t, c in sorted(VALID_PLANS | {TRIAL_PLAN}))
+
 # Each check in the order a person fixing the file would want them (the first failing one is reported), with the
 # values its message shows as {a} and {b}.
 CHECKS: list[tuple[str, tuple[str, ...], str]] = [
@@ -123,6 +126,9 @@ CHECKS: list[tuple[str, tuple[str, ...], str]] = [
      "TermDuration {a!r} is not P1M, P1Y or P3Y"),
     (f"billing_cycle IN ({', '.join(repr(p) for p in sorted(PLANS))})", ("billing_cycle",),
      "BillingPlan {a!r} is not Monthly, Annual, Triennial or None"),
+    (f"(term_duration, billing_cycle) IN ({_PLAN_LIST})", ("term_duration", "billing_cycle"),
+     "TermDuration {a} with BillingPlan {b} is not a plan: P1M Monthly; P1Y Monthly or Annual; P3Y Monthly, Annual "
+     "or Triennial; a trial P1M None"),
     (_date_ok("effective_start"), ("effective_start",),
      "EffectiveStartDate {a!r} is not a date from 0001-01-01 to 9999-12-31"),
     (_date_ok("effective_end"), ("effective_end",), "EffectiveEndDate {a!r} is not a date from 0001-01-01 to 9999-12-31"),
@@ -133,6 +139,8 @@ CHECKS: list[tuple[str, tuple[str, ...], str]] = [
     ("tier_min <= tier_max", ("tier_min", "tier_max"), "PricingTierRangeMin {a} is above PricingTierRangeMax {b}"),
     (f"unit_price IS NOT NULL AND {_money_ok('unit_price')}", ("unit_price",),
      "UnitPrice {a!r} must be between 0 and 1000000000 with at most 6 decimals"),
+    ("billing_cycle <> 'none' OR unit_price = 0", ("unit_price",),
+     "BillingPlan None is a trial's, and a trial is free: UnitPrice {a} must be 0"),
     (f"erp_price IS NULL OR {_money_ok('erp_price')}", ("erp_price",),
      "ERP Price {a!r} must be between 0 and 1000000000 with at most 6 decimals"),
     (f"cardinality(tags) <= {MAX_TAGS}", ("cardinality(tags)",), "Tags has {a} entries, at most " + f"{MAX_TAGS}"),

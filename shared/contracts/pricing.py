@@ -9,6 +9,7 @@ from shared.contracts.catalog import EosState
 from shared.contracts.common import (
     BillingCycle, Country, Currency, Data, Money, ProductId, SkuId, TermDuration, Text, TierBound,
 )
+from shared.rules.plans import TRIAL_PLAN, VALID_PLANS
 
 Rate = Annotated[Decimal, Field(gt=0, max_digits=20, decimal_places=10, allow_inf_nan=False)]
 Fraction = Annotated[Decimal, Field(gt=0, lt=1, max_digits=8, decimal_places=6)]
@@ -41,7 +42,16 @@ class PriceRow(Data):
             raise ValueError(f"EffectiveStartDate {self.effective_start} is after EffectiveEndDate {self.effective_end}")
         if self.tier_min > self.tier_max:
             raise ValueError(f"PricingTierRangeMin {self.tier_min} is above PricingTierRangeMax {self.tier_max}")
+        _check_plan(self.term_duration, self.billing_cycle)
+        if self.billing_cycle == "none" and self.unit_price != 0:
+            raise ValueError(f"BillingPlan None is a trial's, and a trial is free: UnitPrice {self.unit_price} must be 0")
         return self
+
+
+def _check_plan(term: str, cycle: str) -> None:
+    if (term, cycle) not in VALID_PLANS | {TRIAL_PLAN}:
+        raise ValueError(f"{term} billed {cycle} is not a plan (§1.2: P1M monthly; P1Y monthly or annual; P3Y "
+                         "monthly, annual or triennial; a trial P1M none)")
 
 
 class SetPrice(PriceRow):
@@ -111,6 +121,15 @@ class Promotion(Data):
     max_quantity: int = Field(999_999_999, ge=1)
     redemption_limit: int = Field(1, ge=1)
     auto_applicable: bool = True
+
+    @model_validator(mode="after")
+    def _ranges(self) -> "Promotion":
+        if self.start_date > self.end_date:
+            raise ValueError(f"start_date {self.start_date} is after end_date {self.end_date}")
+        if self.min_quantity > self.max_quantity:
+            raise ValueError(f"min_quantity {self.min_quantity} is above max_quantity {self.max_quantity}")
+        _check_plan(self.term_duration, self.billing_cycle)
+        return self
 
 
 class PromotionPublished(Promotion):

@@ -108,15 +108,15 @@ def test_unknown_customer_or_offer_is_rejected_with_a_code_and_exit_1(up: Up) ->
     assert code == 1 and outcome["data"]["code"] == "UNKNOWN_CUSTOMER"
     code, outcome = up.send("subscription.purchase", {"customer_id": "C1", "catalog_item_id": "AAAAAAAAAAAA:1:AAAAAAAAAAAA",
                                                       "term_duration": "P1Y", "billing_cycle": "monthly", "quantity": 1})
-    assert code == 1 and outcome["data"]["code"] == "UNKNOWN_OFFER"
+    assert code == 1 and outcome["data"]["code"] == "10001"
     metrics = httpx.get(up.url + "/metrics", timeout=5).text
-    assert ('nce_commands_rejected_total{code="UNKNOWN_OFFER",service="subscription",type="subscription.purchase"} 1.0'
+    assert ('nce_commands_rejected_total{code="10001",service="subscription",type="subscription.purchase"} 1.0'
             in metrics)
     assert 'nce_events_total{service="subscription",type="customer.registered"}' in metrics
     assert 'faststream_received_messages_total{app_name="nce-subscription"' in metrics  # FastStream's middleware
     rejections = up.get("/ops/rejections")
-    assert {"service": "subscription", "type": "subscription.purchase", "code": "UNKNOWN_OFFER", "n": 1}.items() <= [
-        r for r in rejections["by_code"] if r["code"] == "UNKNOWN_OFFER"][0].items()
+    assert {"service": "subscription", "type": "subscription.purchase", "code": "10001", "n": 1}.items() <= [
+        r for r in rejections["by_code"] if r["code"] == "10001"][0].items()
     assert rejections["latest"][0]["message"] == outcome["data"]["message"]
 
 

@@ -12,6 +12,7 @@ import io
 import json
 from collections import Counter
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,9 @@ def price_list(draw: st.DrawFn) -> dict[str, Any]:
         for column, (_, value) in changed.items():
             row[HEADER.index(column)] = value
         kinds = {kind for kind, _ in changed.values()}
+        if row[HEADER.index("BillingPlan")].lower() == "none" and "UnitPrice" in changed and \
+                changed["UnitPrice"][0] == "good" and Decimal(changed["UnitPrice"][1]) != 0:
+            kinds.add("bad")  # a price that is good, but not for a trial's row (BillingPlan None is free)
         verdicts.append("bad" if "bad" in kinds else "unknown" if "hostile" in kinds else "good")
         changes.append(changed)
     return {"header": list(HEADER), "rows": rows, "verdicts": verdicts, "changes": changes, "whole": draw(st.sampled_from(WHOLE)),

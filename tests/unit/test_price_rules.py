@@ -3,8 +3,10 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from pydantic import ValidationError
 
 from services.pricing.domain.quote import QuoteError, quote
+from shared.contracts.pricing import Promotion, SetPrice
 from shared.rules.prices import (
     Promo,
     Redeemed,
@@ -129,3 +131,23 @@ def test_no_row_and_no_rate_is_a_specific_422() -> None:
     with pytest.raises(QuoteError, match="no JPY price in DE .EUR only. and no 2025-03 FX rate EUR to JPY") as e:
         quoted([row("100", OPEN_START, OPEN_END, "EUR")], "JPY")
     assert e.value.status == 422
+
+
+def test_a_price_row_or_promotion_names_a_plan_new_commerce_has_and_promotions_sensible_ranges() -> None:
+    row = {"product_id": "CFQ7TTC0LH18", "sku_id": "0001", "market": "US", "currency": "USD", "term_duration": "P1Y",
+           "billing_cycle": "annual", "effective_start": "2025-01-01", "effective_end": "9999-12-31", "unit_price": "72"}
+    SetPrice.model_validate(row)
+    for wrong, why in (({"term_duration": "P1M"}, "P1M billed annual is not a plan"),
+                       ({"billing_cycle": "triennial"}, "P1Y billed triennial is not a plan"),
+                       ({"term_duration": "P1M", "billing_cycle": "none"}, "a trial is free: UnitPrice 72")):
+        with pytest.raises(ValidationError, match=why):
+            SetPrice.model_validate({**row, **wrong})
+    promotion = {"promotion_id": "39NFJQT1PJQB:0001:39NFJQT1Q5KN", "name": "15 %", "product_id": "CFQ7TTC0LH18",
+                 "sku_id": "0001", "term_duration": "P1Y", "billing_cycle": "annual", "markets": ["US"],
+                 "discount": "0.15", "start_date": "2025-01-01", "end_date": "2025-06-30"}
+    Promotion.model_validate(promotion)
+    for wrong, why in (({"end_date": "2024-12-31"}, "start_date 2025-01-01 is after end_date 2024-12-31"),
+                       ({"min_quantity": 10, "max_quantity": 5}, "min_quantity 10 is above max_quantity 5"),
+                       ({"term_duration": "P1M"}, "P1M billed annual is not a plan")):
+        with pytest.raises(ValidationError, match=why):
+            Promotion.model_validate({**promotion, **wrong})

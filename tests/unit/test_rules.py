@@ -50,8 +50,8 @@ def test_a_purchase_starts_today_locks_the_price_and_opens_a_168_hour_window() -
 
 @pytest.mark.parametrize("overrides, code", [
     ({"customer": None}, "UNKNOWN_CUSTOMER"),
-    ({"offer": None}, "UNKNOWN_OFFER"),
-    ({"customer": rules.Customer("C1", "P1", "DE", "EUR")}, "UNKNOWN_OFFER"),
+    ({"offer": None}, "10001"),
+    ({"customer": rules.Customer("C1", "P1", "DE", "EUR")}, "10001"),
     ({"billing_cycle": "annual"}, "900270"),
     ({"quantity": 301}, "900275"),
     ({"unit_price": None}, "NO_PRICE"),

@@ -4,16 +4,8 @@ from datetime import datetime
 
 from shared.rejection import CommandRejectedError
 from shared.rules.eos import EosRule, eos_state
+from shared.rules.plans import TRIAL_PLAN, VALID_PLANS
 
-VALID_PLANS = {
-    ("P1M", "monthly"),
-    ("P1Y", "monthly"),
-    ("P1Y", "annual"),
-    ("P3Y", "monthly"),
-    ("P3Y", "annual"),
-    ("P3Y", "triennial"),
-}
-TRIAL_PLAN = ("P1M", "none")
 
 
 class BillingCycleLongerThanTermError(CommandRejectedError):

@@ -28,7 +28,7 @@ UNKNOWN_CUSTOMER = "no such customer; register it with customer.register first"
 
 
 class UnknownOfferError(CommandRejectedError):
-    code = "UNKNOWN_OFFER"
+    code = "10001"  # CatalogItemIdIsNotValid (§3.1): no such catalog item, or not sold in the customer's market
 
 
 class BillingCycleNotOfferedError(CommandRejectedError):
