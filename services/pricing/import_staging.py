@@ -127,8 +127,8 @@ CHECKS: list[tuple[str, tuple[str, ...], str]] = [
     (f"billing_cycle IN ({', '.join(repr(p) for p in sorted(PLANS))})", ("billing_cycle",),
      "BillingPlan {a!r} is not Monthly, Annual, Triennial or None"),
     (f"(term_duration, billing_cycle) IN ({_PLAN_LIST})", ("term_duration", "billing_cycle"),
-     "TermDuration {a} with BillingPlan {b} is not a plan: P1M Monthly; P1Y Monthly or Annual; P3Y Monthly, Annual "
-     "or Triennial; a trial P1M None"),
+     ("TermDuration {a} with BillingPlan {b} is not a plan: P1M Monthly; P1Y Monthly or Annual; P3Y Monthly, Annual "
+      "or Triennial; a trial P1M None")),
     (_date_ok("effective_start"), ("effective_start",),
      "EffectiveStartDate {a!r} is not a date from 0001-01-01 to 9999-12-31"),
     (_date_ok("effective_end"), ("effective_end",), "EffectiveEndDate {a!r} is not a date from 0001-01-01 to 9999-12-31"),
