@@ -17,6 +17,7 @@ from services.pricing.domain.quote import QuoteError, quote
 
 _ITEM = TypeAdapter(CatalogItemId)
 _TERMS, _CYCLES = {"P1M", "P1Y", "P3Y"}, {"monthly", "annual", "triennial", "none"}
+_SEGMENTS = ("commercial", "education", "government", "nonprofit")
 
 
 def _query(q: Any) -> dict[str, Any] | str:
@@ -38,8 +39,11 @@ def _query(q: Any) -> dict[str, Any] | str:
     quantity = q.get("quantity", "1")
     if not whole(quantity) or not 1 <= int(quantity) <= 10_000_000:
         return "quantity must be a whole number from 1"
+    segment = q.get("segment", "commercial")
+    if segment not in _SEGMENTS:
+        return f"segment must be one of {', '.join(_SEGMENTS)}"
     return {"item": item, "term": term, "cycle": cycle, "market": market, "currency": currency,
-            "quantity": int(quantity)}
+            "quantity": int(quantity), "segment": segment}
 
 
 def routes(rt: Runtime) -> list[BaseRoute]:
@@ -57,6 +61,9 @@ def routes(rt: Runtime) -> list[BaseRoute]:
              description: 'ISO 4217: the partner''s billing currency (converted at the month''s FX rate)'}
           - {name: quantity, in: query, schema: {type: integer, minimum: 1, maximum: 10000000, default: 1},
              description: seats (picks the price tier)}
+          - {name: segment, in: query,
+             schema: {type: string, enum: [commercial, education, government, nonprofit], default: commercial},
+             description: the customer's segment (promotions are for one segment)}
           - $ref: '#/components/parameters/at'
           - {name: customer_id, in: query, schema: {type: string},
              description: leaves out the promotions this customer has used up}
@@ -114,7 +121,7 @@ def routes(rt: Runtime) -> list[BaseRoute]:
             result = quote(
                 [storage.as_row(r) for r in plan], currency=q["currency"],
                 fx=await storage.fx_rates(rt.db(), on.replace(day=1), q["currency"]),
-                promos=await storage.promotions(rt.db(), product_id, sku_id), product_id=product_id, sku_id=sku_id,
+                promos=await storage.promotions(rt.db(), product_id, sku_id, q["segment"]), product_id=product_id, sku_id=sku_id,
                 term=q["term"], cycle=q["cycle"], market=q["market"], on=on, quantity=q["quantity"],
                 redeemed=await storage.redeemed(rt.db(), request.query_params.get("customer_id")),
                 requested=request.query_params.get("promotion_id"),

@@ -36,10 +36,12 @@ def as_row(r: asyncpg.Record) -> Row:
     return Row(r["currency"], r["tier_min"], r["tier_max"], r["effective_start"], r["effective_end"], r["unit_price"])
 
 
-async def promotions(pool: asyncpg.Pool, product_id: str, sku_id: str) -> list[Promo]:
+async def promotions(pool: asyncpg.Pool, product_id: str, sku_id: str, segment: str) -> list[Promo]:
+    """The SKU's promotions for customers of `segment` (a promotion naming none is commercial, §1.7)."""
     rows = await pool.fetch(
-        "SELECT promotion FROM promotions WHERE promotion->>'product_id' = $1 AND promotion->>'sku_id' = $2",
-        product_id, sku_id,
+        """SELECT promotion FROM promotions WHERE promotion->>'product_id' = $1 AND promotion->>'sku_id' = $2
+             AND lower(coalesce(promotion->>'segment', 'commercial')) = $3""",
+        product_id, sku_id, segment,
     )
     return [promo_from(json.loads(r["promotion"])) for r in rows]
 

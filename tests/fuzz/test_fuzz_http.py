@@ -24,7 +24,7 @@ ITEM = "CFQ7TTC0LH18:0001:CFQ7TTC0K971"
 ENDPOINTS: dict[str, dict[str, tuple[str, ...]]] = {
     "catalog": {"/catalog/items": ("market", "at"), "/catalog/items/{id}": ("at",)},
     "pricing": {"/pricing/quote": ("catalog_item_id", "term_duration", "billing_cycle", "market", "currency",
-                                   "quantity", "at", "customer_id", "promotion_id"),
+                                   "quantity", "at", "customer_id", "promotion_id", "segment"),
                 "/pricing/prices": ("catalog_item_id", "market")},
     "subscription": {"/subscriptions/{id}": (), "/subscriptions": ("customer_id", "partner_id"),
                      "/subscriptions/summary": ("partner_id",), "/subscriptions/due": ("days", "partner_id"),

@@ -128,6 +128,9 @@ def test_promotions_apply_when_they_match_and_silently_not_when_they_do_not(syst
     assert monthly["promotion"] is None and monthly["effective_unit_price"] == monthly["unit_price"]
     too_many = quote(system, catalog_item_id=BASIC, quantity="301", at="2026-01-10T00:00:00Z")
     assert too_many["promotion"] is None
+    school = quote(system, catalog_item_id=BASIC, segment="education", at="2026-01-10T00:00:00Z")
+    assert school["promotion"] is None  # §1.7: the promotions are commercial ones
+    assert "segment must be one of commercial" in quote(system, 400, catalog_item_id=BASIC, segment="Schools")["error"]
 
 
 def test_quotes_for_unknown_things_are_specific_4xx(system: System) -> None:

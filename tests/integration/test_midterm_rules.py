@@ -285,3 +285,49 @@ def test_a_renewal_takes_the_promotion_its_next_term_qualifies_for_and_never_an_
     """§2.5: promotions apply to renewals in their window and to scheduled changes, auto-applied; §2.4: a next term
     is priced from its own plan's row, never from another plan's."""
     asyncio.run(renewal_promotions(base_infra.database_url))
+
+
+async def segments(database_url: str) -> None:
+    w = await World().start(database_url)
+    run = w.run_id.upper()
+    item, edu = f"SSSS{run}:0001:SSSS{run}", f"EEEE{run}:0001:EEEE{run}"
+    commercial = promotion(f"EEEE{run}:0001:AAAAAAAAAAA1", edu, "P1M", "monthly", "0.10")  # no segment: commercial
+    education = {**promotion(f"EEEE{run}:0001:AAAAAAAAAAA2", edu, "P1M", "monthly", "0.05"), "segment": "education"}
+    try:
+        for p in (commercial, education):
+            await w.deliver("nce.pricing.events", "pricing.promotion_published", p, p["product_id"])
+        for i, segment in ((item, "commercial"), (edu, "education")):
+            await w.deliver("nce.catalog.events", "catalog.offer_published", {**offer(i, []), "segment": segment}, "p")
+            await w.deliver("nce.pricing.events", "pricing.prices_published", prices(i, "72"), "US")
+        school = f"E-{w.run_id}"
+        registered = await command(w, "customer.register", partner_id=f"P-{w.run_id}", customer_id=school,
+                                   name="School", country="US", segment="education")
+        assert registered["type"] == "customer.registered"
+
+        def buy(name: str, customer: str, catalog_item_id: str) -> Any:
+            return command(w, "subscription.purchase", subscription_id=w.sub(name), customer_id=customer,
+                           catalog_item_id=catalog_item_id, term_duration="P1M", billing_cycle="monthly", quantity=5)
+
+        refused = await buy("S1", w.customer, edu)
+        assert refused["data"]["code"] == "10001", refused
+        assert "sold to education customers; this customer is commercial" in refused["data"]["message"]
+        assert (await buy("S2", school, item))["data"]["code"] == "10001"
+        assert (await buy("S3", w.customer, item))["type"] == "subscription.created"
+        taught = await buy("S4", school, edu)  # the deeper promotion is a commercial one (§1.7): not the school's
+        assert taught["type"] == "subscription.created", taught["data"]
+        assert taught["data"]["promotion_id"] == education["promotion_id"]
+        await w.clock.set(datetime(2025, 2, 1, 0, 0, 30, tzinfo=UTC))
+        await w.deliver("nce.scheduler.events", "scheduler.terms_ended", {
+            "customer_id": school, "instant": "2025-02-01T00:00:00Z",
+            "terms": [{"subscription_id": w.sub("S4"), "term_end": "2025-01-31"}]}, school)
+        renewed = await w.pool.fetchrow("SELECT term_start, promotion_id FROM subscriptions WHERE subscription_id = $1",
+                                        w.sub("S4"))
+        assert (str(renewed["term_start"]), renewed["promotion_id"]) == ("2025-02-01", education["promotion_id"])
+    finally:
+        await w.pool.close()
+
+
+def test_offers_and_promotions_go_to_customers_of_their_segment(base_infra) -> None:  # type: ignore[no-untyped-def]
+    """§1.7: an education offer is sold to education customers only, and the (commercial) promotions are not given
+    to education customers, at purchase or renewal."""
+    asyncio.run(segments(base_infra.database_url))

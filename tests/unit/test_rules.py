@@ -52,6 +52,7 @@ def test_a_purchase_starts_today_locks_the_price_and_opens_a_168_hour_window() -
     ({"customer": None}, "UNKNOWN_CUSTOMER"),
     ({"offer": None}, "10001"),
     ({"customer": rules.Customer("C1", "P1", "DE", "EUR")}, "10001"),
+    ({"customer": rules.Customer("C1", "P1", "US", "USD", "education")}, "10001"),  # §1.7: a commercial offer
     ({"billing_cycle": "annual"}, "900270"),
     ({"quantity": 301}, "900275"),
     ({"unit_price": None}, "NO_PRICE"),

@@ -61,6 +61,7 @@ class Customer:
     partner_id: str
     market: str
     currency: str
+    segment: str = "commercial"
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class Offer:
     legacy: bool = False
     kind: str = "license"  # license | software_subscription | perpetual (§1.5)
     addon_prerequisites: frozenset[str] = frozenset()  # PRODUCT:SKU pairs; an add-on has at least one (§1.3)
+    segment: str = "commercial"  # the customers it is sold to (§1.7)
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,8 @@ def purchase(
         raise UnknownCustomerError(UNKNOWN_CUSTOMER)
     if offer is None or customer.market not in offer.markets:
         raise UnknownOfferError(f"the offer is not sold in market {customer.market}")
+    if offer.segment != customer.segment:  # §1.7: education and non-profit offers go to customers qualified so
+        raise UnknownOfferError(f"the offer is sold to {offer.segment} customers; this customer is {customer.segment}")
     if offer.legacy:
         raise LegacyOfferError("legacy (non-NCE) offers can't be bought through new commerce")
     if eos is not None:

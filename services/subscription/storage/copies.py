@@ -16,16 +16,17 @@ from services.subscription.domain.purchase import Offer
 async def upsert_offer(conn: asyncpg.Connection, o: OfferPublished) -> None:
     await conn.execute(
         """INSERT INTO offers (catalog_item_id, markets, plans, min_quantity, max_quantity, trial,
-                               pooled_max_per_customer, legacy, upgrade_targets, kind, addon_prerequisites)
-           VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9, $10, $11)
+                               pooled_max_per_customer, legacy, upgrade_targets, kind, addon_prerequisites,
+                               customer_segment)
+           VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9, $10, $11, $12)
            ON CONFLICT (catalog_item_id) DO UPDATE SET markets = EXCLUDED.markets, plans = EXCLUDED.plans,
            min_quantity = EXCLUDED.min_quantity, max_quantity = EXCLUDED.max_quantity, trial = EXCLUDED.trial,
            pooled_max_per_customer = EXCLUDED.pooled_max_per_customer, legacy = EXCLUDED.legacy,
            upgrade_targets = EXCLUDED.upgrade_targets, kind = EXCLUDED.kind,
-           addon_prerequisites = EXCLUDED.addon_prerequisites""",
+           addon_prerequisites = EXCLUDED.addon_prerequisites, customer_segment = EXCLUDED.customer_segment""",
         o.catalog_item_id, o.markets, json.dumps([[p.term_duration, p.billing_cycle] for p in o.plans]),
         o.min_quantity, o.max_quantity, o.trial, o.pooled_max_per_customer, o.legacy, o.upgrade_targets, o.kind,
-        o.addon_prerequisites,
+        o.addon_prerequisites, o.segment,
     )
 
 
@@ -39,7 +40,7 @@ async def offer(conn: asyncpg.Connection, catalog_item_id: str) -> Offer | None:
 
 
 OFFER_COLUMNS = ("markets, plans, min_quantity, max_quantity, trial, pooled_max_per_customer, legacy, kind, "
-                 "addon_prerequisites")
+                 "addon_prerequisites, customer_segment")
 
 
 def offer_from(row: asyncpg.Record | None) -> Offer | None:
@@ -49,7 +50,7 @@ def offer_from(row: asyncpg.Record | None) -> Offer | None:
     plans = frozenset((t, c) for t, c in json.loads(row["plans"]))
     return Offer(row["catalog_item_id"], frozenset(row["markets"]), plans, row["min_quantity"], row["max_quantity"],
                  row["trial"], row["pooled_max_per_customer"], row["legacy"], row["kind"],
-                 frozenset(row["addon_prerequisites"]))
+                 frozenset(row["addon_prerequisites"]), row["customer_segment"])
 
 
 async def paid_equivalent(conn: asyncpg.Connection, trial_item: str, market: str) -> str | None:

@@ -137,6 +137,11 @@ class AtTermEnd:
     redeemed: dict[str, Redeemed]  # the customer's use of each by its other subscriptions
 
 
+# A promotion `m` is for the customer's segment (§1.7: Partner Center's promotions are commercial ones; a promotion
+# names its segment, commercial when it names none)
+_FOR_SEGMENT = ("lower(coalesce(m.promotion->>'segment', 'commercial')) "
+                "= (SELECT cs.segment FROM customers cs WHERE cs.customer_id = {customer})")
+
 _AT_TERM_END = f"""
 SELECT {", ".join(f"s.{f}" for f in _FIELDS)}, s.status, s.scheduled_change, o.kind, coalesce(o.trial, false) AS trial,
        p.promotion, sku_promotions.promotions,
@@ -156,7 +161,8 @@ FROM subscriptions s LEFT JOIN offers o USING (catalog_item_id) LEFT JOIN promot
                            WHERE m.promotion->>'product_id' = split_part(s.catalog_item_id, ':', 1)
                              AND m.promotion->>'sku_id' = split_part(s.catalog_item_id, ':', 2)
                              AND m.promotion->>'term_duration' = s.term_duration
-                             AND m.promotion->>'billing_cycle' = s.billing_cycle) AS promotions
+                             AND m.promotion->>'billing_cycle' = s.billing_cycle
+                             AND {_FOR_SEGMENT.format(customer="s.customer_id")}) AS promotions
              ) sku_promotions
 WHERE s.subscription_id = ANY($1::text[])
 FOR UPDATE OF s"""
@@ -256,11 +262,12 @@ class AtPurchase:
 # The SKU's promotions ($2: its catalog item id) and the customer's ($1) redemptions of each, by its subscriptions
 # other than `{other_than}` (a parameter, or NULL): every promotion a subscription ever took counts, kept in
 # promotion_redemptions by a trigger on subscriptions (migration 0016)
-_PROMOTIONS = """ARRAY(SELECT m.promotion FROM promotions m
+_PROMOTIONS = f"""ARRAY(SELECT m.promotion FROM promotions m
              WHERE m.promotion->>'product_id' = split_part($2, ':', 1)
-               AND m.promotion->>'sku_id' = split_part($2, ':', 2)) AS promotions,
+               AND m.promotion->>'sku_id' = split_part($2, ':', 2)
+               AND {_FOR_SEGMENT.format(customer="$1")}) AS promotions,
        ARRAY(SELECT ROW(u.promotion_id, count(*), sum(u.seats)) FROM promotion_redemptions u
-             WHERE u.customer_id = $1 AND u.subscription_id IS DISTINCT FROM {other_than}
+             WHERE u.customer_id = $1 AND u.subscription_id IS DISTINCT FROM {{other_than}}
              GROUP BY u.promotion_id) AS redeemed"""
 
 
@@ -279,7 +286,7 @@ async def promotions(conn: asyncpg.Connection, customer_id: str, catalog_item_id
 
 
 _AT_PURCHASE = f"""
-SELECT c.customer_id, c.partner_id, c.country, pa.billing_currency, o.catalog_item_id, {OFFER_COLUMNS},
+SELECT c.customer_id, c.partner_id, c.country, pa.billing_currency, c.segment, o.catalog_item_id, {OFFER_COLUMNS},
        ARRAY(SELECT ROW({PRICE_COLUMNS})
              FROM price_rows r
              WHERE (r.product_id, r.sku_id, r.market, r.term_duration, r.billing_cycle)
@@ -308,8 +315,8 @@ async def at_purchase(conn: asyncpg.Connection, customer_id: str, catalog_item_i
                       on: date, subscription_id: str) -> AtPurchase:
     row = await conn.fetchrow(_AT_PURCHASE, customer_id, catalog_item_id, term, cycle, on, subscription_id)
     assert row is not None
-    customer = Customer(row["customer_id"], row["partner_id"], row["country"], row["billing_currency"]) \
-        if row["customer_id"] else None
+    customer = Customer(row["customer_id"], row["partner_id"], row["country"], row["billing_currency"],
+                        row["segment"]) if row["customer_id"] else None
     offer = offer_from(row)
     return AtPurchase(customer, offer, [Row(*r) for r in row["price_rows"]], frozenset(row["converts_from"]),
                       [eos_rule(*r) for r in row["eos_rules"]], [promo_from(json.loads(p)) for p in row["promotions"]],
