@@ -104,8 +104,9 @@ async def _open(ctx: Context, opened: list[tuple[SubscriptionTerms, int, bool]],
         pair = (values["currency"], values["billing_currency"], terms.term_start.replace(day=1))
         if pair not in rates:
             rates[pair] = await storage.fx_rate(ctx.conn, *pair)
-        line = charge(storage.as_plan(values, rates[pair]), charge_type, terms.term_start, quantity)
-        entries += _entries(ctx, [(values, line)], terms.term_start, terms.subscription_id)
+        lines = charges(storage.as_plan(values, rates[pair]), charge_type, terms.term_start, quantity,
+                        terms.full_price_seats)  # a renewal's seats past its promotion's maximum: a line of their own
+        entries += _entries(ctx, [(values, line) for line in lines], terms.term_start, terms.subscription_id)
     await _store(ctx, entries, saving_plan=True)
 
 

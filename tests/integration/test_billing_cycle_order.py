@@ -143,3 +143,18 @@ def test_a_cycle_begun_before_a_full_upgrade_is_never_charged_after_it(base_infr
         created("S1", "C", 10, **annual), upgraded, more)]))
     assert [line for line in lines if line[1] == "cycleCharge"] == []
     assert ("S1", "addQuantity", 12, None, Decimal("77.40")) in lines  # 16 of 31 days of 12.50 a month: 6.45 a seat
+
+
+def test_a_renewals_seats_past_its_promotions_maximum_are_charged_the_unit_price(base_infra) -> None:  # type: ignore[no-untyped-def]
+    """A renewal keeping its promotion for 12 of its 14 seats (the seat maximum): a `renew` line for the 12 at the
+    discounted price with the promotion, one for the other 2 at the unit price without it."""
+    c = f"C-{uuid.uuid4().hex[:8]}"
+    renewal = {**terms(f"S1-{c}", c, billing_cycle="annual", term_start="2027-01-01", term_end="2027-12-31"),
+               "quantity": 14, "auto_renew": True, "status": "active", "market": "US",
+               "cancellation_allowed_until": "2027-01-08T00:00:00Z", "promotion_id": "39NFJQT1PJQB:0001:39NFJQT1Q5KN",
+               "effective_unit_price": "96", "full_price_seats": 2, "previous_term_end": "2026-12-31"}
+    renewed = ("nce.subscription.events", "subscription.terms_renewed", {
+        "customer_id": c, "instant": "2027-01-01T00:00:00Z", "renewals": [renewal]})
+    lines = asyncio.run(feed(base_infra.database_url, c, [renewed]))
+    assert lines == [("S1", "renew", 2, None, Decimal("240.00")),
+                     ("S1", "renew", 12, "39NFJQT1PJQB:0001:39NFJQT1Q5KN", Decimal("1152.00"))]

@@ -331,3 +331,42 @@ def test_offers_and_promotions_go_to_customers_of_their_segment(base_infra) -> N
     """§1.7: an education offer is sold to education customers only, and the (commercial) promotions are not given
     to education customers, at purchase or renewal."""
     asyncio.run(segments(base_infra.database_url))
+
+
+async def renewal_past_the_maximum(database_url: str) -> None:
+    w = await World().start(database_url)
+    run = w.run_id.upper()
+    low, high = f"LLLL{run}:0001:LLLL{run}", f"HHHH{run}:0001:HHHH{run}"
+    capped = promotion(f"HHHH{run}:0001:AAAAAAAAAAA1", high, "P1Y", "annual", "0.20", max_quantity=12)
+    try:
+        await w.deliver("nce.pricing.events", "pricing.promotion_published", capped, capped["product_id"])
+        await w.deliver("nce.catalog.events", "catalog.offer_published", offer(high, []), "p")
+        await w.deliver("nce.catalog.events", "catalog.offer_published", offer(low, [f"HHHH{run}:0001"]), "p")
+        for i in (low, high):
+            await w.deliver("nce.pricing.events", "pricing.prices_published", prices(i, "100"), "US")
+        for name, item in (("S1", high), ("S2", low)):
+            bought = await command(w, "subscription.purchase", subscription_id=w.sub(name), catalog_item_id=item,
+                                   term_duration="P1Y", billing_cycle="annual", quantity=10)
+            assert bought["type"] == "subscription.created", bought["data"]
+        await w.clock.set(datetime(2025, 1, 10, tzinfo=UTC))  # past the windows, inside the promotion's
+        into = await command(w, "subscription.transition", subscription_id=w.sub("S2"), target_catalog_item_id=high,
+                             quantity=4, target_subscription_id=w.sub("S1"))
+        assert into["data"]["target"]["full_price_seats"] == 2, into["data"]  # 12 of 14 under its maximum
+        await w.clock.set(datetime(2026, 1, 1, 0, 0, 30, tzinfo=UTC))
+        await w.deliver("nce.scheduler.events", "scheduler.terms_ended", {
+            "customer_id": w.customer, "instant": "2026-01-01T00:00:00Z",
+            "terms": [{"subscription_id": w.sub("S1"), "term_end": "2025-12-31"}]}, w.customer)
+        renewed = await w.pool.fetchrow("SELECT term_start, promotion_id, quantity, full_price_seats FROM subscriptions"
+                                        " WHERE subscription_id = $1", w.sub("S1"))
+        assert (str(renewed[0]), *renewed[1:]) == ("2026-01-01", capped["promotion_id"], 14, 2)  # kept, up to 12
+        batches = await w.pool.fetch("SELECT quantity, full_price FROM seat_batches WHERE subscription_id = $1"
+                                     " ORDER BY seq", w.sub("S1"))
+        assert [tuple(b) for b in batches] == [(12, False), (2, True)]
+    finally:
+        await w.pool.close()
+
+
+def test_a_renewal_keeps_its_promotion_up_to_the_seat_maximum_for_seats_moved_in_past_it(base_infra) -> None:  # type: ignore[no-untyped-def]
+    """§2.5: in the promotion's window the renewal keeps it; seats an upgrade moved in past its seat maximum go on
+    paying the unit price, the others keep the discount (not all of them losing it)."""
+    asyncio.run(renewal_past_the_maximum(base_infra.database_url))

@@ -128,3 +128,12 @@ def test_a_renewal_keeps_its_promotion_in_window_and_auto_applies_another_within
     # a next term of more seats than the promotion allows renews at the list price
     more = NextTerm(SOURCE, "P1Y", "annual", 301, NOW)
     assert renew(promoted, at, Decimal("72"), more, held, [held, other], {}).promotion_id is None
+    # but seats it holds past the maximum (moved in by upgrades) keep the held one up to it, the rest at list price
+    past = replace(promoted, quantity=350, full_price_seats=50)
+    kept = renew(past, at, Decimal("72"), None, held, [held, other], {})
+    assert (kept.promotion_id, kept.quantity, kept.full_price_seats) == ("HELD", 350, 50)
+    twice = promo("HELD", "0.15", date(2027, 6, 30), limit=2)
+    shared = renew(past, at, Decimal("72"), None, twice, [twice, other], {"HELD": Redeemed(1, 100)})
+    assert (shared.promotion_id, shared.full_price_seats) == ("HELD", 150)  # its other subscriptions took 100
+    assert renew(replace(past, term_end=date(2027, 7, 31)), at, Decimal("72"), None, held, [held], {}).promotion_id \
+        is None  # out of its window

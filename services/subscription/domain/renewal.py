@@ -4,23 +4,36 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from shared.rules.prices import Promo, Redeemed, best_promotion, discounted
+from shared.rules.prices import NOT_REDEEMED, Promo, Redeemed, best_promotion, discounted
 
 from services.subscription.domain.purchase import CANCELLATION_WINDOW, Subscription, term_end
 from services.subscription.domain.scheduled import NextTerm
 
 
 def renewal_promotion(sub: Subscription, start: date, held: Promo | None, promos: Iterable[Promo],
-                      redeemed: Mapping[str, Redeemed]) -> Promo | None:
-    """§2.5: the promotion the next term (`sub`, its offer, plan and seats) takes on its first day, `start`: the
-    deepest one eligible then. The one it holds is kept iff `start` lies in its window and it still fits; another is
-    auto-applied as at a purchase, against `redeemed`: the customer's use of each by its other subscriptions, by
-    promotion id (a promotion this one took before is not redeemed twice; its seat maximum counts theirs)."""
+                      redeemed: Mapping[str, Redeemed], same_seats: bool = True) -> tuple[Promo | None, int]:
+    """§2.5: the promotion the next term (`sub`, its offer, plan and seats) takes on its first day, `start`, and how
+    many of its seats take it. The deepest one eligible then for all its seats; the one it holds is kept iff `start`
+    lies in its window and it still fits; another is auto-applied as at a purchase, against `redeemed`: the
+    customer's use of each by its other subscriptions, by promotion id (a promotion this one took before is not
+    redeemed twice; its seat maximum counts theirs). When none fits all the seats it holds (`same_seats`: no
+    scheduled change sets another number; seats moved in past the seat maximum), the one it holds is kept, in its
+    window, for as many seats as its maximum leaves: the rest pay the unit price, as those seats did in the term."""
     product_id, sku_id, _ = sub.catalog_item_id.split(":")
     offered = {p.promotion_id: p for p in [*promos, *([held] if held else [])]}
-    return best_promotion(offered.values(), product_id=product_id, sku_id=sku_id, term=sub.term_duration,
-                          cycle=sub.billing_cycle, market=sub.market, on=start, quantity=sub.quantity, redeemed=redeemed,
-                          requested=held.promotion_id if held else None)
+
+    def best(among: Iterable[Promo], seats: int) -> Promo | None:
+        return best_promotion(among, product_id=product_id, sku_id=sku_id, term=sub.term_duration,
+                              cycle=sub.billing_cycle, market=sub.market, on=start, quantity=seats, redeemed=redeemed,
+                              requested=held.promotion_id if held else None)
+
+    if (taken := best(offered.values(), sub.quantity)) is not None:
+        return taken, sub.quantity
+    if held is not None and same_seats:
+        room = held.max_quantity - redeemed.get(held.promotion_id, NOT_REDEEMED).seats
+        if 0 < room < sub.quantity and (kept := best([offered[held.promotion_id]], room)) is not None:
+            return kept, room
+    return None, 0
 
 
 def renew(sub: Subscription, instant: datetime, unit_price: Decimal, next_term: NextTerm | None = None,
@@ -30,13 +43,15 @@ def renew(sub: Subscription, instant: datetime, unit_price: Decimal, next_term: 
     a scheduled change sets its offer, term, billing cycle, quantity and maybe the term's end; `held` is the
     promotion it holds, `promos` those of the next term's SKU, `redeemed` the customer's redemptions of each by its
     other subscriptions."""
+    same_seats = next_term is None or next_term.quantity == sub.quantity
     if next_term is not None:
         sub = replace(sub, catalog_item_id=next_term.catalog_item_id, term_duration=next_term.term_duration,
                       billing_cycle=next_term.billing_cycle, quantity=next_term.quantity)
     start = sub.term_end + timedelta(days=1)
-    taken = renewal_promotion(sub, start, held, promos, redeemed or {})
+    taken, promoted = renewal_promotion(sub, start, held, promos, redeemed or {}, same_seats)
     end = next_term.custom_term_end_date if next_term and next_term.custom_term_end_date else term_end(start, sub.term_duration)
-    return replace(sub, term_start=start, term_end=end, anchor=None, full_price_seats=0,
+    return replace(sub, term_start=start, term_end=end, anchor=None,
+                   full_price_seats=sub.quantity - promoted if taken else 0,
                    cancellation_allowed_until=instant + CANCELLATION_WINDOW, unit_price=unit_price,
                    promotion_id=taken.promotion_id if taken else None, effective_unit_price=discounted(unit_price, taken))
 

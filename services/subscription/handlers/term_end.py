@@ -61,7 +61,8 @@ async def on_term_ended(ctx: Context, event: TermEnded) -> None:
 
 
 async def _save(ctx: Context, renewals: list[tuple[Subscription, date]], at: datetime) -> None:
-    await storage.save_terms(ctx.conn, [(sub, changes.opened(sub.quantity, at)) for sub, _ in renewals])
+    await storage.save_terms(ctx.conn, [(sub, changes.opened(sub.quantity, at, full_price=sub.full_price_seats))
+                                        for sub, _ in renewals])
 
 
 async def _announce(ctx: Context, customer_id: str, instant: datetime,
