@@ -19,6 +19,8 @@ from shared.runtime import Runtime
 from services.billing import storage
 from services.billing.domain.charges import due_in
 
+# BillingFrequency as the price list spells a billing plan (§2.2); blank for a trial's lines, never billed (§4.4)
+_FREQUENCY = {"monthly": "Monthly", "annual": "Annual", "triennial": "Triennial"}
 # Partner Center's reconciliation columns (domain.md §4.4) and where each comes from in a charge line.
 RECON_COLUMNS: list[tuple[str, Any]] = [
     ("PartnerId", "partner_id"), ("CustomerId", "customer_id"), ("OrderId", "reference_id"),
@@ -30,7 +32,7 @@ RECON_COLUMNS: list[tuple[str, Any]] = [
     ("Currency", "currency"), ("PricingCurrency", "pricing_currency"), ("PCToBCExchangeRate", "fx_rate"),
     ("PCToBCExchangeRateDate", "order_date"), ("ChargeStartDate", "charge_start"), ("ChargeEndDate", "charge_end"),
     ("SubscriptionStartDate", "term_start"), ("SubscriptionEndDate", "term_end"),
-    ("BillingFrequency", "billing_cycle"), ("SubscriptionId", "subscription_id"), ("ReferenceId", "reference_id"),
+    ("BillingFrequency", lambda r: _FREQUENCY.get(r["billing_cycle"], "")), ("SubscriptionId", "subscription_id"), ("ReferenceId", "reference_id"),
     ("ProductQualifiers", lambda r: '["Trial"]' if r["billing_cycle"] == "none" else ""),
     ("PromotionID", "promotion_id"), ("PriceAdjustmentDescription", lambda r: ""),
 ]

@@ -1,6 +1,9 @@
 """Charge cycles and lines (domain.md §4.2, §4.3, §9.2, §9.7, §9.9): exact to the cent."""
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
+from fractions import Fraction
+from math import floor
 
 from services.billing.domain.charges import Plan, charge, quantity_change, round_line, switch
 
@@ -47,6 +50,20 @@ def test_an_upfront_short_first_term_is_charged_for_its_days_of_the_standard_ter
 
 def test_rounding_is_down_to_the_cent() -> None:
     assert round_line(D("1.999")) == D("1.99")
+
+
+def test_an_exchange_rate_never_drops_a_cent_off_an_amount_exactly_on_one() -> None:
+    """§9.2: ROUNDDOWN(EUP × FX, 2) of the exact values: 40/12 × 1.65 is 5.50, not 5.49 from a rounded 3.3333…"""
+    converted = replace(plan(date(2025, 1, 1), date(2025, 12, 31), "40"), fx_rate=D("1.65"))
+    assert charge(converted, "new", date(2025, 1, 1), 10).amount == D("55.00")
+    april = replace(monthly_term(date(2025, 4, 1), "10.00"), fx_rate=D("1.62"))  # 1 day of 30: 10/30 × 1.62 = 0.54
+    assert charge(april, "addQuantity", date(2025, 4, 30), 1).amount == D("0.54")
+    for rate in ("0.9", "1.59", "1.62", "1.65", "1.74", "133.7"):  # against exact fractions, every day of a cycle
+        for price in ("10.00", "40", "72", "12.99", "365"):
+            p = replace(plan(date(2025, 1, 1), date(2025, 12, 31), price), fx_rate=D(rate))
+            for day in range(1, 32):
+                exact = Fraction(price) / 12 * (32 - day) / 31 * Fraction(rate)
+                assert charge(p, "x", date(2025, 1, day), 1).amount == D(floor(exact * 100)) / 100, (rate, price, day)
 
 
 # Partner Center's worked examples (S12, "NCE billing scenarios"; 10 seats of a EUR 10.08 monthly term)

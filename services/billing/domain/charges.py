@@ -8,11 +8,12 @@ cycle of a term cut short by a custom end date is charged for its days over the 
 """
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, Context, Decimal, localcontext
 
 from shared.dates import TERM_MONTHS, add_months, cycle_months, cycle_starts
 
 CENT = Decimal("0.01")
+EXACT = Context(prec=80)  # digits enough that a line's products (price × months × days × rate) are exact
 SHOWN_PRICE, SHOWN_EUP = Decimal("0.000001"), Decimal("0.000000000001")  # as stored and shown; amounts use exact
 
 
@@ -75,10 +76,13 @@ def charge(plan: Plan, charge_type: str, day: date, quantity: int, sign: int = 1
     start, standard_end, end = plan.cycle(day)
     cycle_days = (standard_end - start).days + 1
     billable_days = (end - day).days + 1
-    # One division of exact products: ROUNDDOWN flips a cent on 3.999…9 where the exact value is 4.00.
-    eup = (plan.effective_unit_price * plan.cycle_months * billable_days
-           / (TERM_MONTHS[plan.term_duration] * cycle_days))
-    amount = round_line(eup * plan.fx_rate) * quantity
+    # One division of exact products, the rate among them: ROUNDDOWN would drop a cent where the exact value is on
+    # one (4.00) but a rounded quotient lands a hair below it (3.999…9), as EUP × FX does when EUP was rounded first.
+    with localcontext(EXACT):
+        top, bottom = plan.effective_unit_price * plan.cycle_months * billable_days, \
+            TERM_MONTHS[plan.term_duration] * cycle_days
+        eup = top / bottom
+        amount = round_line(top * plan.fx_rate / bottom) * quantity
     return Line(charge_type, day, end, quantity, plan.cycle_price(effective=False).quantize(SHOWN_PRICE),
                 eup.quantize(SHOWN_EUP), -amount if sign < 0 and amount else amount, plan.fx_rate, plan.promotion_id)
 
