@@ -145,6 +145,13 @@ async def _raw(msg, original=None):  # type: ignore[no-untyped-def]
     return None
 
 
+def topic_config(name: str) -> dict[str, str]:
+    """A topic's settings at creation: a commands topic stamps each record with the time the broker appended it, so
+    a command's token is judged at a time its publisher cannot set (signing.py; Tansu ignores it, Apache Kafka
+    honours it)."""
+    return {"message.timestamp.type": "LogAppendTime"} if name.endswith(".commands") else {}
+
+
 async def ensure_topics(settings: KafkaSettings, names: Iterable[str], client_id: str = "nce-admin") -> None:
     """Create the topics (and their dead-letter topics) that do not exist yet."""
     wanted = {n for name in names for n in (name, f"{name}.dlq")}
@@ -154,7 +161,8 @@ async def ensure_topics(settings: KafkaSettings, names: Iterable[str], client_id
         missing = wanted - set(await admin.list_topics())
         if missing:
             size = (settings.kafka_partitions, settings.kafka_replication_factor)
-            await admin.create_topics([NewTopic(n, *size) for n in sorted(missing)], validate_only=False)
+            await admin.create_topics([NewTopic(n, *size, topic_configs=topic_config(n)) for n in sorted(missing)],
+                                      validate_only=False)
             log.info("created topics %s", ", ".join(sorted(missing)))
     finally:
         await admin.close()

@@ -202,3 +202,10 @@ def test_a_signers_hs256_token_is_the_standard_jwt_pyjwt_writes_for_the_same_cla
     claims = {"iss": "crm", "iat": NOW, "exp": NOW + timedelta(minutes=5), "partner_id": "P1",
               "roles": ["AdminAgent"], "sha256": hashlib.sha256(value).hexdigest()}
     assert token == jwt.encode(claims, KEY, algorithm="HS256", headers={"kid": "crm"})
+
+
+def test_commands_topics_are_created_stamped_by_the_broker_so_a_publisher_cannot_back_date_a_token() -> None:
+    from shared.messaging.kafka import topic_config
+
+    assert topic_config("nce.subscription.commands") == {"message.timestamp.type": "LogAppendTime"}
+    assert topic_config("nce.subscription.events") == topic_config("nce.subscription.commands.dlq") == {}
