@@ -32,7 +32,8 @@ RECON_COLUMNS: list[tuple[str, Any]] = [
     ("Currency", "currency"), ("PricingCurrency", "pricing_currency"), ("PCToBCExchangeRate", "fx_rate"),
     ("PCToBCExchangeRateDate", "order_date"), ("ChargeStartDate", "charge_start"), ("ChargeEndDate", "charge_end"),
     ("SubscriptionStartDate", "term_start"), ("SubscriptionEndDate", "term_end"),
-    ("BillingFrequency", lambda r: _FREQUENCY.get(r["billing_cycle"], "")), ("SubscriptionId", "subscription_id"), ("ReferenceId", "reference_id"),
+    ("BillingFrequency", lambda r: _FREQUENCY.get(r["billing_cycle"], "")), ("SubscriptionId", "subscription_id"),
+    ("ReferenceId", "reference_id"),
     ("ProductQualifiers", lambda r: '["Trial"]' if r["billing_cycle"] == "none" else ""),
     ("PromotionID", "promotion_id"), ("PriceAdjustmentDescription", lambda r: ""),
 ]

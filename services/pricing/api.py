@@ -121,7 +121,8 @@ def routes(rt: Runtime) -> list[BaseRoute]:
             result = quote(
                 [storage.as_row(r) for r in plan], currency=q["currency"],
                 fx=await storage.fx_rates(rt.db(), on.replace(day=1), q["currency"]),
-                promos=await storage.promotions(rt.db(), product_id, sku_id, q["segment"]), product_id=product_id, sku_id=sku_id,
+                promos=await storage.promotions(rt.db(), product_id, sku_id, q["segment"]), product_id=product_id,
+                sku_id=sku_id,
                 term=q["term"], cycle=q["cycle"], market=q["market"], on=on, quantity=q["quantity"],
                 redeemed=await storage.redeemed(rt.db(), request.query_params.get("customer_id")),
                 requested=request.query_params.get("promotion_id"),

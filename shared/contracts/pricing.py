@@ -44,7 +44,8 @@ class PriceRow(Data):
             raise ValueError(f"PricingTierRangeMin {self.tier_min} is above PricingTierRangeMax {self.tier_max}")
         _check_plan(self.term_duration, self.billing_cycle)
         if self.billing_cycle == "none" and self.unit_price != 0:
-            raise ValueError(f"BillingPlan None is a trial's, and a trial is free: UnitPrice {self.unit_price} must be 0")
+            raise ValueError(f"BillingPlan None is a trial's, and a trial is free: UnitPrice {self.unit_price} must "
+                             "be 0")
         return self
 
 

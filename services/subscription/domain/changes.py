@@ -73,8 +73,10 @@ def joining(seats: int, now: datetime, promotion: Promo | None, promoted: int) -
 def opened(quantity: int, now: datetime, window: timedelta = CANCELLATION_WINDOW, full_price: int = 0) -> list[Batch]:
     """The seats of a purchase or renewal: all refundable for 168 hours (perpetual software: 30 days); `full_price`
     of them (a renewal's seats past its promotion's maximum) in a batch of their own, given back first."""
+    if not full_price:
+        return [Batch(quantity, now + window)]
     return [b for b in (Batch(quantity - full_price, now + window), Batch(full_price, now + window, full_price=True))
-            if b.quantity] or [Batch(0, now + window)]
+            if b.quantity]
 
 
 def refundable(batches: list[Batch], now: datetime) -> list[Batch]:
