@@ -253,7 +253,8 @@ def sample(spec: MessageSpec) -> dict[str, Any]:
         source=("crm-sync" if spec.topic.name == "nce.subscription.commands" else "nce-cli") if command
         else spec.topic.producer,
         correlation_id=str(_id(root)), causation_id=str(_id(CAUSES[spec.type])) if spec.type in CAUSES else None,
-        actor=(Actor(partner_id=PARTNER, roles=["AdminAgent"]) if spec.topic.name == "nce.subscription.commands"
+        actor=(Actor(partner_id=PARTNER, roles=["AdminAgent"])
+               if spec.topic.name == "nce.subscription.commands" and spec.type != "partner.register"  # the operator's
                else Actor(partner_id=None, roles=["GlobalAdmin"])) if command else None,
     )
     return envelope.model_dump(mode="json")
