@@ -22,7 +22,7 @@ import asyncpg
 
 from services.pricing.domain.pricelist import PLANS, TERMS, header_index
 from services.pricing.storage import COLUMNS, KEY
-from shared.rules.plans import TRIAL_PLAN, VALID_PLANS
+from shared.rules.plans import ALL_PLANS
 
 CHUNK_BYTES = 4 << 20  # ≈ 13,000 rows of a Partner Center file: small enough to keep both connections busy
 MAX_REPORTED = 100
@@ -112,7 +112,7 @@ def _money_ok(column: str) -> str:
     return f"({column} >= 0 AND {column} < 1e9 AND scale({column}) <= 6)"
 
 
-_PLAN_LIST = ", ".join(f"('{t}', '{c}')" for t, c in sorted(VALID_PLANS | {TRIAL_PLAN}))
+_PLAN_LIST = ", ".join(f"('{t}', '{c}')" for t, c in sorted(ALL_PLANS))
 
 # Each check in the order a person fixing the file would want them (the first failing one is reported), with the
 # values its message shows as {a} and {b}.

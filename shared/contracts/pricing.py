@@ -9,7 +9,7 @@ from shared.contracts.catalog import EosState
 from shared.contracts.common import (
     BillingCycle, Country, Currency, Data, Money, ProductId, SkuId, TermDuration, Text, TierBound,
 )
-from shared.rules.plans import TRIAL_PLAN, VALID_PLANS
+from shared.rules.plans import ALL_PLANS
 
 Rate = Annotated[Decimal, Field(gt=0, max_digits=20, decimal_places=10, allow_inf_nan=False)]
 Fraction = Annotated[Decimal, Field(gt=0, lt=1, max_digits=8, decimal_places=6)]
@@ -50,7 +50,7 @@ class PriceRow(Data):
 
 
 def _check_plan(term: str, cycle: str) -> None:
-    if (term, cycle) not in VALID_PLANS | {TRIAL_PLAN}:
+    if (term, cycle) not in ALL_PLANS:
         raise ValueError(f"{term} billed {cycle} is not a plan (§1.2: P1M monthly; P1Y monthly or annual; P3Y "
                          "monthly, annual or triennial; a trial P1M none)")
 

@@ -188,7 +188,7 @@ class Verifier:
             raise Unauthenticated("the token's partner_id must be a string or null and its roles a list of strings"
                                   ) from None
         scope = self.scopes.get(issuer)
-        if scope is not None and (signed.partner_id not in scope or signed.is_operator):
+        if scope is not None and signed.partner_id not in scope:  # the operator has none: never in a scope
             raise Unauthenticated(f"issuer {issuer!r} may sign only for partners {', '.join(sorted(scope))}, not "
                                   f"for {signed.partner_id or 'the operator'} (NCE_COMMAND_SCOPES)")
         if (envelope.actor or Actor()) != signed:

@@ -10,3 +10,4 @@ VALID_PLANS = frozenset({
     ("P3Y", "triennial"),
 })
 TRIAL_PLAN = ("P1M", "none")  # a trial: one month, never billed (price 0)
+ALL_PLANS = VALID_PLANS | {TRIAL_PLAN}  # every (term, billing plan) a price row or promotion may name
