@@ -296,8 +296,8 @@ async def segments(database_url: str) -> None:
     try:
         for p in (commercial, education):
             await w.deliver("nce.pricing.events", "pricing.promotion_published", p, p["product_id"])
-        for i, segment in ((item, "commercial"), (edu, "education")):
-            await w.deliver("nce.catalog.events", "catalog.offer_published", {**offer(i, []), "segment": segment}, "p")
+        for i, segment, up in ((item, "commercial", [f"EEEE{run}:0001"]), (edu, "education", [])):
+            await w.deliver("nce.catalog.events", "catalog.offer_published", {**offer(i, up), "segment": segment}, "p")
             await w.deliver("nce.pricing.events", "pricing.prices_published", prices(i, "72"), "US")
         school = f"E-{w.run_id}"
         registered = await command(w, "customer.register", partner_id=f"P-{w.run_id}", customer_id=school,
@@ -313,6 +313,11 @@ async def segments(database_url: str) -> None:
         assert "sold to education customers; this customer is commercial" in refused["data"]["message"]
         assert (await buy("S2", school, item))["data"]["code"] == "10001"
         assert (await buy("S3", w.customer, item))["type"] == "subscription.created"
+        for how in ("immediate", "at_renewal"):  # an upgrade path is no way round the segment
+            moved = await command(w, "subscription.transition", subscription_id=w.sub("S3"),
+                                  target_catalog_item_id=edu, quantity=5, when=how)
+            assert (moved["data"]["code"], moved["data"]["message"]) == (
+                "10001", f"{edu} is sold to education customers; this customer is commercial"), moved
         taught = await buy("S4", school, edu)  # the deeper promotion is a commercial one (§1.7): not the school's
         assert taught["type"] == "subscription.created", taught["data"]
         assert taught["data"]["promotion_id"] == education["promotion_id"]
@@ -328,8 +333,8 @@ async def segments(database_url: str) -> None:
 
 
 def test_offers_and_promotions_go_to_customers_of_their_segment(base_infra) -> None:  # type: ignore[no-untyped-def]
-    """§1.7: an education offer is sold to education customers only, and the (commercial) promotions are not given
-    to education customers, at purchase or renewal."""
+    """§1.7: an education offer is sold to education customers only (bought, or upgraded or scheduled into), and the
+    (commercial) promotions are not given to education customers, at purchase or renewal."""
     asyncio.run(segments(base_infra.database_url))
 
 

@@ -21,9 +21,11 @@ def attempt(target: str, term: str = "P1Y", cycle: str = "annual", state: str | 
     eos = EosRule(target.split(":")[0], None, None, None, None, state, date(2026, 1, 1)) if state else None
     try:
         schedule(sub=kw.get("sub", SUB), status=kw.get("status", "active"),  # type: ignore[arg-type]
-                 upgrade_targets=["CFQ7TTC0LDPB:0001"], target=Offer(target, frozenset({"US"}), PLANS, 1, 300),
+                 upgrade_targets=["CFQ7TTC0LDPB:0001"],
+                 target=Offer(target, frozenset({"US"}), PLANS, 1, 300,
+                              segment=kw.get("offer_segment", "commercial")),  # type: ignore[arg-type]
                  wanted=NextTerm(target, term, cycle, 10, NOW, kw.get("end")), eos=eos,  # type: ignore[arg-type]
-                 kind=kw.get("kind", "license"))  # type: ignore[arg-type]
+                 kind=kw.get("kind", "license"), segment=kw.get("segment", "commercial"))  # type: ignore[arg-type]
         return "OK"
     except CommandRejectedError as e:
         return e.code
@@ -89,7 +91,8 @@ def test_a_custom_end_date_is_checked_for_the_next_term_and_applied_at_renewal()
     def end(day: date, others: list[tuple[date, str]] | None = None) -> str:
         try:
             schedule(sub=SUB, status="active", upgrade_targets=[], target=Offer(SOURCE, frozenset({"US"}), PLANS, 1, 300),
-                     wanted=NextTerm(SOURCE, "P1Y", "annual", 10, NOW, day), eos=None, others=others)
+                     wanted=NextTerm(SOURCE, "P1Y", "annual", 10, NOW, day), eos=None, others=others,
+                     segment="commercial")
             return "OK"
         except CommandRejectedError as e:
             return e.code
@@ -137,3 +140,11 @@ def test_a_renewal_keeps_its_promotion_in_window_and_auto_applies_another_within
     assert (shared.promotion_id, shared.full_price_seats) == ("HELD", 150)  # its other subscriptions took 100
     assert renew(replace(past, term_end=date(2027, 7, 31)), at, Decimal("72"), None, held, [held], {}).promotion_id \
         is None  # out of its window
+
+
+def test_a_change_goes_only_into_an_offer_sold_to_the_customers_segment() -> None:
+    """§1.7: an upgrade path into an education offer is no way round its eligibility (10001, as at purchase)."""
+    assert attempt(TARGET, offer_segment="education") == "10001"
+    assert attempt(TARGET, offer_segment="education", segment="education") == "OK"
+    assert attempt(TARGET, segment="education") == "10001"
+    assert attempt(SOURCE, segment="education") == "OK"  # its own offer (seats, plan): sold to it already

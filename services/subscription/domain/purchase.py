@@ -114,11 +114,15 @@ def term_end(start: date, term_duration: str) -> date:
     return period_end(start, TERM_MONTHS[term_duration])
 
 
-def check_sold(offer: Offer | None, item: str, market: str, term: str, cycle: str, quantity: int | None = None) -> None:
-    """What a change into the offer `item` needs of it: sold in `market`, on that term and plan (900270), and, when
+def check_sold(offer: Offer | None, item: str, market: str, term: str, cycle: str, quantity: int | None = None,
+               *, segment: str | None) -> None:
+    """What a change into the offer `item` needs of it: sold in `market`, to customers of `segment` (§1.7, as at
+    purchase; None: the subscription's own offer, sold to it already), on that term and plan (900270), and, when
     given, for that many seats (900275)."""
     if offer is None or market not in offer.markets:
         raise UnknownOfferError(f"{item} is not sold in {market}")
+    if segment is not None and offer.segment != segment:
+        raise UnknownOfferError(f"{item} is sold to {offer.segment} customers; this customer is {segment}")
     if (term, cycle) not in offer.plans:
         raise BillingCycleNotOfferedError(f"the offer has no {term} term billed {cycle}")
     if quantity is not None and not offer.min_quantity <= quantity <= offer.max_quantity:

@@ -38,9 +38,10 @@ def _product_sku(catalog_item_id: str) -> str:
 def schedule(
     *, sub: Subscription, status: str, upgrade_targets: list[str], target: Offer | None,
     wanted: NextTerm, eos: EosRule | None, trial: bool = False, others: list[tuple[date, str]] | None = None,
-    kind: str = "license",
+    kind: str = "license", segment: str,
 ) -> NextTerm:
-    """Validate a next-term change at its submission instant; `eos` is the rule in force for the target plan then.
+    """Validate a next-term change at its submission instant; `eos` is the rule in force for the target plan then;
+    `segment` is the customer's (§1.7: another offer must be sold to it).
 
     A custom end date (§3.7) must fall inside the next term and be a month end or the end of another of the
     customer's active subscriptions (`others`: their (term end, term duration)).
@@ -58,7 +59,8 @@ def schedule(
     if not same_sku and _product_sku(wanted.catalog_item_id) not in upgrade_targets:
         raise NotAnUpgradeError(f"{wanted.catalog_item_id} is not an upgrade target of {sub.catalog_item_id}; "
                                 "downgrades are not supported")
-    check_sold(target, wanted.catalog_item_id, sub.market, wanted.term_duration, wanted.billing_cycle, wanted.quantity)
+    check_sold(target, wanted.catalog_item_id, sub.market, wanted.term_duration, wanted.billing_cycle, wanted.quantity,
+               segment=None if wanted.catalog_item_id == sub.catalog_item_id else segment)
     if eos is not None:
         # §9.4: never a new term duration into EOS/EOSwC; into EOSwC a SKU change is fine; on EOS only the same SKU
         # (a billing-frequency or quantity change) and not for a software subscription (row 16); nothing into

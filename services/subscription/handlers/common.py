@@ -88,6 +88,7 @@ async def _schedule(ctx: Context, found: storage.Locked, wanted: NextTerm) -> No
         target=await storage.offer(ctx.conn, wanted.catalog_item_id), wanted=wanted,
         eos=await _eos(ctx, wanted.catalog_item_id, sub.market, wanted.term_duration, wanted.billing_cycle),
         trial=bool(found.offer and found.offer.trial), kind=found.offer.kind if found.offer else "license",
+        segment=await storage.customer_segment(ctx.conn, sub.customer_id),
         others=await storage.term_ends(ctx.conn, sub.customer_id, other_than=sub.subscription_id)
         if wanted.custom_term_end_date else None,
     )

@@ -135,7 +135,7 @@ async def on_transition(ctx: Context, cmd: TransitionCommand) -> None:
         await _schedule(ctx, found, wanted)
         return
     rules.check_sold(await storage.offer(ctx.conn, wanted.catalog_item_id), wanted.catalog_item_id, sub.market, term,
-                     cycle)
+                     cycle, segment=await storage.customer_segment(ctx.conn, sub.customer_id))
     target = None
     if cmd.target_subscription_id:
         target = await storage.locked(ctx.conn, cmd.target_subscription_id)

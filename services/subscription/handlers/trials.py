@@ -128,4 +128,5 @@ async def _check_chosen(ctx: Context, sub: Subscription, item: str, term: str, c
     """An offer the partner chose to convert into: one it may convert into (§3.8), sold in the trial's market on that
     term and plan, for that many seats."""
     await _check_converts_into(ctx, sub, item)
-    rules.check_sold(await storage.offer(ctx.conn, item), item, sub.market, term, cycle, quantity)
+    rules.check_sold(await storage.offer(ctx.conn, item), item, sub.market, term, cycle, quantity,
+                     segment=await storage.customer_segment(ctx.conn, sub.customer_id))

@@ -14,6 +14,7 @@ from services.subscription.storage.copies import (
     upsert_eos_rule,
 )
 from services.subscription.storage.parties import (
+    customer_segment,
     partner_exists,
     upsert_customer,
     upsert_partner,
@@ -48,6 +49,7 @@ __all__ = [
     "at_purchase",
     "at_term_end",
     "at_term_ends",
+    "customer_segment",
     "eos_rules",
     "insert_subscription",
     "locked",

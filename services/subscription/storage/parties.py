@@ -27,3 +27,8 @@ async def upsert_customer(conn: asyncpg.Connection, c: RegisterCustomer) -> bool
            RETURNING true""",
         c.customer_id, c.partner_id, c.name, c.country, c.segment,
     ))
+
+
+async def customer_segment(conn: asyncpg.Connection, customer_id: str) -> str:
+    """The segment (§1.7) of a customer the subscription service knows."""
+    return await conn.fetchval("SELECT segment FROM customers WHERE customer_id = $1", customer_id)
