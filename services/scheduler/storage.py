@@ -129,9 +129,13 @@ async def cancel_term(conn: asyncpg.Connection, subscription_id: str) -> None:
 # transaction. Only the customer's other timers of that instant (cycles, lifecycle steps: kinds sorting before
 # "term_end") can sit between them, and those stay before the group, so no customer's events change order.
 BUCKETS = 16
+# A month's end fires only once every other timer due before it has fired (in any bucket, by any transaction): after
+# an outage over a month end, the month's last charges reach billing's outbox before the month closes (§4.1).
 _CLAIM = """
-SELECT kind, key, due_at, partition_key, event_id, headers, payload FROM timers
-WHERE bucket = ANY($3::smallint[]) AND due_at <= $1 ORDER BY due_at, partition_key, kind, key LIMIT $2
+SELECT kind, key, due_at, partition_key, event_id, headers, payload FROM timers t
+WHERE bucket = ANY($3::smallint[]) AND due_at <= $1
+  AND (kind <> 'month_end' OR NOT EXISTS (SELECT FROM timers e WHERE e.due_at < t.due_at AND e.kind <> 'month_end'))
+ORDER BY due_at, partition_key, kind, key LIMIT $2
 FOR UPDATE SKIP LOCKED
 """
 _MOVE = """

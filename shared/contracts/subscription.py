@@ -226,10 +226,10 @@ class ChangeScheduled(SubscriptionFacts):
 
 class ScheduledChangeCancelled(SubscriptionFacts):
     """subscription.scheduled_change_cancelled v1: by request, by a mid-term change, or dropped at renewal (its target
-    reached EndOfLife, or has no price for it)."""
+    reached EndOfLife, has no price for it, or its seats no longer fit the customer's pooled maximum)."""
 
     reason: Literal["requested", "quantity_changed", "auto_renew_off", "cancelled", "suspended", "end_of_life",
-                    "transitioned", "term_changed", "trial_converted", "no_price"]
+                    "transitioned", "term_changed", "trial_converted", "no_price", "pooled_limit"]
 
 
 class Transition(Data):

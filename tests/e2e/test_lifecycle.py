@@ -122,8 +122,9 @@ def test_a_change_needs_an_active_auto_renewing_subscription_and_an_upgrade_path
 
 
 def test_a_mid_term_change_wipes_the_scheduled_one(up: Up) -> None:
-    assert schedule(up, "S-C2", quantity=5) == "OK"
-    assert up.get("/subscriptions/S-C2")["scheduled_change"]["quantity"] == 5
+    assert schedule(up, "S-C2", quantity=5) == "800088"  # C-P1 holds all 300 Basic seats (above): none to add
+    assert schedule(up, "S-C2", billing_cycle="monthly") == "OK"
+    assert up.get("/subscriptions/S-C2")["scheduled_change"]["billing_cycle"] == "monthly"
     assert send(up, "subscription.set_auto_renew", {"subscription_id": "S-C2", "enabled": False})[0] == "OK"
     assert up.get("/subscriptions/S-C2")["scheduled_change"] is None
     assert send(up, "subscription.cancel_scheduled_change", {"subscription_id": "S-C2"})[0] == "NO_SCHEDULED_CHANGE"

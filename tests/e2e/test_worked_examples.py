@@ -77,7 +77,7 @@ def at(up: Up, instant: str) -> None:
 
 def command(up: Up, type_: str, **data: object) -> dict:  # type: ignore[type-arg]
     code, out = up.send(type_, data)
-    assert code == 0, out
+    assert code == 0, out["data"]
     return out["data"]  # type: ignore[no-any-return]
 
 

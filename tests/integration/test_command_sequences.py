@@ -146,8 +146,9 @@ async def run(database_url: str, sequence: list) -> None:  # type: ignore[type-a
     for s in subs:
         assert s["quantity"] >= 0 and s["status"] in STATES
         assert s["quantity"] == s["seats"], f"{s['subscription_id']}: quantity {s['quantity']} != seats {s['seats']}"
-    held = sum(s["quantity"] for s in subs if s["status"] in ("active", "suspended") and s["item"] == BASIC)
-    assert held <= 300, "the pooled per-customer maximum holds"
+    for item in (BASIC, STANDARD):  # seats come to STANDARD by upgrades, now or at renewal
+        held = sum(s["quantity"] for s in subs if s["status"] in ("active", "suspended") and s["item"] == item)
+        assert held <= 300, f"the pooled per-customer maximum of {item} holds"
     await pool.close()
     await bill_twice(database_url, [e for e in events if BILLING.handlers.get(e["type"])
                                     and e["data"].get("customer_id") == customer], customer)

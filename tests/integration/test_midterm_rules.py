@@ -8,6 +8,9 @@ from typing import Any
 
 import pytest
 
+from services.subscription.app import SERVICE as SUBSCRIPTION
+from shared.clock import SimulatedClock
+from shared.messaging.consumer import Consumer
 from tests.integration.test_command_sequences import BASIC, STANDARD, World, offer, prices
 
 pytestmark = pytest.mark.integration
@@ -180,9 +183,24 @@ async def renewal_in_progress(database_url: str) -> None:
             refused = await command(w, type_, subscription_id=w.sub("S1"), **data)
             assert (refused["type"], refused["data"]["code"]) == ("subscription.command_rejected", "409"), refused
             assert "retry after 2 minutes" in refused["data"]["message"]
+        await w.clock.set(datetime(2025, 2, 3, 10, 0, tzinfo=UTC))  # the renewal handled late (the scheduler was down)
         await w.deliver("nce.scheduler.events", "scheduler.terms_ended", {
             "customer_id": w.customer, "instant": "2025-02-01T00:00:00Z",
             "terms": [{"subscription_id": w.sub("S1"), "term_end": "2025-01-31"}]}, w.customer)
+        window = await w.pool.fetchval("SELECT cancellation_allowed_until FROM subscriptions"
+                                       " WHERE subscription_id = $1", w.sub("S1"))
+        assert window == datetime(2025, 2, 10, 10, 0, tzinfo=UTC)  # 7 days from the renewal's completion, not 02-01
+        # a cancellation another instance stamped at 23:59:59, outside the first term's window, handled only now
+        stamped = datetime(2025, 1, 31, 23, 59, 59, tzinfo=UTC)
+        other = Consumer(SUBSCRIPTION.handlers, w.pool, SimulatedClock(stamped), max_bytes=1_000_000,
+                         max_backoff_s=0.01)
+        record = w.record(COMMANDS, "subscription.cancel", {"subscription_id": w.sub("S1")}, w.customer, stamped)
+        await other.handle(record)
+        late = next(json.loads(r["payload"]) for r in await w.pool.fetch("SELECT payload FROM outbox ORDER BY id")
+                    if json.loads(r["payload"])["causation_id"] == json.loads(record.value)["id"])
+        assert (late["data"]["code"], late["data"]["message"]) == ("409", (  # not a refund of the new term's seats
+            "the command was received at 2025-01-31T23:59:59+00:00, before the subscription's current term began on "
+            "2025-02-01; retry")), late
         changed = await command(w, "subscription.change_quantity", subscription_id=w.sub("S1"), quantity=6)
         assert changed["type"] == "subscription.quantity_changed", changed
         row = await w.pool.fetchrow("SELECT quantity, auto_renew, status, term_start FROM subscriptions"
@@ -193,7 +211,48 @@ async def renewal_in_progress(database_url: str) -> None:
 
 
 def test_a_subscription_whose_term_end_is_being_handled_refuses_commands_with_409_section_3_5(base_infra) -> None:  # type: ignore[no-untyped-def]
+    """§3.5: from the term end until its renewal is handled, 409, and the new 7-day window starts when it completes;
+    §9.13: a command stamped before the renewal that reaches the renewed subscription is not applied to the new term
+    (409, retried with a new stamp)."""
     asyncio.run(renewal_in_progress(base_infra.database_url))
+
+
+async def trial_end_after_end_of_sale(database_url: str) -> None:
+    w = await world(database_url)
+    product = f"QQQQ{w.run_id.upper()}"  # this test's own: End-of-Sale rules are shared by the database
+    paid, trial = f"{product}:0001:{product}", f"{product}:0002:{product}"
+    try:
+        await w.deliver("nce.catalog.events", "catalog.offer_published", offer(paid, []), "p")
+        await w.deliver("nce.pricing.events", "pricing.prices_published", prices(paid, "72"), "US")
+        await w.deliver("nce.catalog.events", "catalog.offer_published", {
+            **offer(trial, []), "plans": [{"term_duration": "P1M", "billing_cycle": "none"}], "trial": True}, "p")
+        await w.deliver("nce.pricing.events", "pricing.prices_published", {**prices(trial, "0"), "rows": [
+            {**prices(trial, "0")["rows"][0], "term_duration": "P1M", "billing_cycle": "none"}]}, "US")
+        bought = await command(w, "subscription.purchase", subscription_id=w.sub("T1"), catalog_item_id=trial,
+                               term_duration="P1M", billing_cycle="none", quantity=25)
+        assert bought["type"] == "subscription.created", bought["data"]
+        scheduled = await command(w, "subscription.convert_trial", subscription_id=w.sub("T1"), quantity=25,
+                                  term_duration="P1Y", billing_cycle="monthly", when="at_renewal")
+        assert scheduled["type"] == "subscription.change_scheduled", scheduled
+        # after it was scheduled: the paid plan reaches End of Sale, the trial's own SKU End of Life
+        for sku, state in (("0001", "EndOfSale"), ("0002", "EndOfLife")):
+            await w.deliver("nce.catalog.events", "catalog.eos_changed", {
+                "product_id": product, "sku_id": sku, "state": state, "effective_date": "2025-01-15"}, product)
+        await w.clock.set(datetime(2025, 2, 1, 0, 0, 30, tzinfo=UTC))
+        await w.deliver("nce.scheduler.events", "scheduler.terms_ended", {
+            "customer_id": w.customer, "instant": "2025-02-01T00:00:00Z",
+            "terms": [{"subscription_id": w.sub("T1"), "term_end": "2025-01-31"}]}, w.customer)
+        row = await w.pool.fetchrow("SELECT catalog_item_id, status, term_duration, billing_cycle, term_start"
+                                    " FROM subscriptions WHERE subscription_id = $1", w.sub("T1"))
+        assert tuple(row) == (paid, "active", "P1Y", "monthly", datetime(2025, 2, 1).date())
+    finally:
+        await w.pool.close()
+
+
+def test_a_trial_converts_as_scheduled_though_its_paid_plan_reached_end_of_sale_since(base_infra) -> None:  # type: ignore[no-untyped-def]
+    """§5.1: a change scheduled before an End of Sale is honoured (the conversion was checked when scheduled); the
+    trial's own SKU reaching End of Life does not stop it converting (§5.2: a move out to another offer)."""
+    asyncio.run(trial_end_after_end_of_sale(base_infra.database_url))
 
 
 async def seats_joining(database_url: str) -> None:
@@ -375,3 +434,53 @@ def test_a_renewal_keeps_its_promotion_up_to_the_seat_maximum_for_seats_moved_in
     """§2.5: in the promotion's window the renewal keeps it; seats an upgrade moved in past its seat maximum go on
     paying the unit price, the others keep the discount (not all of them losing it)."""
     asyncio.run(renewal_past_the_maximum(base_infra.database_url))
+
+
+async def pooled_maximum(database_url: str) -> None:
+    w = await world(database_url)
+    try:
+        for name, item, seats in (("S1", BASIC, 100), ("S2", BASIC, 100), ("S3", STANDARD, 290)):
+            bought = await command(w, "subscription.purchase", subscription_id=w.sub(name), catalog_item_id=item,
+                                   term_duration="P1M", billing_cycle="monthly", quantity=seats)
+            assert bought["type"] == "subscription.created", bought["data"]
+
+        async def code(type_: str, **data: Any) -> str:
+            out = await command(w, type_, **data)
+            return out["data"]["code"] if out["type"].endswith("command_rejected") else out["type"]
+
+        refused = await command(w, "subscription.schedule_change", subscription_id=w.sub("S1"), quantity=250)
+        assert refused["data"]["message"] == "The requested number of 250 seats exceeds the remaining limit of 200 seats"
+        assert await code("subscription.transition", subscription_id=w.sub("S1"), target_catalog_item_id=STANDARD,
+                          quantity=20) == "800088"  # S3 holds 290 of STANDARD's 300
+        assert await code("subscription.transition", subscription_id=w.sub("S1"), target_catalog_item_id=STANDARD,
+                          quantity=20, when="at_renewal") == "800088"
+        assert await code("subscription.schedule_change", subscription_id=w.sub("S1"), quantity=200) == \
+            "subscription.change_scheduled"  # its own 100 seats are replaced: 200 + S2's 100
+        # S2 grows into the room S1's scheduled change counted on, and fills BASIC's
+        assert await code("subscription.change_quantity", subscription_id=w.sub("S2"), quantity=200) == \
+            "subscription.quantity_changed"
+        await with_trial(w)  # 25 seats of BASIC's trial, whose paid equivalent is BASIC
+        assert await code("subscription.convert_trial", subscription_id=w.sub("T1"), quantity=25) == "800088"
+        await w.clock.set(datetime(2025, 2, 1, 0, 0, 30, tzinfo=UTC))
+        await w.deliver("nce.scheduler.events", "scheduler.terms_ended", {
+            "customer_id": w.customer, "instant": "2025-02-01T00:00:00Z",
+            "terms": [{"subscription_id": w.sub(n), "term_end": "2025-01-31"} for n in ("S1", "S2", "S3", "T1")]},
+            w.customer)
+        held = {r["subscription_id"]: (r["status"], r["quantity"]) for r in await w.pool.fetch(
+            "SELECT subscription_id, status, quantity FROM subscriptions WHERE customer_id = $1", w.customer)}
+        assert held[w.sub("S1")] == ("active", 100)  # renewed without the change that no longer fits
+        assert held[w.sub("T1")] == ("expired", 25)  # 25 more seats of BASIC would pass its 300
+        events = [json.loads(r["payload"]) for r in await w.pool.fetch("SELECT payload FROM outbox")]
+        dropped = [e["data"]["reason"] for e in events if e["type"] == "subscription.scheduled_change_cancelled"
+                   and e["data"]["subscription_id"] == w.sub("S1")]
+        assert dropped == ["pooled_limit"]
+        assert [e["data"]["reason"] for e in events if e["type"] == "subscription.expired"] == ["trial_not_convertible"]
+    finally:
+        await w.pool.close()
+
+
+def test_the_pooled_maximum_holds_for_scheduled_changes_upgrades_and_trial_conversions(base_infra) -> None:  # type: ignore[no-untyped-def]
+    """§1.7: a product:SKU's pooled per-customer maximum (800088) holds whatever way seats come to it: scheduled for
+    the next term, moved in by an upgrade, or converted from a trial; a scheduled change that no longer fits at
+    renewal is dropped (`pooled_limit`) and the renewal goes on without it."""
+    asyncio.run(pooled_maximum(base_infra.database_url))

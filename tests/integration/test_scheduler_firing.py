@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from services.scheduler.storage import BUCKETS, bucket_of, fire_due, set_timer
+from services.scheduler.storage import BUCKETS, bucket_of, fire_due, month_end, set_timer
 from shared.contracts.scheduler import ChargeCycleStarted, TermEnded
 from tests.conftest import migrated_pool
 
@@ -84,3 +84,28 @@ async def test_customers_whose_subscription_ids_interleave_still_get_one_event_e
     finally:
         await pool.close()
     assert sorted((e["data"]["customer_id"], len(e["data"]["terms"])) for e in events) == [("C1", 20), ("C2", 20)]
+
+
+async def test_a_month_closes_only_after_every_timer_due_before_its_end_has_fired(stack) -> None:  # type: ignore[no-untyped-def]
+    """§4.1: after an outage over a month end, the month's last charge cycle reaches the outbox before the month's
+    end, even when another transaction holds that charge's timer as the month end becomes due (it would otherwise
+    close the month first and push the charge onto the next month's invoice)."""
+    pool = await migrated_pool(stack, "scheduler")
+    jan31, back = datetime(2026, 1, 31, tzinfo=UTC), datetime(2026, 2, 3, tzinfo=UTC)
+    try:
+        async with pool.acquire() as conn:
+            await conn.execute("DELETE FROM outbox; DELETE FROM timers")
+            await set_timer(conn, *month_end(date(2026, 1, 1)), jan31)
+            cycle = ChargeCycleStarted(subscription_id="S-M", customer_id="C-M", cycle_start=jan31.date(),
+                                       term_end=date(2026, 12, 30), instant=jan31)
+            await set_timer(conn, "cycle", "S-M@2026-01-31", jan31, "C-M", cycle, "scheduler.charge_cycle_started",
+                            jan31)
+        async with pool.acquire() as other, other.transaction():  # another round holds the charge's timer
+            await other.execute("SELECT FROM timers WHERE kind = 'cycle' FOR UPDATE")
+            assert await fire_due(pool, back) == 0  # the month end waits for it
+        while await fire_due(pool, back):
+            pass
+        fired = [json.loads(r["payload"])["type"] for r in await pool.fetch("SELECT payload FROM outbox ORDER BY id")]
+        assert fired == ["scheduler.charge_cycle_started", "scheduler.month_ended"]
+    finally:
+        await pool.close()

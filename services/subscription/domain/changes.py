@@ -38,6 +38,13 @@ class PooledSeatLimitError(CommandRejectedError):
     code = "800088"
 
 
+def check_pooled_room(room: int | None, added: int) -> None:
+    """§1.7: a product:SKU with a pooled per-customer maximum takes `added` more seats only within the `room` its
+    customer has left under it (None: no such maximum)."""
+    if room is not None and added > room:
+        raise PooledSeatLimitError(f"The requested number of {added} seats exceeds the remaining limit of {room} seats")
+
+
 class TrialLockedError(CommandRejectedError):
     code = "TRIAL_NOT_CHANGEABLE"
 
@@ -113,9 +120,7 @@ def change_quantity(
                                       f"{elsewhere})")
     if new_quantity >= quantity:
         added = new_quantity - quantity
-        if pooled_room is not None and added > pooled_room:
-            raise PooledSeatLimitError(
-                f"The requested number of {added} seats exceeds the remaining limit of {pooled_room} seats")
+        check_pooled_room(pooled_room, added)
         added_batch = Batch(added, now + cancellation_window(kind), full_price=full_price)
         return [*batches, added_batch] if added else batches
     removing = quantity - new_quantity

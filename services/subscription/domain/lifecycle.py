@@ -13,12 +13,20 @@ class RenewalInProgressError(CommandRejectedError):
     code = "409"
 
 
-def check_term_not_ending(status: str, kind: str, term_end: date, now: datetime) -> None:
+def check_term_not_ending(status: str, kind: str, term_start: date, term_end: date, now: datetime) -> None:
     """§3.5, §6: from 00:00Z after its term's last day until the scheduler's term end is handled (a renewal, expiry,
-    trial conversion or disabling, within seconds), a subscription takes no command: the partner retries."""
+    trial conversion or disabling, within seconds), a subscription takes no command: the partner retries.
+
+    Nor does a command stamped before the term it finds began (§9.13: rules apply at the stamp): one received at
+    23:59:59 that reaches the subscription after its renewal (another instance renewed it meanwhile) would act on
+    a term it was not sent for, e.g. cancel the new term inside a window it was never in. Retried, it gets a new
+    stamp."""
     if status in ("active", "suspended") and kind != "perpetual" and now.date() > term_end:
         raise RenewalInProgressError(f"the term ended on {term_end} and its renewal is in progress; retry after 2 "
                                      "minutes")
+    if now.date() < term_start:
+        raise RenewalInProgressError(f"the command was received at {now.isoformat()}, before the subscription's "
+                                     f"current term began on {term_start}; retry")
 
 
 def at_term_end(status: str, auto_renew: bool, end_of_life: bool) -> str | None:

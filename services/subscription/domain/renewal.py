@@ -36,13 +36,13 @@ def renewal_promotion(sub: Subscription, start: date, held: Promo | None, promos
     return None, 0
 
 
-def renew(sub: Subscription, instant: datetime, unit_price: Decimal, next_term: NextTerm | None = None,
+def renew(sub: Subscription, completed: datetime, unit_price: Decimal, next_term: NextTerm | None = None,
           held: Promo | None = None, promos: Iterable[Promo] = (), redeemed: Mapping[str, Redeemed] | None = None,
           ) -> Subscription:
-    """The next term starts the day after the inclusive end, at the price effective then, with a new 168 h window;
-    a scheduled change sets its offer, term, billing cycle, quantity and maybe the term's end; `held` is the
-    promotion it holds, `promos` those of the next term's SKU, `redeemed` the customer's redemptions of each by its
-    other subscriptions."""
+    """The next term starts the day after the inclusive end, at the price effective then, with a new 168 h window
+    from the renewal's completion (§3.5); a scheduled change sets its offer, term, billing cycle, quantity and maybe
+    the term's end; `held` is the promotion it holds, `promos` those of the next term's SKU, `redeemed` the
+    customer's redemptions of each by its other subscriptions."""
     same_seats = next_term is None or next_term.quantity == sub.quantity
     if next_term is not None:
         sub = replace(sub, catalog_item_id=next_term.catalog_item_id, term_duration=next_term.term_duration,
@@ -52,7 +52,7 @@ def renew(sub: Subscription, instant: datetime, unit_price: Decimal, next_term: 
     end = next_term.custom_term_end_date if next_term and next_term.custom_term_end_date else term_end(start, sub.term_duration)
     return replace(sub, term_start=start, term_end=end, anchor=None,
                    full_price_seats=sub.quantity - promoted if taken else 0,
-                   cancellation_allowed_until=instant + CANCELLATION_WINDOW, unit_price=unit_price,
+                   cancellation_allowed_until=completed + CANCELLATION_WINDOW, unit_price=unit_price,
                    promotion_id=taken.promotion_id if taken else None, effective_unit_price=discounted(unit_price, taken))
 
 

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from services.subscription import storage
-from services.subscription.domain import lifecycle, scheduled
+from services.subscription.domain import changes, lifecycle, scheduled
 from services.subscription.domain.actors import check_acts_for
 from services.subscription.domain.purchase import NoPriceError, Subscription
 from services.subscription.domain.scheduled import NextTerm
@@ -36,8 +36,8 @@ async def _locked(ctx: Context, subscription_id: str) -> storage.Locked:
     if found is None:
         raise unknown
     _authorize(ctx, found.sub.partner_id, unknown)
-    lifecycle.check_term_not_ending(found.status, found.offer.kind if found.offer else "license", found.sub.term_end,
-                                    ctx.now)
+    lifecycle.check_term_not_ending(found.status, found.offer.kind if found.offer else "license",
+                                    found.sub.term_start, found.sub.term_end, ctx.now)
     return found
 
 
@@ -92,6 +92,8 @@ async def _schedule(ctx: Context, found: storage.Locked, wanted: NextTerm) -> No
         others=await storage.term_ends(ctx.conn, sub.customer_id, other_than=sub.subscription_id)
         if wanted.custom_term_end_date else None,
     )
+    changes.check_pooled_room(await storage.pooled_room(ctx.conn, sub.customer_id, next_term.catalog_item_id,
+                                                        sub.subscription_id), next_term.quantity)
     rows = await storage.price_rows(ctx.conn, next_term.catalog_item_id, sub.market, sub.currency,
                                     next_term.term_duration, next_term.billing_cycle)
     if next_term_row(rows, sub.term_end + timedelta(days=1), next_term.quantity,  # §2.4: never derive a price

@@ -5,7 +5,7 @@ from uuid import NAMESPACE_URL, uuid5
 from services.subscription import storage
 from services.subscription.domain import changes, trial
 from services.subscription.domain import purchase as rules
-from services.subscription.domain.changes import PooledSeatLimitError
+from services.subscription.domain.changes import check_pooled_room
 from services.subscription.handlers.common import _authorize, _eos_in, handlers
 from shared.contracts.catalog import EosChanged, OfferPublished
 from shared.contracts.pricing import FxRatesPublished, PricesPublished, PromotionPublished
@@ -104,9 +104,7 @@ async def on_purchase(ctx: Context, cmd: Purchase) -> None:
         others=await storage.term_ends(ctx.conn, cmd.customer_id) if cmd.custom_term_end_date else None,
         bases=facts.bases,
     )
-    if facts.room is not None and cmd.quantity > facts.room:
-        raise PooledSeatLimitError(
-            f"The requested number of {cmd.quantity} seats exceeds the remaining limit of {facts.room} seats")
+    check_pooled_room(facts.room, cmd.quantity)
     trial_of = cmd.catalog_item_id if offer is not None and offer.trial else None
     if trial_of:
         trial.check_first_trial(facts.trials_held)

@@ -141,6 +141,8 @@ async def on_transition(ctx: Context, cmd: TransitionCommand) -> None:
         target = await storage.locked(ctx.conn, cmd.target_subscription_id)
         if target is None or target.sub.customer_id != sub.customer_id:
             raise CommandRejectedError(f"no subscription {cmd.target_subscription_id} of this customer", "900258")
+    changes.check_pooled_room(await storage.pooled_room(ctx.conn, sub.customer_id, wanted.catalog_item_id,
+                                                        sub.subscription_id), cmd.quantity)
     rows = await storage.price_rows(ctx.conn, wanted.catalog_item_id, sub.market, sub.currency, term, cycle)
     row = select_row(rows, ctx.now.date(), cmd.quantity)
     if row is None and target is None:

@@ -45,10 +45,10 @@ async def on_terms_ended(ctx: Context, event: TermsEnded) -> None:
             if ahead is not None and (took := taken(found.sub, renewed[0])) is not None:  # read before, saved after
                 used = with_taken(used, dict([took]))
             if ahead is None:
-                await _save(ctx, [renewed], event.instant)
+                await _save(ctx, [renewed], _completed(ctx, event.instant))
             renewals.append(renewed)
     if ahead is not None:
-        await _save(ctx, renewals, event.instant)
+        await _save(ctx, renewals, _completed(ctx, event.instant))
     await _announce(ctx, event.customer_id, event.instant, renewals)
 
 
@@ -58,6 +58,12 @@ async def on_term_ended(ctx: Context, event: TermEnded) -> None:
     group of one."""
     await on_terms_ended(ctx, TermsEnded(customer_id=event.customer_id, instant=event.instant, terms=[
         TermEnd(subscription_id=event.subscription_id, term_end=event.term_end)]))
+
+
+def _completed(ctx: Context, instant: datetime) -> datetime:
+    """When a term end's renewal or conversion completes, which its new 7-day window starts from (§3.5): now, as this
+    service stamped the event, never before the instant the term ended (a scheduler's clock a little ahead)."""
+    return max(instant, ctx.now)
 
 
 async def _save(ctx: Context, renewals: list[tuple[Subscription, date]], at: datetime) -> None:
@@ -96,6 +102,10 @@ async def _term_ended(ctx: Context, event: TermEnded, found: storage.AtTermEnd |
                            next_term.catalog_item_id == sub.catalog_item_id) is None:
             await _wipe(ctx, sub, next_term, "no_price", event.instant)  # renewal goes on without the change
             next_term = None
+        elif (room := await storage.pooled_room(ctx.conn, sub.customer_id, next_term.catalog_item_id,
+                                                sub.subscription_id)) is not None and next_term.quantity > room:
+            await _wipe(ctx, sub, next_term, "pooled_limit", event.instant)  # §1.7: the customer's other
+            next_term = None  # subscriptions took the room since it was scheduled; renewal goes on without it
         else:
             rows = target_rows
             if (next_term.catalog_item_id.rsplit(":", 1)[0], next_term.term_duration, next_term.billing_cycle) != (
@@ -105,8 +115,8 @@ async def _term_ended(ctx: Context, event: TermEnded, found: storage.AtTermEnd |
     eos = _eos_in(found.eos_rules, sub.catalog_item_id, sub.market, sub.term_duration, sub.billing_cycle,
                   event.instant)
     # §9.10: no renewal of an EndOfLife plan, even with auto-renew; but a change scheduled out of it into a plan that
-    # is not (§5.2 row 15) renews into that plan
-    end_of_life = eos is not None and eos.state == "EndOfLife" and next_term is None
+    # is not (§5.2 row 15) renews into that plan, and a trial converts into its paid plan, judged by that plan's
+    end_of_life = eos is not None and eos.state == "EndOfLife" and next_term is None and not found.trial
     after = lifecycle.at_term_end(found.status, sub.auto_renew, end_of_life)
     if after == "expired":
         await _expire(ctx, sub, event.instant, "end_of_life" if end_of_life else "auto_renew_off")
@@ -117,10 +127,10 @@ async def _term_ended(ctx: Context, event: TermEnded, found: storage.AtTermEnd |
     if after is not None:
         return None  # already expired, disabled or deleted: nothing renews
     if found.trial:
-        await _convert_trial(ctx, sub, event.instant)
+        await _convert_trial(ctx, sub, event.instant, _completed(ctx, event.instant))
         return None
     row = renewal_row(rows, renewal, (next_term or sub).quantity)
-    renewed = renew(sub, event.instant, row.unit_price if row else sub.unit_price, next_term, found.promotion,
+    renewed = renew(sub, _completed(ctx, event.instant), row.unit_price if row else sub.unit_price, next_term, found.promotion,
                     promos, with_taken(redeemed, used))
     return renewed, sub.term_end
 

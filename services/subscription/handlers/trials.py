@@ -30,26 +30,32 @@ async def _price(ctx: Context, sub: Subscription, item: str, term: str, cycle: s
     return row.unit_price if row else None
 
 
-async def _convert_trial(ctx: Context, sub: Subscription, instant: datetime) -> None:
-    """At the end of a trial with auto-renew on: as scheduled, else the paid equivalent, P1Y monthly, same seats."""
+async def _convert_trial(ctx: Context, sub: Subscription, instant: datetime, completed: datetime) -> None:
+    """At the end of a trial with auto-renew on (`instant`): as scheduled, else the paid equivalent, P1Y monthly,
+    same seats; its window opens when the conversion completes (`completed`, §3.5)."""
     scheduled = await storage.scheduled_change(ctx.conn, sub.subscription_id)
     paid = scheduled.catalog_item_id if scheduled else await storage.paid_equivalent(ctx.conn, sub.catalog_item_id,
                                                                                       sub.market)
     term, cycle = (scheduled.term_duration, scheduled.billing_cycle) if scheduled else trial.CONVERSION_PLAN
     quantity = scheduled.quantity if scheduled else sub.quantity
+    eos = await _eos(ctx, paid, sub.market, term, cycle, instant) if paid else None
+    if scheduled and eos is not None and eos.state != "EndOfLife":
+        eos = None  # §5.1: a conversion scheduled (into a plan then on sale) before an End of Sale is honoured
     converted = trial.convert(
         sub, paid_item=paid, term=term, cycle=cycle, quantity=quantity, start=sub.term_end + timedelta(days=1),
-        eos=await _eos(ctx, paid, sub.market, term, cycle, instant) if paid else None,
+        eos=eos,
         unit_price=await _price(ctx, sub, paid, term, cycle, quantity, instant) if paid else None,
-        instant=instant)
-    if converted is None:
+        instant=completed)
+    room = await storage.pooled_room(ctx.conn, sub.customer_id, paid, sub.subscription_id) if paid else None
+    if converted is None or room is not None and converted.quantity > room:  # §1.7: not past the pooled maximum
         await _expire(ctx, sub, instant, "trial_not_convertible")
         return
-    await _into_paid_term(ctx, sub, converted, instant)
+    await _into_paid_term(ctx, sub, converted, instant, completed)
 
 
-async def _into_paid_term(ctx: Context, sub: Subscription, converted: Subscription, at: datetime) -> None:
-    await storage.save_term(ctx.conn, converted, changes.opened(converted.quantity, at))
+async def _into_paid_term(ctx: Context, sub: Subscription, converted: Subscription, at: datetime,
+                          completed: datetime) -> None:
+    await storage.save_term(ctx.conn, converted, changes.opened(converted.quantity, completed))
     await ctx.emit("subscription.trial_converted", TrialConverted(**_facts(converted, at), quantity=converted.quantity,
                                                                   trial=_terms(sub)), key=sub.customer_id)
 
@@ -72,6 +78,8 @@ async def on_convert_trial(ctx: Context, cmd: ConvertTrial) -> None:
     term, cycle = cmd.term_duration or trial.CONVERSION_PLAN[0], cmd.billing_cycle or trial.CONVERSION_PLAN[1]
     if cmd.catalog_item_id:
         await _check_chosen(ctx, sub, paid, term, cycle, cmd.quantity)
+    changes.check_pooled_room(await storage.pooled_room(ctx.conn, sub.customer_id, paid, sub.subscription_id),
+                              cmd.quantity)
     eos = await _eos(ctx, paid, sub.market, term, cycle)
     if eos is not None and eos.state != "EndOfSaleWithConversions":  # row 9
         raise TargetEndOfSaleError(f"the {term} {cycle} plan of {paid} is {eos.state} since {eos.effective_date}")
@@ -90,7 +98,7 @@ async def on_convert_trial(ctx: Context, cmd: ConvertTrial) -> None:
                               start=ctx.now.date(), eos=eos, unit_price=price, instant=ctx.now)
     assert converted is not None
     await _wipe(ctx, sub, found.next_term, "trial_converted", ctx.now)
-    await _into_paid_term(ctx, sub, converted, ctx.now)
+    await _into_paid_term(ctx, sub, converted, ctx.now, ctx.now)
 
 
 async def _into_existing(ctx: Context, trial_found: storage.Locked, cmd: ConvertTrial) -> None:
@@ -101,6 +109,8 @@ async def _into_existing(ctx: Context, trial_found: storage.Locked, cmd: Convert
     target, target_status = found.sub, found.status
     trial.check_existing_target(sub, target, target_status)
     await _check_converts_into(ctx, sub, target.catalog_item_id)
+    changes.check_pooled_room(await storage.pooled_room(ctx.conn, sub.customer_id, target.catalog_item_id,
+                                                        sub.subscription_id), cmd.quantity)
     eos = await _eos(ctx, target.catalog_item_id, sub.market, target.term_duration, target.billing_cycle)
     if eos is not None and eos.state != "EndOfSaleWithConversions":
         raise TargetEndOfSaleError(f"the target's plan is {eos.state} since {eos.effective_date}")

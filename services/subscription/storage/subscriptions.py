@@ -47,6 +47,19 @@ def _pooled_held(customer: str, item: str) -> str:
     END"""
 
 
+async def pooled_room(conn: asyncpg.Connection, customer_id: str, catalog_item_id: str, other_than: str) -> int | None:
+    """The seats the customer may hold of the item's product:SKU under its offer's pooled maximum besides those of
+    subscription `other_than` (whose own seats a change replaces), or None when it has no such maximum."""
+    room = await conn.fetchval(  # NULL without a pooled maximum (no row, or a NULL maximum)
+        f"""SELECT o.pooled_max_per_customer - {_pooled_held("$1", "$2")} + coalesce((
+                      SELECT s.quantity FROM subscriptions s WHERE s.subscription_id = $3
+                        AND split_part(s.catalog_item_id, ':', 1) = split_part($2, ':', 1)
+                        AND split_part(s.catalog_item_id, ':', 2) = split_part($2, ':', 2)
+                        AND s.status IN ('active', 'suspended')), 0)
+            FROM offers o WHERE o.catalog_item_id = $2""", customer_id, catalog_item_id, other_than)
+    return None if room is None else max(0, room)
+
+
 def _room(offer: Offer | None, held: int | None) -> int | None:
     """Seats the customer may still add of the offer's product:SKU under its pooled maximum (None: no such limit)."""
     limit = offer.pooled_max_per_customer if offer else None
