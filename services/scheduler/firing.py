@@ -26,6 +26,10 @@ async def run_timers(rt: Runtime, idle_s: float = 0.5) -> None:
                     rt.relay.wake.set()
         except (NotReadyError, *TRANSIENT_DB_ERRORS) as e:
             log.warning("timer loop: %r; retrying", e)
+        except Exception:  # never the end of the loop: no timer would fire again while /readyz said ready
+            metrics.FAILED.labels("scheduler", "error").inc()
+            log.exception("timer loop failed; retrying")
+            await asyncio.sleep(min(30.0, idle_s * 10))
         await asyncio.sleep(idle_s)
 
 

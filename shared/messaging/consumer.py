@@ -6,6 +6,7 @@ partition moves on.
 """
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import signal
@@ -37,7 +38,11 @@ from shared.rejection import CommandRejectedError
 
 log = logging.getLogger(__name__)
 _COORDINATES = uuid.UUID("6b0c54a8-3f55-4f3e-9d0f-2d7c1a4f0e11")
+_COMMAND_IDS = uuid.UUID("0f6f4f5e-8a52-4d8e-a3c1-6f1f2b7d9c40")
 _MAX_HANDLER_ATTEMPTS = 3
+# The original headers a DLQ copy keeps, at most: with the value (cut to the consumer's limit) and the copy's own
+# headers it stays within what the producer sends and a broker takes by default, so one record cannot stop a relay.
+_DLQ_HEADER_BYTES = 16 * 1024
 _TYPES = frozenset(t for t, _ in REGISTRY)
 _CLAIM = "INSERT INTO inbox (message_id, type) VALUES ($1, $2)"
 _REJECTION = ("INSERT INTO rejections (message_id, type, code, message, partner_id, correlation_id, rejected_at)"
@@ -53,6 +58,21 @@ def _outbox_sql(rows: Iterable[Row]) -> str:
 def _claim_sql(message_id: uuid.UUID, type_: str) -> str:
     """The inbox claim: a message (or parked record) handled before fails it on the inbox key."""
     return execute_sql(_CLAIM, (message_id, type_))
+
+
+def inbox_id(envelope: Envelope, topic: str) -> uuid.UUID:
+    """The inbox key a message is claimed under. A command's id is its publisher's choice, so commands have a key
+    space of their own: a command sent with the (predictable) id of an event still to come, a scheduler's term end
+    say, cannot claim that event's key and make it a duplicate."""
+    spec = BY_NAME.get(topic)
+    return uuid.uuid5(_COMMAND_IDS, str(envelope.id)) if spec is not None and spec.carries_commands else envelope.id
+
+
+def _record_id(record: Record) -> uuid.UUID:
+    """The inbox key of a record parked without a readable envelope: where it sits, when it came and what it holds
+    (a broker that starts over, Tansu after a restart or a topic recreated, hands out its offsets again)."""
+    digest = hashlib.sha256(record.value).hexdigest()[:32]
+    return uuid.uuid5(_COORDINATES, f"{record.topic}:{record.partition}:{record.offset}:{record.timestamp_ms}:{digest}")
 
 
 def _partner_of(command: Envelope) -> str | None:
@@ -219,11 +239,10 @@ class Consumer:
                 errors += 1
                 metrics.FAILED.labels(self.service, "error").inc()
                 log.exception("%s: handler failed (%d/%d)", self.service, errors, _MAX_HANDLER_ATTEMPTS)
-                if errors >= _MAX_HANDLER_ATTEMPTS:
+                if errors == _MAX_HANDLER_ATTEMPTS:  # then parking is retried, with the same backoff
                     await lease.release()  # parking takes a connection of its own
                     poison = PoisonError(f"handler failed: {type(e).__name__}: {e}", envelope, "INTERNAL_ERROR")
                     work = partial(self._park, record, poison)
-                    continue
             await asyncio.sleep(self._backoff(attempt))
 
     async def _apply(self, m: Decoded, now: datetime, record: Record, lease: Lease, more: bool) -> bool:
@@ -236,7 +255,8 @@ class Consumer:
         # A rejected command rolls the handler's work back and commits its claim and rejection in one round trip.
         conn = await lease.begun()
         end = "COMMIT; BEGIN" if more else "COMMIT"
-        claim = _claim_sql(m.envelope.id, m.envelope.type)
+        key = inbox_id(m.envelope, record.topic)
+        claim = _claim_sql(key, m.envelope.type)
         deferring = Deferring(conn)  # the handler's writes, kept for the COMMIT
         outcome, ctx = "applied", Context(cast(asyncpg.Connection, deferring), m.envelope, now, self.service)
         try:
@@ -256,7 +276,7 @@ class Consumer:
         except BaseException as e:
             await roll_back(conn)
             if isinstance(e, TRANSIENT_DB_ERRORS) or not isinstance(e, Exception) \
-                    or not await self._handled(conn, m.envelope.id):
+                    or not await self._handled(conn, key):
                 raise
             outcome, ctx = "duplicate", None  # handled before: its claim failed, or its handler did on what it left
         if ctx is not None:
@@ -301,15 +321,18 @@ class Consumer:
     async def _park_as(self, record: Record, poison: PoisonError, bare: bool = False) -> bool:
         """Park the record in `<topic>.dlq` with its reason and origin; bare: no envelope, only our own headers."""
         env, reason = poison.envelope, storable(poison.reason)
-        message_id = env.id if env and poison.claims_id else uuid.uuid5(
-            _COORDINATES, f"{record.topic}:{record.partition}:{record.offset}")
+        message_id = inbox_id(env, record.topic) if env and poison.claims_id else _record_id(record)
         topic = BY_NAME.get(record.topic)
         rejecting = env is not None and topic is not None and topic.carries_commands
         # Read before taking a connection: the simulated clock takes one of its own from the same pool, and parkings
         # each holding a connection while waiting for another would exhaust it.
         now = await self.clock.now() if rejecting else None
+        kept = [(k, v) for k, v in record.headers if not k.startswith("nce-dlq-") and not bare]
+        size = sum(len(k.encode("utf-8", "replace")) + len(v) for k, v in kept)
+        if size > _DLQ_HEADER_BYTES:
+            kept = [("nce-dlq-headers-dropped", str(size).encode())]
         headers = [
-            *[(k, v) for k, v in record.headers if not k.startswith("nce-dlq-") and not bare],
+            *kept,
             ("nce-dlq-reason", reason[:1000].encode()),
             ("nce-dlq-topic", record.topic.encode()),
             ("nce-dlq-partition", str(record.partition).encode()),

@@ -26,7 +26,9 @@ class Record:
 
     @classmethod
     def of(cls, r: Any) -> "Record":
-        return cls(r.topic, r.partition, r.offset, r.key, r.value or b"", tuple(r.headers or ()), r.timestamp or 0)
+        """A header with a null value (Kafka allows one) reads as empty, as everything here expects bytes."""
+        return cls(r.topic, r.partition, r.offset, r.key, r.value or b"",
+                   tuple((k, v or b"") for k, v in r.headers or ()), r.timestamp or 0)
 
     @property
     def timestamp(self) -> datetime:
@@ -65,9 +67,20 @@ MARKER = "kernel.marker"  # published to every partition by the simulated clock 
 
 
 def decode(record: Record, max_bytes: int, verifier: Verifier | None = None) -> Decoded | None:
-    """The message, validated; None for a kernel marker (nothing to do); PoisonError when it can never be handled.
+    """The message, validated; None for a kernel marker (nothing to do); PoisonError when it can never be handled,
+    whatever in the record defeats reading it (JSON nested past the parser's depth, say): a record may not stop its
+    partition.
 
     With a verifier, a command must be signed for (shared/messaging/signing.py) before its data is even looked at."""
+    try:
+        return _decode(record, max_bytes, verifier)
+    except PoisonError:
+        raise
+    except Exception as e:
+        raise PoisonError(f"unreadable: {type(e).__name__}: {str(e)[:200]}") from None
+
+
+def _decode(record: Record, max_bytes: int, verifier: Verifier | None) -> Decoded | None:
     if len(record.value) > max_bytes:
         raise PoisonError(f"oversized: {len(record.value)} bytes, the limit is {max_bytes}")
     try:
