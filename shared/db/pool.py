@@ -6,9 +6,10 @@ from shared.db.deferred import Connection
 # Errors after which the same work may succeed later: the database is away, restarting or overloaded (SQLSTATE
 # classes 08 connection, 53 insufficient resources: disk full, out of memory, too many connections; 57 operator
 # intervention: shutdown, cancelled; 58 system error: I/O), read-only (25006, a standby after a failover), or
-# PostgreSQL asks us to retry (serialization failure, deadlock). A message failing so waits; it is never parked. InternalClientError is what a connection the
-# server dropped mid-operation raises until asyncpg notices it is closed ("cannot switch to state …; another
-# operation is in progress"), seen when PostgreSQL restarts under load: another connection succeeds.
+# PostgreSQL asks us to retry (serialization failure, deadlock). A message failing so waits; it is never parked.
+# InternalClientError is what a connection the server dropped mid-operation raises until asyncpg notices it is
+# closed ("cannot switch to state …; another operation is in progress"), seen when PostgreSQL restarts under load:
+# another connection succeeds.
 TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     ConnectionError,

@@ -72,7 +72,8 @@ def _record_id(record: Record) -> uuid.UUID:
     """The inbox key of a record parked without a readable envelope: where it sits, when it came and what it holds
     (a broker that starts over, Tansu after a restart or a topic recreated, hands out its offsets again)."""
     digest = hashlib.sha256(record.value).hexdigest()[:32]
-    return uuid.uuid5(_COORDINATES, f"{record.topic}:{record.partition}:{record.offset}:{record.timestamp_ms}:{digest}")
+    where = f"{record.topic}:{record.partition}:{record.offset}"
+    return uuid.uuid5(_COORDINATES, f"{where}:{record.timestamp_ms}:{digest}")
 
 
 def _partner_of(command: Envelope) -> str | None:

@@ -130,8 +130,8 @@ async def _term_ended(ctx: Context, event: TermEnded, found: storage.AtTermEnd |
         await _convert_trial(ctx, sub, event.instant, _completed(ctx, event.instant))
         return None
     row = renewal_row(rows, renewal, (next_term or sub).quantity)
-    renewed = renew(sub, _completed(ctx, event.instant), row.unit_price if row else sub.unit_price, next_term, found.promotion,
-                    promos, with_taken(redeemed, used))
+    renewed = renew(sub, _completed(ctx, event.instant), row.unit_price if row else sub.unit_price, next_term,
+                    found.promotion, promos, with_taken(redeemed, used))
     return renewed, sub.term_end
 
 
