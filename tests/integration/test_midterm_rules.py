@@ -42,6 +42,15 @@ async def command(w: World, type_: str, **data: Any) -> dict[str, Any]:
     return next(e for e in caused if e["causation_id"] == sent and not e["type"].endswith("scheduled_change_cancelled"))
 
 
+async def terms_ended(w: World, instant: str, *names: str, customer: str | None = None) -> None:
+    """The scheduler's term end at `instant` (00:00Z) for the named subscriptions, whose terms ended the day before."""
+    last_day = str(datetime.fromisoformat(instant).date() - timedelta(days=1))
+    customer = customer or w.customer
+    await w.deliver("nce.scheduler.events", "scheduler.terms_ended", {
+        "customer_id": customer, "instant": instant,
+        "terms": [{"subscription_id": w.sub(n), "term_end": last_day} for n in names]}, customer)
+
+
 async def held(w: World, name: str) -> dict[str, Any]:
     row = await w.pool.fetchrow("""SELECT quantity, promotion_id, effective_unit_price, scheduled_change
                                    FROM subscriptions WHERE subscription_id = $1""", name)
@@ -184,9 +193,7 @@ async def renewal_in_progress(database_url: str) -> None:
             assert (refused["type"], refused["data"]["code"]) == ("subscription.command_rejected", "409"), refused
             assert "retry after 2 minutes" in refused["data"]["message"]
         await w.clock.set(datetime(2025, 2, 3, 10, 0, tzinfo=UTC))  # the renewal handled late (the scheduler was down)
-        await w.deliver("nce.scheduler.events", "scheduler.terms_ended", {
-            "customer_id": w.customer, "instant": "2025-02-01T00:00:00Z",
-            "terms": [{"subscription_id": w.sub("S1"), "term_end": "2025-01-31"}]}, w.customer)
+        await terms_ended(w, "2025-02-01T00:00:00Z", "S1")
         window = await w.pool.fetchval("SELECT cancellation_allowed_until FROM subscriptions"
                                        " WHERE subscription_id = $1", w.sub("S1"))
         assert window == datetime(2025, 2, 10, 10, 0, tzinfo=UTC)  # 7 days from the renewal's completion, not 02-01
@@ -239,9 +246,7 @@ async def trial_end_after_end_of_sale(database_url: str) -> None:
             await w.deliver("nce.catalog.events", "catalog.eos_changed", {
                 "product_id": product, "sku_id": sku, "state": state, "effective_date": "2025-01-15"}, product)
         await w.clock.set(datetime(2025, 2, 1, 0, 0, 30, tzinfo=UTC))
-        await w.deliver("nce.scheduler.events", "scheduler.terms_ended", {
-            "customer_id": w.customer, "instant": "2025-02-01T00:00:00Z",
-            "terms": [{"subscription_id": w.sub("T1"), "term_end": "2025-01-31"}]}, w.customer)
+        await terms_ended(w, "2025-02-01T00:00:00Z", "T1")
         row = await w.pool.fetchrow("SELECT catalog_item_id, status, term_duration, billing_cycle, term_start"
                                     " FROM subscriptions WHERE subscription_id = $1", w.sub("T1"))
         assert tuple(row) == (paid, "active", "P1Y", "monthly", datetime(2025, 2, 1).date())
@@ -321,10 +326,7 @@ async def renewal_promotions(database_url: str) -> None:
         await w.pool.execute("UPDATE subscriptions SET scheduled_change = $2 WHERE subscription_id = $1",
                              w.sub("S3"), stored.replace(item, other))
         await w.clock.set(datetime(2025, 2, 1, 0, 0, 30, tzinfo=UTC))
-        await w.deliver("nce.scheduler.events", "scheduler.terms_ended", {
-            "customer_id": w.customer, "instant": "2025-02-01T00:00:00Z",
-            "terms": [{"subscription_id": w.sub(n), "term_end": "2025-01-31"} for n in ("S1", "S2", "S3")]},
-            w.customer)
+        await terms_ended(w, "2025-02-01T00:00:00Z", *("S1", "S2", "S3"))
         s1, s2, s3 = [await held(w, w.sub(n)) for n in ("S1", "S2", "S3")]
         # S1: its 10 % ended with January; the 5 % one, still running, is applied to the renewal (§2.5)
         assert (s1["promotion_id"], s1["effective_unit_price"]) == (f"ZZZZ{run}:0001:AAAAAAAAAAA2", Decimal("68.4"))
@@ -344,57 +346,6 @@ def test_a_renewal_takes_the_promotion_its_next_term_qualifies_for_and_never_an_
     """§2.5: promotions apply to renewals in their window and to scheduled changes, auto-applied; §2.4: a next term
     is priced from its own plan's row, never from another plan's."""
     asyncio.run(renewal_promotions(base_infra.database_url))
-
-
-async def segments(database_url: str) -> None:
-    w = await World().start(database_url)
-    run = w.run_id.upper()
-    item, edu = f"SSSS{run}:0001:SSSS{run}", f"EEEE{run}:0001:EEEE{run}"
-    commercial = promotion(f"EEEE{run}:0001:AAAAAAAAAAA1", edu, "P1M", "monthly", "0.10")  # no segment: commercial
-    education = {**promotion(f"EEEE{run}:0001:AAAAAAAAAAA2", edu, "P1M", "monthly", "0.05"), "segment": "education"}
-    try:
-        for p in (commercial, education):
-            await w.deliver("nce.pricing.events", "pricing.promotion_published", p, p["product_id"])
-        for i, segment, up in ((item, "commercial", [f"EEEE{run}:0001"]), (edu, "education", [])):
-            await w.deliver("nce.catalog.events", "catalog.offer_published", {**offer(i, up), "segment": segment}, "p")
-            await w.deliver("nce.pricing.events", "pricing.prices_published", prices(i, "72"), "US")
-        school = f"E-{w.run_id}"
-        registered = await command(w, "customer.register", partner_id=f"P-{w.run_id}", customer_id=school,
-                                   name="School", country="US", segment="education")
-        assert registered["type"] == "customer.registered"
-
-        def buy(name: str, customer: str, catalog_item_id: str) -> Any:
-            return command(w, "subscription.purchase", subscription_id=w.sub(name), customer_id=customer,
-                           catalog_item_id=catalog_item_id, term_duration="P1M", billing_cycle="monthly", quantity=5)
-
-        refused = await buy("S1", w.customer, edu)
-        assert refused["data"]["code"] == "10001", refused
-        assert "sold to education customers; this customer is commercial" in refused["data"]["message"]
-        assert (await buy("S2", school, item))["data"]["code"] == "10001"
-        assert (await buy("S3", w.customer, item))["type"] == "subscription.created"
-        for how in ("immediate", "at_renewal"):  # an upgrade path is no way round the segment
-            moved = await command(w, "subscription.transition", subscription_id=w.sub("S3"),
-                                  target_catalog_item_id=edu, quantity=5, when=how)
-            assert (moved["data"]["code"], moved["data"]["message"]) == (
-                "10001", f"{edu} is sold to education customers; this customer is commercial"), moved
-        taught = await buy("S4", school, edu)  # the deeper promotion is a commercial one (§1.7): not the school's
-        assert taught["type"] == "subscription.created", taught["data"]
-        assert taught["data"]["promotion_id"] == education["promotion_id"]
-        await w.clock.set(datetime(2025, 2, 1, 0, 0, 30, tzinfo=UTC))
-        await w.deliver("nce.scheduler.events", "scheduler.terms_ended", {
-            "customer_id": school, "instant": "2025-02-01T00:00:00Z",
-            "terms": [{"subscription_id": w.sub("S4"), "term_end": "2025-01-31"}]}, school)
-        renewed = await w.pool.fetchrow("SELECT term_start, promotion_id FROM subscriptions WHERE subscription_id = $1",
-                                        w.sub("S4"))
-        assert (str(renewed["term_start"]), renewed["promotion_id"]) == ("2025-02-01", education["promotion_id"])
-    finally:
-        await w.pool.close()
-
-
-def test_offers_and_promotions_go_to_customers_of_their_segment(base_infra) -> None:  # type: ignore[no-untyped-def]
-    """§1.7: an education offer is sold to education customers only (bought, or upgraded or scheduled into), and the
-    (commercial) promotions are not given to education customers, at purchase or renewal."""
-    asyncio.run(segments(base_infra.database_url))
 
 
 async def renewal_past_the_maximum(database_url: str) -> None:
@@ -417,9 +368,7 @@ async def renewal_past_the_maximum(database_url: str) -> None:
                              quantity=4, target_subscription_id=w.sub("S1"))
         assert into["data"]["target"]["full_price_seats"] == 2, into["data"]  # 12 of 14 under its maximum
         await w.clock.set(datetime(2026, 1, 1, 0, 0, 30, tzinfo=UTC))
-        await w.deliver("nce.scheduler.events", "scheduler.terms_ended", {
-            "customer_id": w.customer, "instant": "2026-01-01T00:00:00Z",
-            "terms": [{"subscription_id": w.sub("S1"), "term_end": "2025-12-31"}]}, w.customer)
+        await terms_ended(w, "2026-01-01T00:00:00Z", "S1")
         renewed = await w.pool.fetchrow("SELECT term_start, promotion_id, quantity, full_price_seats FROM subscriptions"
                                         " WHERE subscription_id = $1", w.sub("S1"))
         assert (str(renewed[0]), *renewed[1:]) == ("2026-01-01", capped["promotion_id"], 14, 2)  # kept, up to 12
@@ -434,53 +383,3 @@ def test_a_renewal_keeps_its_promotion_up_to_the_seat_maximum_for_seats_moved_in
     """§2.5: in the promotion's window the renewal keeps it; seats an upgrade moved in past its seat maximum go on
     paying the unit price, the others keep the discount (not all of them losing it)."""
     asyncio.run(renewal_past_the_maximum(base_infra.database_url))
-
-
-async def pooled_maximum(database_url: str) -> None:
-    w = await world(database_url)
-    try:
-        for name, item, seats in (("S1", BASIC, 100), ("S2", BASIC, 100), ("S3", STANDARD, 290)):
-            bought = await command(w, "subscription.purchase", subscription_id=w.sub(name), catalog_item_id=item,
-                                   term_duration="P1M", billing_cycle="monthly", quantity=seats)
-            assert bought["type"] == "subscription.created", bought["data"]
-
-        async def code(type_: str, **data: Any) -> str:
-            out = await command(w, type_, **data)
-            return out["data"]["code"] if out["type"].endswith("command_rejected") else out["type"]
-
-        refused = await command(w, "subscription.schedule_change", subscription_id=w.sub("S1"), quantity=250)
-        assert refused["data"]["message"] == "The requested number of 250 seats exceeds the remaining limit of 200 seats"
-        assert await code("subscription.transition", subscription_id=w.sub("S1"), target_catalog_item_id=STANDARD,
-                          quantity=20) == "800088"  # S3 holds 290 of STANDARD's 300
-        assert await code("subscription.transition", subscription_id=w.sub("S1"), target_catalog_item_id=STANDARD,
-                          quantity=20, when="at_renewal") == "800088"
-        assert await code("subscription.schedule_change", subscription_id=w.sub("S1"), quantity=200) == \
-            "subscription.change_scheduled"  # its own 100 seats are replaced: 200 + S2's 100
-        # S2 grows into the room S1's scheduled change counted on, and fills BASIC's
-        assert await code("subscription.change_quantity", subscription_id=w.sub("S2"), quantity=200) == \
-            "subscription.quantity_changed"
-        await with_trial(w)  # 25 seats of BASIC's trial, whose paid equivalent is BASIC
-        assert await code("subscription.convert_trial", subscription_id=w.sub("T1"), quantity=25) == "800088"
-        await w.clock.set(datetime(2025, 2, 1, 0, 0, 30, tzinfo=UTC))
-        await w.deliver("nce.scheduler.events", "scheduler.terms_ended", {
-            "customer_id": w.customer, "instant": "2025-02-01T00:00:00Z",
-            "terms": [{"subscription_id": w.sub(n), "term_end": "2025-01-31"} for n in ("S1", "S2", "S3", "T1")]},
-            w.customer)
-        held = {r["subscription_id"]: (r["status"], r["quantity"]) for r in await w.pool.fetch(
-            "SELECT subscription_id, status, quantity FROM subscriptions WHERE customer_id = $1", w.customer)}
-        assert held[w.sub("S1")] == ("active", 100)  # renewed without the change that no longer fits
-        assert held[w.sub("T1")] == ("expired", 25)  # 25 more seats of BASIC would pass its 300
-        events = [json.loads(r["payload"]) for r in await w.pool.fetch("SELECT payload FROM outbox")]
-        dropped = [e["data"]["reason"] for e in events if e["type"] == "subscription.scheduled_change_cancelled"
-                   and e["data"]["subscription_id"] == w.sub("S1")]
-        assert dropped == ["pooled_limit"]
-        assert [e["data"]["reason"] for e in events if e["type"] == "subscription.expired"] == ["trial_not_convertible"]
-    finally:
-        await w.pool.close()
-
-
-def test_the_pooled_maximum_holds_for_scheduled_changes_upgrades_and_trial_conversions(base_infra) -> None:  # type: ignore[no-untyped-def]
-    """§1.7: a product:SKU's pooled per-customer maximum (800088) holds whatever way seats come to it: scheduled for
-    the next term, moved in by an upgrade, or converted from a trial; a scheduled change that no longer fits at
-    renewal is dropped (`pooled_limit`) and the renewal goes on without it."""
-    asyncio.run(pooled_maximum(base_infra.database_url))
