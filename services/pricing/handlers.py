@@ -21,7 +21,7 @@ async def on_set_price(ctx: Context, cmd: SetPrice) -> None:
     await ctx.emit("pricing.prices_published", PricesPublished(market=cmd.market, rows=[cmd]), key=cmd.market)
     if cmd.end_of_sale_date is not None:
         state = "EndOfSaleWithConversions" if "EndOfSaleWithConversions" in cmd.tags else "EndOfSale"
-        await ctx.emit("pricing.eos_date_found", EosDateFound(
+        ctx.emit_side_effect("pricing.eos_date_found", EosDateFound(  # caused by the outcome: one outcome a command
             product_id=cmd.product_id, sku_id=cmd.sku_id, market=cmd.market, term_duration=cmd.term_duration,
             billing_cycle=cmd.billing_cycle, state=state, effective_date=cmd.end_of_sale_date,
         ), key=cmd.market)

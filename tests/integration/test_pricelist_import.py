@@ -288,3 +288,25 @@ async def test_imports_running_at_once_each_store_their_file_once(pool, small_ch
     published = await events(pool, "pricing.prices_published")
     assert sum(len(e["data"]["rows"]) for e in published) == 83 + reports[2].changed
     assert await staging_tables(pool) == 0
+
+
+async def test_a_set_price_with_an_end_of_sale_date_has_one_outcome_and_the_date_caused_by_it(pool) -> None:  # type: ignore[no-untyped-def]
+    """contract.md: every command has exactly one event whose causation_id is its id; the End-of-Sale date found in
+    the row follows from the outcome."""
+    from services.pricing.app import SERVICE as PRICING
+    from shared.clock import SimulatedClock
+    from shared.messaging.consumer import Consumer
+    from shared.messaging.decode import Record
+    from tests.contract.write_samples import path_of
+    from tests.kafka import command
+
+    row = {**json.loads(path_of("pricing.set_price", 1).read_text())["data"], "end_of_sale_date": "2027-01-01"}
+    sent = command("pricing.set_price", row)
+    consumer = Consumer(PRICING.handlers, pool, SimulatedClock(NOW), max_bytes=100_000, max_backoff_s=0.01)
+    await consumer.handle(Record("nce.pricing.commands", 0, 0, b"US", sent))
+    caused = {e["type"]: e["causation_id"] for e in (json.loads(r["payload"]) for r in await pool.fetch(
+        "SELECT payload FROM outbox ORDER BY id"))}
+    outcome = caused["pricing.prices_published"]
+    assert outcome == json.loads(sent)["id"]
+    published = [json.loads(r["payload"]) for r in await pool.fetch("SELECT payload FROM outbox ORDER BY id")]
+    assert caused["pricing.eos_date_found"] == published[0]["id"] != outcome

@@ -50,7 +50,7 @@ def test_the_168_hour_window_is_inclusive_to_the_second() -> None:
 
 @pytest.mark.parametrize("kw, expected", [
     ({"status": "suspended"}, "800091"),
-    ({"status": "expired"}, "SUBSCRIPTION_NOT_ACTIVE"),
+    ({"status": "expired"}, "900277"),  # §6: subscription being expired
     ({"trial": True}, "TRIAL_NOT_CHANGEABLE"),
     ({"max_quantity": 11}, "900275"),
     ({"pooled_room": 1}, "800088"),

@@ -26,6 +26,12 @@ class NotActiveError(CommandRejectedError):
     code = "SUBSCRIPTION_NOT_ACTIVE"
 
 
+def not_active(status: str, message: str) -> NotActiveError:
+    """The refusal of a command its subscription's status rules out: Partner Center's 900277 for an expired one
+    (§6, "subscription being expired"), else SUBSCRIPTION_NOT_ACTIVE."""
+    return NotActiveError(message, "900277" if status == "expired" else None)
+
+
 class DecreaseOutsideWindowError(CommandRejectedError):
     code = "800090"
 
@@ -94,7 +100,7 @@ def _require_active(status: str, what: str) -> None:
     if status == "suspended":
         raise SuspendedError(f"the subscription is suspended; reactivate it before you {what}")
     if status != "active":
-        raise NotActiveError(f"the subscription is {status}; only an active subscription can {what}")
+        raise not_active(status, f"the subscription is {status}; only an active subscription can {what}")
 
 
 def change_quantity(
@@ -155,7 +161,7 @@ def cancel(status: str, cancellation_allowed_until: datetime, now: datetime, tri
     """The status after a cancellation inside the window (§3.4): deleted at once, unused days refunded."""
     _trial_status_locked(trial)
     if status not in ("active", "suspended"):
-        raise NotActiveError(f"the subscription is {status}; there is nothing to cancel")
+        raise not_active(status, f"the subscription is {status}; there is nothing to cancel")
     if now > cancellation_allowed_until:
         raise CancellationWindowPassedError(
             f"You have passed your 7-day cancellation window (it closed at {cancellation_allowed_until.isoformat()})")
@@ -175,13 +181,13 @@ def set_auto_renew(status: str, enabled: bool, kind: str, eos: EosRule | None = 
 def suspend(status: str, trial: bool = False) -> str:
     _trial_status_locked(trial)
     if status != "active":
-        raise NotActiveError(f"the subscription is {status}; only an active subscription can be suspended")
+        raise not_active(status, f"the subscription is {status}; only an active subscription can be suspended")
     return "suspended"
 
 
 def reactivate(status: str, term_end_instant: datetime, now: datetime) -> str:
     if status != "suspended":
-        raise NotActiveError(f"the subscription is {status}; only a suspended subscription can be reactivated")
+        raise not_active(status, f"the subscription is {status}; only a suspended subscription can be reactivated")
     if now >= term_end_instant:
         raise NotActiveError("the term has ended; a suspended subscription can't be reactivated after its term")
     return "active"

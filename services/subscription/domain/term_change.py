@@ -8,7 +8,7 @@ from shared.rejection import CommandRejectedError
 from shared.rules.eos import EosRule
 from shared.rules.prices import Promo, discounted
 
-from services.subscription.domain.changes import NotActiveError, SuspendedError
+from services.subscription.domain.changes import SuspendedError, not_active
 from services.subscription.domain.purchase import (
     CANCELLATION_WINDOW,
     BillingCycleNotOfferedError,
@@ -37,7 +37,7 @@ def change_term(*, sub: Subscription, status: str, trial: bool, term: str, cycle
     if status == "suspended":
         raise SuspendedError("the subscription is suspended; reactivate it before changing its term")
     if status != "active":
-        raise NotActiveError(f"the subscription is {status}; only an active subscription can change its term")
+        raise not_active(status, f"the subscription is {status}; only an active subscription can change its term")
     if trial:
         raise TrialTermChangeError("a trial's term can't change; convert it instead")
     if term == sub.term_duration:

@@ -13,7 +13,7 @@ from shared.rejection import CommandRejectedError
 from shared.rules.eos import EosRule
 from shared.rules.prices import Promo, discounted
 
-from services.subscription.domain.changes import NotActiveError, SuspendedError
+from services.subscription.domain.changes import SuspendedError, not_active
 from services.subscription.domain.purchase import QuantityOutOfRangeError, Subscription
 from services.subscription.domain.scheduled import NotAnUpgradeError, TargetEndOfSaleError
 
@@ -59,7 +59,7 @@ def transition(
     if status == "suspended":
         raise SuspendedError("the subscription is suspended; reactivate it before upgrading")
     if status != "active":
-        raise NotActiveError(f"the subscription is {status}; only an active subscription can be upgraded")
+        raise not_active(status, f"the subscription is {status}; only an active subscription can be upgraded")
     if _product_sku(target_item) not in upgrade_targets:
         raise NotAnUpgradeError(f"{target_item} is not an upgrade target of {sub.catalog_item_id}; "
                                 "downgrades are not supported")
