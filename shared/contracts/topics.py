@@ -24,11 +24,16 @@ class Topic:
 CATALOG_COMMANDS = Topic("nce.catalog.commands", "product id", "operators")
 CATALOG_EVENTS = Topic("nce.catalog.events", "product id", "catalog")
 PRICING_COMMANDS = Topic("nce.pricing.commands", "market (ISO-2)", "operators")
-PRICING_EVENTS = Topic("nce.pricing.events", "market (ISO-2)", "pricing")
-SUBSCRIPTION_COMMANDS = Topic("nce.subscription.commands", "customer id", "other systems")
-SUBSCRIPTION_EVENTS = Topic("nce.subscription.events", "customer id", "subscription")
-SCHEDULER_EVENTS = Topic("nce.scheduler.events", "customer id / offer scope", "scheduler")
-BILLING_EVENTS = Topic("nce.billing.events", "customer id", "billing")
+PRICING_EVENTS = Topic("nce.pricing.events", "market (ISO-2); `fx` for FX rates, promotion id for promotions", "pricing")
+SUBSCRIPTION_COMMANDS = Topic(
+    "nce.subscription.commands",
+    "customer id; partner id for partner.register, subscription id for a command that names no customer (`nce send`)",
+    "other systems")
+SUBSCRIPTION_EVENTS = Topic("nce.subscription.events", "customer id; partner id for partner.registered; a rejection "
+                             "under its command's key", "subscription")
+SCHEDULER_EVENTS = Topic("nce.scheduler.events", "customer id (term events), `eos:<scope>` (EOS events), `months` "
+                         "(month ends)", "scheduler")
+BILLING_EVENTS = Topic("nce.billing.events", "customer id; partner id for invoices", "billing")
 
 TOPICS = (
     CATALOG_COMMANDS,
