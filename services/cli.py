@@ -155,7 +155,9 @@ def send(
         raise typer.Exit(2) from None
     _trace_as_cli()
     try:
-        outcome = run_send(_require_bootstrap(kafka), envelope, timeout, signed_by)
+        # a re-sent id has no second outcome: its one outcome may be of any age, so it is looked for from the events
+        # topics' start (what the broker still keeps)
+        outcome = run_send(_require_bootstrap(kafka), envelope, timeout, signed_by, since_ms=0 if id else None)
     except BrokerUnreachableError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None

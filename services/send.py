@@ -117,16 +117,17 @@ async def outcome_consumer(bootstrap: str, command_types: set[str], since_ms: in
 
 
 async def send_many(bootstrap: str, commands: list[Envelope], timeout: float,
-                    signed_by: Signer) -> dict[str, dict[str, Any] | None]:
+                    signed_by: Signer, since_ms: int | None = None) -> dict[str, dict[str, Any] | None]:
     """Publish the commands in order, each signed; return each one's outcome event (None where none came within
-    `timeout`). BrokerUnreachableError when no broker answers at `bootstrap`.
+    `timeout`), looked for from `since_ms` on (default: 5 s ago). BrokerUnreachableError when no broker answers at
+    `bootstrap`.
 
     TLS and SASL come from the same NCE_KAFKA_* settings as the services'.
     """
     kafka = KafkaSettings(kafka_bootstrap=bootstrap)
     topics = {latest(c.type).topic for c in commands}
     consumer = await _outcome_consumer(kafka, {events_topic_of(t).name for t in topics},
-                                       int(time.time() * 1000) - 5000)
+                                       int(time.time() * 1000) - 5000 if since_ms is None else since_ms)
     producer = command_producer(bootstrap)
     try:
         await _start(producer, bootstrap)
@@ -154,8 +155,9 @@ async def send_many(bootstrap: str, commands: list[Envelope], timeout: float,
         await consumer.stop()
 
 
-def run_send(bootstrap: str, envelope: Envelope, timeout: float, signed_by: Signer) -> dict[str, Any] | None:
-    return asyncio.run(send_many(bootstrap, [envelope], timeout, signed_by))[str(envelope.id)]
+def run_send(bootstrap: str, envelope: Envelope, timeout: float, signed_by: Signer,
+             since_ms: int | None = None) -> dict[str, Any] | None:
+    return asyncio.run(send_many(bootstrap, [envelope], timeout, signed_by, since_ms))[str(envelope.id)]
 
 
 def is_rejection(outcome: dict[str, Any]) -> bool:
